@@ -1,0 +1,17 @@
+//! strand: a BitTorrent v1 client built from plain OS threads.
+//!
+//! One thread per peer does blocking socket I/O, the main thread ([`session`]) owns all piece
+//! state, a hasher verifies pieces and a writer thread puts them on disk. The threads share
+//! nothing mutable; they exchange the messages in [`messages`]. See ARCHITECTURE.md.
+
+pub mod bencode;
+pub mod bitfield;
+pub mod geometry;
+pub mod hasher;
+pub mod messages;
+pub mod metainfo;
+pub mod peer;
+pub mod picker;
+pub mod session;
+pub mod storage;
+pub mod tracker;

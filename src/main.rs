@@ -1,0 +1,2 @@
+//! STUB: the command line.
+fn main() {}

@@ -1,0 +1,160 @@
+//! Every message that crosses a thread boundary, in one place.
+//!
+//! strand's threads share no mutable state: they talk only by sending these values over
+//! crossbeam channels. Events flow *into* the main thread (one channel, [`Event`]); commands
+//! flow *out* of it to the peer threads ([`Command`]), the writer thread ([`WriteCommand`]),
+//! the hasher ([`HashJob`]) and the tracker thread ([`TrackerCommand`]).
+//! ARCHITECTURE.md draws who sends what to whom.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::bitfield::Bitfield;
+use crate::geometry::BlockRef;
+
+/// The main thread's name for one peer connection; never reused within a session.
+pub type PeerKey = u64;
+
+/// Everything the main thread hears about, from any thread.
+#[derive(Debug)]
+pub enum Event {
+    /// Something happened on a peer connection.
+    Peer(PeerKey, PeerEvent),
+    /// The tracker thread learned something.
+    Tracker(TrackerEvent),
+    /// The hasher finished checking a piece.
+    Hashed(HashResult),
+    /// The writer thread finished (or failed) a write.
+    Disk(DiskEvent),
+}
+
+/// What a peer thread reports: one variant per thing that happened on the wire.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// The handshake succeeded; the peer is ready for messages.
+    Connected {
+        /// The peer's 20-byte id from its handshake.
+        peer_id: [u8; 20],
+    },
+    /// The peer sent its bitfield (already checked for length and spare bits).
+    Bitfield(Bitfield),
+    /// The peer announced it has one more piece (index already range-checked).
+    Have(u32),
+    /// The peer choked us: our outstanding requests will not be answered.
+    Choked,
+    /// The peer unchoked us: we may send requests.
+    Unchoked,
+    /// The peer wants pieces from us.
+    Interested,
+    /// The peer no longer wants pieces from us.
+    NotInterested,
+    /// The peer sent a block of data.
+    Block {
+        /// Which block (checked to be one of the torrent's blocks).
+        block: BlockRef,
+        /// The block's bytes (`block.len` of them).
+        data: Vec<u8>,
+    },
+    /// The peer asked us for a block.
+    Requested(BlockRef),
+    /// The peer withdrew a request.
+    Canceled(BlockRef),
+    /// The connection ended; the thread has exited or is about to.
+    Closed {
+        /// Why, in a few words, for logs.
+        reason: String,
+    },
+}
+
+/// Orders from the main thread to one peer thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Tell the peer we are interested.
+    Interested,
+    /// Tell the peer we are not interested.
+    NotInterested,
+    /// Ask the peer for a block.
+    Request(BlockRef),
+    /// Withdraw an earlier request.
+    Cancel(BlockRef),
+    /// Announce a newly verified piece.
+    Have(u32),
+    /// Choke the peer (we will not serve its requests).
+    Choke,
+    /// Unchoke the peer.
+    Unchoke,
+    /// Send the peer this block, read from our verified data.
+    Upload(BlockRef),
+    /// Close the connection and end the thread.
+    Disconnect,
+}
+
+/// What the tracker thread reports.
+#[derive(Debug)]
+pub enum TrackerEvent {
+    /// An announce returned peers (possibly none).
+    Peers(Vec<SocketAddr>),
+    /// The tracker said something the user should see (a `warning message`).
+    Warning(String),
+    /// An announce failed; the thread will retry later.
+    Failed(String),
+}
+
+/// Orders from the main thread to the tracker thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrackerCommand {
+    /// Current transfer totals, sent on the next announce.
+    Progress {
+        /// Payload bytes sent to peers.
+        uploaded: u64,
+        /// Payload bytes received and verified.
+        downloaded: u64,
+        /// Bytes still missing.
+        left: u64,
+    },
+    /// Every piece is done: announce `completed`.
+    Completed,
+    /// Announce `stopped` and end the thread.
+    Stop,
+}
+
+/// A complete piece for the hasher to verify.
+#[derive(Debug)]
+pub struct HashJob {
+    /// Piece index.
+    pub piece: u32,
+    /// The piece's bytes.
+    pub data: Vec<u8>,
+}
+
+/// The hasher's verdict on one piece.
+#[derive(Debug)]
+pub struct HashResult {
+    /// Piece index.
+    pub piece: u32,
+    /// True when the SHA-1 matched the torrent; the data has gone on to the writer.
+    pub ok: bool,
+}
+
+/// A verified piece for the writer thread.
+#[derive(Debug)]
+pub struct WriteCommand {
+    /// Piece index.
+    pub piece: u32,
+    /// The piece's bytes, already verified.
+    pub data: Vec<u8>,
+}
+
+/// What the writer thread reports.
+#[derive(Debug)]
+pub enum DiskEvent {
+    /// The piece is on disk.
+    PieceWritten(u32),
+    /// A write failed; the session must stop.
+    Failed {
+        /// The file that could not be written.
+        path: PathBuf,
+        /// The OS error, as text.
+        error: String,
+    },
+}

@@ -1,0 +1,1 @@
+//! STUB: the peer thread.

@@ -1,0 +1,1 @@
+//! STUB (helper fills in): HTTP tracker client.

@@ -1,0 +1,3 @@
+//! Finding peers: announce requests and replies, and the tracker thread that re-announces.
+
+pub mod http;
