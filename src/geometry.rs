@@ -129,7 +129,10 @@ mod tests {
     #[test]
     fn tiny_torrent_and_exact_multiple() {
         let g = Geometry::new(5, 16384);
-        assert_eq!((g.piece_count(), g.piece_size(0), g.block_count(0)), (1, 5, 1));
+        assert_eq!(
+            (g.piece_count(), g.piece_size(0), g.block_count(0)),
+            (1, 5, 1)
+        );
         let g = Geometry::new(65536, 32768);
         assert_eq!((g.piece_count(), g.piece_size(1)), (2, 32768));
         assert_eq!(Geometry::new(0, 16384).piece_count(), 0);

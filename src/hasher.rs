@@ -1,1 +1,48 @@
-//! STUB: the hasher thread.
+//! The hasher thread: checks each completed piece against its SHA-1 from the torrent.
+//!
+//! Runs on its own thread ("hasher"), so the main thread never spends time hashing. It owns
+//! nothing but a read-only copy of the piece hashes. A piece that matches goes straight on to
+//! the writer thread; either way the main thread hears the verdict as [`Event::Hashed`].
+
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use sha1::{Digest, Sha1};
+
+use crate::messages::{Event, HashJob, HashResult, WriteCommand};
+
+/// Starts the hasher. It ends when every sender of `jobs` is dropped or a receiver goes away.
+pub fn spawn(
+    piece_hashes: Vec<[u8; 20]>,
+    jobs: Receiver<HashJob>,
+    to_writer: Sender<WriteCommand>,
+    events: Sender<Event>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("hasher".into())
+        .spawn(move || {
+            for job in jobs {
+                let ok = piece_hashes
+                    .get(job.piece as usize)
+                    .is_some_and(|want| Sha1::digest(&job.data)[..] == want[..]);
+                // The verdict goes out before the data moves on, so the main thread always
+                // hears `Hashed` before the writer's `PieceWritten` for the same piece.
+                let verdict = Event::Hashed(HashResult {
+                    piece: job.piece,
+                    ok,
+                });
+                if events.send(verdict).is_err() {
+                    return;
+                }
+                if ok {
+                    let write = WriteCommand {
+                        piece: job.piece,
+                        data: job.data,
+                    };
+                    if to_writer.send(write).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+}

@@ -1,2 +1,385 @@
-//! STUB: the command line.
-fn main() {}
+//! The `strand` command: parses the command line, runs a subcommand, draws the progress line.
+//!
+//! Runs on the program's main thread, which becomes the session's main loop during a download.
+//! Every error ends here as one line on stderr and a non-zero exit status.
+
+use std::io::{IsTerminal, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+use strand::bitfield::Bitfield;
+use strand::metainfo::Metainfo;
+use strand::session::{self, Options, Progress, SeedPolicy, Summary};
+
+const HELP: &str = "\
+strand — a thread-per-peer BitTorrent client
+
+USAGE:
+    strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
+    strand info FILE.torrent                 show what a torrent holds
+
+DOWNLOAD OPTIONS:
+    -o, --output DIR      folder to write the torrent's files under [default: .]
+    --seed                keep seeding after the download, until Ctrl-C
+    --seed-ratio R        keep seeding until uploaded = R × the torrent's size
+    --seed-time MINUTES   keep seeding for this long after the download
+                          (with both, whichever comes first; without either,
+                          strand exits once the files are complete)
+
+PEER OPTIONS (download and seed):
+    --port N              port to accept peers on; the next free port is used if
+                          it is taken [default: 6881]
+    --bind ADDR           address to accept peers on [default: 0.0.0.0]
+    --peer ADDR           also dial this peer (IP:PORT); may be given more than once
+    --max-peers N         most peer connections at once; more are refused [default: 100]
+    -q, --quiet           no progress line and no summary
+
+GENERAL:
+    -h, --help            show this help
+    -V, --version         show the version
+
+Logging goes to stderr through RUST_LOG, e.g. RUST_LOG=strand=debug;
+RUST_LOG=strand=trace prints every wire message sent and received, per peer.
+Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown.
+Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad usage,
+130 when stopped by Ctrl-C.
+";
+
+/// Exit status for an error.
+const EXIT_ERROR: u8 = 1;
+/// Exit status for a bad command line.
+const EXIT_USAGE: u8 = 2;
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// A failure to report: one line, and the exit status.
+struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            status: EXIT_USAGE,
+        }
+    }
+
+    fn error(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            status: EXIT_ERROR,
+        }
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::error(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp_millis()
+        .init();
+    match run(pico_args::Arguments::from_env()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("strand: {}", f.message);
+            if f.status == EXIT_USAGE {
+                eprintln!("Try 'strand --help'.");
+            }
+            ExitCode::from(f.status)
+        }
+    }
+}
+
+fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    if args.contains(["-h", "--help"]) {
+        print!("{HELP}");
+        return Ok(());
+    }
+    if args.contains(["-V", "--version"]) {
+        println!("strand {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    match args
+        .subcommand()
+        .map_err(|e| Failure::usage(e.to_string()))?
+    {
+        Some(cmd) if cmd == "download" => download(args),
+        Some(cmd) if cmd == "info" => info(args),
+        Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
+        None => Err(Failure::usage("no command given")),
+    }
+}
+
+/// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
+fn finish(args: pico_args::Arguments) -> Result<(), Failure> {
+    let rest = args.finish();
+    match rest.first() {
+        None => Ok(()),
+        Some(arg) => Err(Failure::usage(format!(
+            "unexpected argument '{}'",
+            arg.to_string_lossy()
+        ))),
+    }
+}
+
+fn usage_err(e: pico_args::Error) -> Failure {
+    Failure::usage(e.to_string())
+}
+
+fn torrent_arg(args: &mut pico_args::Arguments) -> Result<PathBuf, Failure> {
+    let path: Option<PathBuf> = args.opt_free_from_str().map_err(usage_err)?;
+    path.ok_or_else(|| Failure::usage("missing the .torrent file"))
+}
+
+/// Options shared by `download` and `seed`: how we meet peers.
+struct PeerArgs {
+    listen: SocketAddr,
+    peers: Vec<SocketAddr>,
+    max_peers: usize,
+    quiet: bool,
+}
+
+fn peer_args(args: &mut pico_args::Arguments) -> Result<PeerArgs, Failure> {
+    let port: u16 = args
+        .opt_value_from_str("--port")
+        .map_err(usage_err)?
+        .unwrap_or(6881);
+    let bind: IpAddr = args
+        .opt_value_from_str("--bind")
+        .map_err(usage_err)?
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let peers: Vec<SocketAddr> = args.values_from_str("--peer").map_err(usage_err)?;
+    let max_peers: usize = args
+        .opt_value_from_str("--max-peers")
+        .map_err(usage_err)?
+        .unwrap_or(100);
+    if max_peers == 0 {
+        return Err(Failure::usage("--max-peers must be at least 1"));
+    }
+    Ok(PeerArgs {
+        listen: SocketAddr::new(bind, port),
+        peers,
+        max_peers,
+        quiet: args.contains(["-q", "--quiet"]),
+    })
+}
+
+fn seed_policy(args: &mut pico_args::Arguments) -> Result<SeedPolicy, Failure> {
+    let forever = args.contains("--seed");
+    let ratio: Option<f64> = args.opt_value_from_str("--seed-ratio").map_err(usage_err)?;
+    let minutes: Option<f64> = args.opt_value_from_str("--seed-time").map_err(usage_err)?;
+    if ratio.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err(Failure::usage("--seed-ratio must be a number above 0"));
+    }
+    if minutes.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
+        return Err(Failure::usage(
+            "--seed-time must be a number of minutes, 0 or more",
+        ));
+    }
+    Ok(match (ratio, minutes) {
+        (None, None) if forever => SeedPolicy::Forever,
+        (None, None) => SeedPolicy::No,
+        (ratio, minutes) => SeedPolicy::Until {
+            ratio,
+            time: minutes.map(|m| Duration::from_secs_f64(m * 60.0)),
+        },
+    })
+}
+
+/// A channel that receives a message when the user presses Ctrl-C.
+fn ctrl_c() -> Result<Receiver<()>, Failure> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    ctrlc::set_handler(move || {
+        let _ = tx.try_send(());
+    })
+    .map_err(|e| Failure::error(format!("cannot catch Ctrl-C: {e}")))?;
+    Ok(rx)
+}
+
+fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let output_dir: PathBuf = args
+        .opt_value_from_str(["-o", "--output"])
+        .map_err(usage_err)?
+        .unwrap_or_else(|| PathBuf::from("."));
+    let seed = seed_policy(&mut args)?;
+    let peer = peer_args(&mut args)?;
+    let torrent = torrent_arg(&mut args)?;
+    finish(args)?;
+    let meta = Metainfo::load(&torrent)?;
+    run_session(meta, output_dir, None, seed, peer)
+}
+
+/// Runs a session with a progress line, then prints the summary.
+fn run_session(
+    meta: Metainfo,
+    output_dir: PathBuf,
+    verified: Option<Bitfield>,
+    seed: SeedPolicy,
+    peer: PeerArgs,
+) -> Result<(), Failure> {
+    let opts = Options {
+        output_dir,
+        peers: peer.peers,
+        max_peers: peer.max_peers,
+        listen: Some(peer.listen),
+        verified,
+        seed,
+        stop: Some(ctrl_c()?),
+    };
+    let show_progress = !peer.quiet && std::io::stderr().is_terminal();
+    let mut line = ProgressLine::default();
+    let summary = session::download(meta, opts, &mut |p| {
+        if show_progress {
+            line.draw(p);
+        }
+    })?;
+    if show_progress {
+        line.clear();
+    }
+    if !peer.quiet {
+        eprintln!("{}", summary_line(&summary));
+    }
+    if summary.interrupted {
+        return Err(Failure {
+            message: "stopped by Ctrl-C".into(),
+            status: EXIT_INTERRUPTED,
+        });
+    }
+    Ok(())
+}
+
+fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let torrent = torrent_arg(&mut args)?;
+    finish(args)?;
+    let meta = Metainfo::load(&torrent)?;
+    let g = meta.geometry;
+    println!("Name:         {}", meta.name);
+    println!("Info hash:    {}", meta.info_hash_hex());
+    println!(
+        "Pieces:       {} × {}",
+        g.piece_count(),
+        size(u64::from(g.piece_len()))
+    );
+    println!(
+        "Total size:   {} ({} bytes)",
+        size(g.total_len()),
+        g.total_len()
+    );
+    println!("Private:      {}", if meta.private { "yes" } else { "no" });
+    if let Some(date) = meta.creation_date {
+        println!("Created:      {date} (Unix time)");
+    }
+    if let Some(by) = &meta.created_by {
+        println!("Created by:   {by}");
+    }
+    if let Some(comment) = &meta.comment {
+        println!("Comment:      {comment}");
+    }
+    println!("Trackers:");
+    if meta.trackers.is_empty() {
+        println!("  (none)");
+    }
+    for (tier, urls) in meta.trackers.iter().enumerate() {
+        for url in urls {
+            println!("  tier {}: {url}", tier + 1);
+        }
+    }
+    println!("Files:");
+    for f in &meta.files {
+        println!("  {} ({})", f.path.display(), size(f.length));
+    }
+    Ok(())
+}
+
+/// Human size with binary units: 1.5 MiB.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+fn summary_line(s: &Summary) -> String {
+    let secs = s.elapsed.as_secs_f64().max(0.001);
+    let rate = size((s.received_bytes as f64 / secs) as u64);
+    let up = size(s.uploaded_bytes);
+    if s.bytes == s.total_bytes {
+        format!(
+            "{} complete in {secs:.1} s (received {} at {rate}/s), uploaded {up}",
+            size(s.total_bytes),
+            size(s.received_bytes)
+        )
+    } else {
+        format!(
+            "{} of {} verified after {secs:.1} s (received {} at {rate}/s), uploaded {up}",
+            size(s.bytes),
+            size(s.total_bytes),
+            size(s.received_bytes)
+        )
+    }
+}
+
+/// The live progress line, redrawn in place on stderr.
+#[derive(Default)]
+struct ProgressLine {
+    drawn: bool,
+}
+
+impl ProgressLine {
+    fn draw(&mut self, p: &Progress) {
+        let percent = if p.total_bytes == 0 {
+            100.0
+        } else {
+            p.verified_bytes as f64 * 100.0 / p.total_bytes as f64
+        };
+        let left = p.total_bytes - p.verified_bytes;
+        let eta = if p.download_rate >= 1.0 {
+            duration(Duration::from_secs_f64(left as f64 / p.download_rate))
+        } else {
+            "--:--".to_string()
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r\x1b[2K{percent:5.1}%  ↓ {}/s  ETA {eta}  peers {}/{}",
+            size(p.download_rate as u64),
+            p.peers_connected,
+            p.peers_known
+        );
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            eprint!("\r\x1b[2K");
+            self.drawn = false;
+        }
+    }
+}

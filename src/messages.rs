@@ -6,7 +6,7 @@
 //! the hasher ([`HashJob`]) and the tracker thread ([`TrackerCommand`]).
 //! ARCHITECTURE.md draws who sends what to whom.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 
 use crate::bitfield::Bitfield;
@@ -26,6 +26,13 @@ pub enum Event {
     Hashed(HashResult),
     /// The writer thread finished (or failed) a write.
     Disk(DiskEvent),
+    /// The listener accepted a connection from a peer.
+    Accepted {
+        /// The new socket, not yet handshaken.
+        stream: TcpStream,
+        /// The peer's address.
+        addr: SocketAddr,
+    },
 }
 
 /// What a peer thread reports: one variant per thing that happened on the wire.
@@ -48,6 +55,10 @@ pub enum PeerEvent {
     Interested,
     /// The peer no longer wants pieces from us.
     NotInterested,
+    /// The peer asked us for a block (not yet checked against what we have).
+    Requested(BlockRef),
+    /// The peer withdrew one of its requests.
+    Canceled(BlockRef),
     /// The peer sent a block of data.
     Block {
         /// Which block (checked to be one of the torrent's blocks).
@@ -55,10 +66,6 @@ pub enum PeerEvent {
         /// The block's bytes (`block.len` of them).
         data: Vec<u8>,
     },
-    /// The peer asked us for a block.
-    Requested(BlockRef),
-    /// The peer withdrew a request.
-    Canceled(BlockRef),
     /// The connection ended; the thread has exited or is about to.
     Closed {
         /// Why, in a few words, for logs.
@@ -77,14 +84,18 @@ pub enum Command {
     Request(BlockRef),
     /// Withdraw an earlier request.
     Cancel(BlockRef),
+    /// Send our bitfield: the first message after the handshake, when we have any piece.
+    Bitfield(Vec<u8>),
     /// Announce a newly verified piece.
     Have(u32),
-    /// Choke the peer (we will not serve its requests).
+    /// Choke the peer: we will not serve it, and its queued requests are dropped.
     Choke,
-    /// Unchoke the peer.
+    /// Unchoke the peer: we will serve its requests.
     Unchoke,
     /// Send the peer this block, read from our verified data.
     Upload(BlockRef),
+    /// The peer canceled its request for this block: do not send it if not sent yet.
+    SkipUpload(BlockRef),
     /// Close the connection and end the thread.
     Disconnect,
 }

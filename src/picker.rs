@@ -1,7 +1,23 @@
-//! STUB (helper fills in): the piece picker.
-#![allow(unused)]
+//! The piece picker: decides which blocks to request from which peer.
+//!
+//! Strategy, in order: finish pieces that are already started (this bounds how many
+//! half-downloaded pieces the session must hold in memory); then start new pieces rarest
+//! first, breaking ties at random; finally, in endgame (every missing block is already
+//! requested from someone), hand out duplicate requests so the last blocks do not wait on one
+//! slow peer.
+//!
+//! The main (session) thread calls it on every peer event. It is pure: no I/O, no clock, no
+//! threads. Its only randomness is a tiny seeded PRNG, so a given seed gives the same picks.
+//!
+//! It owns: the download state of every piece (per-block state for started pieces), how many
+//! connected peers have each piece (availability), and each peer's set of outstanding
+//! requests. It does not own the block data nor the peers' bitfields: the session passes a
+//! peer's bitfield in whenever the picker needs it.
+
+use std::collections::{BTreeSet, HashMap};
+
 use crate::bitfield::Bitfield;
-use crate::geometry::{BlockRef, Geometry};
+use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
 use crate::messages::PeerKey;
 
 /// What `block_received` found.
@@ -9,26 +25,153 @@ use crate::messages::PeerKey;
 pub enum Received {
     /// We needed this block. `cancel` lists other peers that were also asked for it
     /// (endgame); `piece_complete` is true when it was the piece's last missing block.
-    Wanted { cancel: Vec<PeerKey>, piece_complete: bool },
+    Wanted {
+        /// Other peers that still have this block requested: send them a `cancel`.
+        cancel: Vec<PeerKey>,
+        /// Every block of the piece is now received: hash it.
+        piece_complete: bool,
+    },
     /// We already had it, or its piece is done: drop the data.
     NotNeeded,
 }
 
-pub struct Picker {}
+/// Download state of one block of a started piece.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Block {
+    /// Nobody is asked for it: it may be picked.
+    Free,
+    /// These peers were asked for it (more than one only in endgame).
+    Requested(Vec<PeerKey>),
+    /// The data arrived.
+    Received,
+}
+
+/// A piece with at least one block requested or received, not yet all received.
+#[derive(Debug)]
+struct PartialPiece {
+    /// One entry per block of the piece, in offset order.
+    blocks: Vec<Block>,
+    /// How many entries of `blocks` are `Free`.
+    free: u32,
+    /// How many entries of `blocks` are `Received`.
+    received: u32,
+}
+
+/// Download state of one piece.
+#[derive(Debug)]
+enum Piece {
+    /// Not started: every block is free; no per-block state is allocated.
+    Missing,
+    /// Started: per-block state.
+    Partial(PartialPiece),
+    /// Every block received; waiting for the hash check.
+    Complete,
+    /// Hash checked (or had at start): never picked again.
+    Verified,
+}
+
+/// splitmix64: a tiny, good-enough PRNG for tie-breaking.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n` (`n > 0`); the modulo bias is irrelevant for tie-breaking.
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Which block to ask for, from whom. See the module documentation for the strategy.
+#[derive(Debug)]
+pub struct Picker {
+    geometry: Geometry,
+    /// State of every piece, indexed by piece number.
+    pieces: Vec<Piece>,
+    /// How many connected peers have each piece.
+    availability: Vec<u32>,
+    /// Indices of the `Partial` pieces, so continuing them does not scan every piece.
+    partial: BTreeSet<u32>,
+    /// Blocks each peer has been asked for and not yet delivered or released.
+    /// A peer with nothing outstanding has no entry.
+    outstanding: HashMap<PeerKey, BTreeSet<BlockRef>>,
+    /// Number of free blocks over all `Missing` and `Partial` pieces; zero means endgame.
+    free_blocks: u64,
+    rng: Rng,
+}
 
 impl Picker {
+    /// A picker for a torrent of this geometry, where the pieces in `have` are already
+    /// verified. `seed` drives the random tie-break between equally rare pieces.
     pub fn new(geometry: Geometry, have: &Bitfield, seed: u64) -> Picker {
-        todo!()
+        let count = geometry.piece_count();
+        let mut pieces = Vec::with_capacity(count as usize);
+        let mut free_blocks = 0;
+        for piece in 0..count {
+            if have.has(piece as usize) {
+                pieces.push(Piece::Verified);
+            } else {
+                free_blocks += u64::from(geometry.block_count(piece));
+                pieces.push(Piece::Missing);
+            }
+        }
+        Picker {
+            geometry,
+            pieces,
+            availability: vec![0; count as usize],
+            partial: BTreeSet::new(),
+            outstanding: HashMap::new(),
+            free_blocks,
+            rng: Rng(seed),
+        }
     }
+
+    /// A peer announced (`have`) one more piece: its availability goes up by one.
+    /// Out-of-range indices are ignored.
     pub fn peer_has_piece(&mut self, piece: u32) {
-        todo!()
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a = a.saturating_add(1);
+        }
     }
+
+    /// A peer sent its bitfield: every piece in it gains one availability.
     pub fn peer_has_bitfield(&mut self, has: &Bitfield) {
-        todo!()
+        for piece in has.iter() {
+            if let Some(a) = self.availability.get_mut(piece) {
+                *a = a.saturating_add(1);
+            }
+        }
     }
+
+    /// A peer disconnected: every piece in `had` (its last known bitfield) loses one
+    /// availability, and every block requested from it is released.
     pub fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
-        todo!()
+        for piece in had.iter() {
+            if let Some(a) = self.availability.get_mut(piece) {
+                *a = a.saturating_sub(1);
+            }
+        }
+        self.release_peer(peer);
     }
+
+    /// Up to `max` blocks to request from `peer`, who has the pieces in `peer_has`; they are
+    /// marked as requested by it.
+    ///
+    /// Order: (1) free blocks of started pieces, those `peer` already works on first;
+    /// (2) if `may_start_new`, blocks of new pieces, rarest first, ties broken at random;
+    /// (3) in endgame (no free block anywhere), blocks requested from other peers but not
+    /// from `peer`, least-requested first. `may_start_new` only limits step 2.
+    ///
+    /// Continuing started pieces costs O(started pieces); each new piece started costs one
+    /// scan over all pieces.
     pub fn pick(
         &mut self,
         peer: PeerKey,
@@ -36,30 +179,792 @@ impl Picker {
         max: usize,
         may_start_new: bool,
     ) -> Vec<BlockRef> {
-        todo!()
+        let mut out = Vec::new();
+        self.continue_started(peer, peer_has, max, &mut out);
+        if may_start_new {
+            while out.len() < max {
+                let Some(piece) = self.rarest_missing(peer_has) else {
+                    break;
+                };
+                self.start(piece);
+                self.take_free(peer, piece, max, &mut out);
+            }
+        }
+        if out.len() < max && self.is_endgame() {
+            self.duplicate(peer, peer_has, max, &mut out);
+        }
+        out
     }
+
+    /// `peer` delivered `block`. `Wanted` if its piece is started and the block was not yet
+    /// received (even if it had been released meanwhile: the data is still good); the block
+    /// is then received and nobody's request any more. `NotNeeded` otherwise: duplicate,
+    /// invalid block, piece not started, complete or verified.
     pub fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
-        todo!()
+        if !self.geometry.is_valid_block(block) {
+            return Received::NotNeeded;
+        }
+        let Piece::Partial(p) = &mut self.pieces[block.piece as usize] else {
+            return Received::NotNeeded;
+        };
+        let slot = &mut p.blocks[(block.offset / BLOCK_LEN) as usize];
+        let requesters = match std::mem::replace(slot, Block::Received) {
+            Block::Received => return Received::NotNeeded,
+            Block::Free => {
+                p.free -= 1;
+                self.free_blocks -= 1;
+                Vec::new()
+            }
+            Block::Requested(by) => by,
+        };
+        p.received += 1;
+        let piece_complete = p.received as usize == p.blocks.len();
+        if piece_complete {
+            self.pieces[block.piece as usize] = Piece::Complete;
+            self.partial.remove(&block.piece);
+        }
+        for &r in &requesters {
+            self.forget(r, block);
+        }
+        let cancel = requesters.into_iter().filter(|&r| r != peer).collect();
+        Received::Wanted {
+            cancel,
+            piece_complete,
+        }
     }
+
+    /// `peer` will not deliver `block` (choke, timeout): it stops being one of the block's
+    /// requesters, and the block is free again if nobody else has it requested.
+    /// Does nothing if `peer` did not have `block` requested.
     pub fn release(&mut self, peer: PeerKey, block: BlockRef) {
-        todo!()
+        if self.forget(peer, block) {
+            self.unrequest(peer, block);
+        }
     }
+
+    /// Releases every block outstanding with `peer` (it choked us) and returns them, in
+    /// (piece, offset) order.
     pub fn release_peer(&mut self, peer: PeerKey) -> Vec<BlockRef> {
-        todo!()
+        let blocks: Vec<BlockRef> = self
+            .outstanding
+            .remove(&peer)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        for &block in &blocks {
+            self.unrequest(peer, block);
+        }
+        blocks
     }
+
+    /// The hash check of `piece` failed. The piece stays started (it counts in
+    /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
+    /// from any peer that has it takes it again, even with `may_start_new` false. Requests
+    /// still outstanding for it are forgotten. No effect on missing or verified pieces.
     pub fn piece_failed(&mut self, piece: u32) {
-        todo!()
+        if !matches!(
+            self.pieces.get(piece as usize),
+            Some(Piece::Partial(_) | Piece::Complete)
+        ) {
+            return;
+        }
+        self.retire(piece);
+        self.pieces[piece as usize] = Piece::Missing;
+        self.free_blocks += u64::from(self.geometry.block_count(piece));
+        self.start(piece);
     }
+
+    /// `piece` passed its hash check (or was obtained otherwise): it is never picked again.
+    /// Requests still outstanding for it are forgotten. Out-of-range indices are ignored.
     pub fn piece_verified(&mut self, piece: u32) {
-        todo!()
+        if (piece as usize) < self.pieces.len() {
+            self.retire(piece);
+        }
     }
+
+    /// Whether a peer with the pieces in `peer_has` has something we still need (a piece
+    /// that is neither complete nor verified).
     pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
-        todo!()
+        self.pieces
+            .iter()
+            .enumerate()
+            .any(|(i, p)| matches!(p, Piece::Missing | Piece::Partial(_)) && peer_has.has(i))
     }
+
+    /// How many pieces are started but not complete.
     pub fn partial_pieces(&self) -> usize {
-        todo!()
+        self.partial.len()
     }
+
+    /// True when no free block remains in any unfinished piece: everything missing is
+    /// requested from someone, so `pick` hands out duplicates. Also true once nothing at all
+    /// is missing.
     pub fn is_endgame(&self) -> bool {
-        todo!()
+        self.free_blocks == 0
+    }
+
+    /// How many blocks are outstanding with `peer` (requested, not delivered or released).
+    pub fn requested_from(&self, peer: PeerKey) -> usize {
+        self.outstanding.get(&peer).map_or(0, BTreeSet::len)
+    }
+
+    /// How many connected peers have `piece` (0 for out-of-range indices).
+    pub fn availability(&self, piece: u32) -> u32 {
+        self.availability.get(piece as usize).copied().unwrap_or(0)
+    }
+
+    /// Step 1 of `pick`: free blocks of started pieces that `peer` has, the pieces it already
+    /// has requests in first.
+    fn continue_started(
+        &mut self,
+        peer: PeerKey,
+        peer_has: &Bitfield,
+        max: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut own: Vec<u32> = self
+            .outstanding
+            .get(&peer)
+            .into_iter()
+            .flatten()
+            .map(|b| b.piece)
+            .collect();
+        own.dedup();
+        // A piece may appear twice (own, then in `partial`); the second visit finds no free
+        // block or stops at `max`, so it is harmless.
+        let order: Vec<u32> = own
+            .into_iter()
+            .chain(self.partial.iter().copied())
+            .filter(|&piece| peer_has.has(piece as usize))
+            .collect();
+        for piece in order {
+            if out.len() >= max {
+                break;
+            }
+            self.take_free(peer, piece, max, out);
+        }
+    }
+
+    /// Marks free blocks of partial `piece` as requested by `peer`, in offset order, until
+    /// the piece has none left or `out` holds `max` blocks.
+    fn take_free(&mut self, peer: PeerKey, piece: u32, max: usize, out: &mut Vec<BlockRef>) {
+        let Some(Piece::Partial(p)) = self.pieces.get_mut(piece as usize) else {
+            return;
+        };
+        for (i, slot) in p.blocks.iter_mut().enumerate() {
+            if out.len() >= max || p.free == 0 {
+                break;
+            }
+            if *slot == Block::Free {
+                *slot = Block::Requested(vec![peer]);
+                p.free -= 1;
+                self.free_blocks -= 1;
+                let block = self.geometry.block(piece, i as u32);
+                self.outstanding.entry(peer).or_default().insert(block);
+                out.push(block);
+            }
+        }
+    }
+
+    /// The missing piece in `peer_has` with the lowest availability; among equally rare
+    /// pieces, one chosen uniformly at random (reservoir sampling in a single scan).
+    fn rarest_missing(&mut self, peer_has: &Bitfield) -> Option<u32> {
+        let mut best: Option<(u32, u32)> = None; // (availability, piece)
+        let mut ties = 0u64;
+        for (i, state) in self.pieces.iter().enumerate() {
+            if !matches!(state, Piece::Missing) || !peer_has.has(i) {
+                continue;
+            }
+            let avail = self.availability[i];
+            match best {
+                Some((b, _)) if avail > b => {}
+                Some((b, _)) if avail == b => {
+                    ties += 1;
+                    if self.rng.below(ties) == 0 {
+                        best = Some((avail, i as u32));
+                    }
+                }
+                _ => {
+                    best = Some((avail, i as u32));
+                    ties = 1;
+                }
+            }
+        }
+        best.map(|(_, piece)| piece)
+    }
+
+    /// Turns missing `piece` into a partial piece with every block free.
+    fn start(&mut self, piece: u32) {
+        let n = self.geometry.block_count(piece);
+        self.pieces[piece as usize] = Piece::Partial(PartialPiece {
+            blocks: vec![Block::Free; n as usize],
+            free: n,
+            received: 0,
+        });
+        self.partial.insert(piece);
+    }
+
+    /// Step 3 of `pick` (endgame): blocks of pieces `peer` has that others were asked for but
+    /// `peer` was not, the ones with the fewest requesters first.
+    fn duplicate(
+        &mut self,
+        peer: PeerKey,
+        peer_has: &Bitfield,
+        max: usize,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let mut candidates: Vec<(usize, BlockRef)> = Vec::new();
+        for &piece in &self.partial {
+            let Piece::Partial(p) = &self.pieces[piece as usize] else {
+                continue;
+            };
+            if !peer_has.has(piece as usize) {
+                continue;
+            }
+            for (i, slot) in p.blocks.iter().enumerate() {
+                if let Block::Requested(by) = slot {
+                    if !by.contains(&peer) {
+                        candidates.push((by.len(), self.geometry.block(piece, i as u32)));
+                    }
+                }
+            }
+        }
+        candidates.sort_by_key(|&(requesters, _)| requesters);
+        for (_, block) in candidates.into_iter().take(max.saturating_sub(out.len())) {
+            if let Some(Block::Requested(by)) = self.slot_mut(block) {
+                by.push(peer);
+                self.outstanding.entry(peer).or_default().insert(block);
+                out.push(block);
+            }
+        }
+    }
+
+    /// The state of a valid `block` whose piece is partial.
+    fn slot_mut(&mut self, block: BlockRef) -> Option<&mut Block> {
+        match self.pieces.get_mut(block.piece as usize) {
+            Some(Piece::Partial(p)) => p.blocks.get_mut((block.offset / BLOCK_LEN) as usize),
+            _ => None,
+        }
+    }
+
+    /// Removes `block` from `peer`'s outstanding set; returns whether it was there.
+    fn forget(&mut self, peer: PeerKey, block: BlockRef) -> bool {
+        let Some(set) = self.outstanding.get_mut(&peer) else {
+            return false;
+        };
+        let was_there = set.remove(&block);
+        if set.is_empty() {
+            self.outstanding.remove(&peer);
+        }
+        was_there
+    }
+
+    /// Drops `peer` from the requesters of `block` (its outstanding set is handled by the
+    /// caller); the block is free again when nobody is left.
+    fn unrequest(&mut self, peer: PeerKey, block: BlockRef) {
+        let Some(Piece::Partial(p)) = self.pieces.get_mut(block.piece as usize) else {
+            return;
+        };
+        let Some(slot) = p.blocks.get_mut((block.offset / BLOCK_LEN) as usize) else {
+            return;
+        };
+        if let Block::Requested(by) = slot {
+            by.retain(|&r| r != peer);
+            if by.is_empty() {
+                *slot = Block::Free;
+                p.free += 1;
+                self.free_blocks += 1;
+            }
+        }
+    }
+
+    /// Marks `piece` verified, first undoing its bookkeeping: its free blocks leave the
+    /// count, its outstanding requests are forgotten, it leaves the partial set.
+    fn retire(&mut self, piece: u32) {
+        let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Verified);
+        match old {
+            Piece::Missing => self.free_blocks -= u64::from(self.geometry.block_count(piece)),
+            Piece::Partial(p) => {
+                self.free_blocks -= u64::from(p.free);
+                self.partial.remove(&piece);
+                for (i, slot) in p.blocks.iter().enumerate() {
+                    if let Block::Requested(by) = slot {
+                        let block = self.geometry.block(piece, i as u32);
+                        for &r in by {
+                            self.forget(r, block);
+                        }
+                    }
+                }
+            }
+            Piece::Complete | Piece::Verified => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PIECE: u32 = 4 * BLOCK_LEN;
+
+    /// A torrent of `pieces` pieces of four full blocks each.
+    fn geometry(pieces: u32) -> Geometry {
+        Geometry::new(u64::from(pieces) * u64::from(PIECE), PIECE)
+    }
+
+    fn bits(len: usize, set: &[usize]) -> Bitfield {
+        let mut b = Bitfield::new(len);
+        for &i in set {
+            b.set(i);
+        }
+        b
+    }
+
+    fn pieces_of(blocks: &[BlockRef]) -> Vec<u32> {
+        let mut p: Vec<u32> = blocks.iter().map(|b| b.piece).collect();
+        p.dedup();
+        p
+    }
+
+    /// Checks every internal invariant: counters match states, the partial set matches the
+    /// partial pieces, and outstanding sets match the requesters recorded in blocks.
+    fn check(p: &Picker) {
+        let mut free = 0u64;
+        let mut requested = 0usize;
+        for (i, state) in p.pieces.iter().enumerate() {
+            let piece = i as u32;
+            assert_eq!(
+                p.partial.contains(&piece),
+                matches!(state, Piece::Partial(_))
+            );
+            match state {
+                Piece::Missing => free += u64::from(p.geometry.block_count(piece)),
+                Piece::Partial(pp) => {
+                    let f = pp.blocks.iter().filter(|s| **s == Block::Free).count();
+                    let r = pp.blocks.iter().filter(|s| **s == Block::Received).count();
+                    assert_eq!(pp.free as usize, f);
+                    assert_eq!(pp.received as usize, r);
+                    assert!(r < pp.blocks.len());
+                    free += f as u64;
+                    for (j, s) in pp.blocks.iter().enumerate() {
+                        if let Block::Requested(by) = s {
+                            assert!(!by.is_empty());
+                            let block = p.geometry.block(piece, j as u32);
+                            for r in by {
+                                assert!(p.outstanding[r].contains(&block));
+                            }
+                            requested += by.len();
+                        }
+                    }
+                }
+                Piece::Complete | Piece::Verified => {}
+            }
+        }
+        assert_eq!(p.free_blocks, free);
+        let total: usize = p.outstanding.values().map(BTreeSet::len).sum();
+        assert_eq!(total, requested);
+        assert!(p.outstanding.values().all(|s| !s.is_empty()));
+    }
+
+    #[test]
+    fn rarest_piece_first() {
+        let g = geometry(4);
+        let mut p = Picker::new(g, &Bitfield::new(4), 1);
+        let a = bits(4, &[0, 1, 2, 3]);
+        p.peer_has_bitfield(&a);
+        p.peer_has_bitfield(&bits(4, &[0, 1, 2]));
+        p.peer_has_bitfield(&bits(4, &[0, 1]));
+        assert_eq!(
+            (0..4).map(|i| p.availability(i)).collect::<Vec<_>>(),
+            vec![3, 3, 2, 1]
+        );
+        let first = p.pick(1, &a, 4, true);
+        assert_eq!(first, (0..4).map(|b| g.block(3, b)).collect::<Vec<_>>());
+        let second = p.pick(1, &a, 4, true);
+        assert_eq!(pieces_of(&second), vec![2]);
+        assert_eq!(second.len(), 4);
+        p.peer_has_piece(99);
+        assert_eq!(p.availability(99), 0);
+        check(&p);
+    }
+
+    #[test]
+    fn tie_break_is_random_but_deterministic() {
+        let n = 64;
+        let first_piece = |seed: u64| {
+            let mut p = Picker::new(geometry(n), &Bitfield::new(n as usize), seed);
+            let all = Bitfield::full(n as usize);
+            p.peer_has_bitfield(&all);
+            p.pick(7, &all, 1, true)[0].piece
+        };
+        let picks: Vec<u32> = (0..20).map(first_piece).collect();
+        assert_eq!(picks, (0..20).map(first_piece).collect::<Vec<_>>());
+        let distinct: BTreeSet<u32> = picks.iter().copied().collect();
+        assert!(distinct.len() > 5, "{picks:?}");
+    }
+
+    #[test]
+    fn started_pieces_come_first_own_before_others() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 3);
+        let all = Bitfield::full(2);
+        let only0 = bits(2, &[0]);
+        p.peer_has_bitfield(&all);
+        p.peer_has_bitfield(&all);
+        p.peer_has_bitfield(&only0);
+        // Piece 1 is rarer, so peer 1 starts it; peer 2 can only start piece 0.
+        assert_eq!(p.pick(1, &all, 1, true), vec![g.block(1, 0)]);
+        assert_eq!(p.pick(2, &only0, 1, true), vec![g.block(0, 0)]);
+        assert_eq!(p.partial_pieces(), 2);
+        // Peer 3 works on nothing: it continues the lowest started piece.
+        assert_eq!(p.pick(3, &all, 1, true), vec![g.block(0, 1)]);
+        // Peer 1 continues its own piece 1 before piece 0.
+        assert_eq!(p.pick(1, &all, 1, true), vec![g.block(1, 1)]);
+        // With room for more, peer 3 finishes both started pieces before starting anything.
+        let more = p.pick(3, &all, 4, true);
+        assert_eq!(
+            more,
+            vec![g.block(0, 2), g.block(0, 3), g.block(1, 2), g.block(1, 3)]
+        );
+        assert_eq!(p.partial_pieces(), 2);
+        check(&p);
+    }
+
+    #[test]
+    fn no_new_pieces_when_not_allowed() {
+        let g = geometry(3);
+        let mut p = Picker::new(g, &Bitfield::new(3), 4);
+        let all = Bitfield::full(3);
+        p.peer_has_bitfield(&all);
+        assert!(p.pick(1, &all, 10, false).is_empty());
+        let first = p.pick(1, &all, 1, true);
+        let piece = first[0].piece;
+        let rest = p.pick(2, &all, 10, false);
+        assert_eq!(rest.len(), 3);
+        assert_eq!(pieces_of(&rest), vec![piece]);
+        assert_eq!(p.partial_pieces(), 1);
+        assert!(!p.is_endgame());
+        assert!(p.pick(2, &all, 10, false).is_empty());
+        check(&p);
+    }
+
+    #[test]
+    fn endgame_duplicates_and_cancels() {
+        let g = Geometry::new(u64::from(2 * BLOCK_LEN), 2 * BLOCK_LEN);
+        let mut p = Picker::new(g, &Bitfield::new(1), 5);
+        let all = Bitfield::full(1);
+        p.peer_has_bitfield(&all);
+        p.peer_has_bitfield(&all);
+        let (b0, b1) = (g.block(0, 0), g.block(0, 1));
+        assert!(!p.is_endgame());
+        assert_eq!(p.pick(1, &all, 10, true), vec![b0, b1]);
+        assert!(p.is_endgame());
+        // Peer 2 gets duplicates, even though it may not start new pieces.
+        assert_eq!(p.pick(2, &all, 10, false), vec![b0, b1]);
+        assert!(p.pick(1, &all, 10, true).is_empty());
+        assert!(p.pick(2, &all, 10, true).is_empty());
+        assert_eq!(
+            p.block_received(2, b0),
+            Received::Wanted {
+                cancel: vec![1],
+                piece_complete: false
+            }
+        );
+        assert_eq!(p.requested_from(1), 1);
+        assert_eq!(p.requested_from(2), 1);
+        assert_eq!(p.block_received(1, b0), Received::NotNeeded);
+        assert_eq!(
+            p.block_received(1, b1),
+            Received::Wanted {
+                cancel: vec![2],
+                piece_complete: true
+            }
+        );
+        assert_eq!((p.requested_from(1), p.requested_from(2)), (0, 0));
+        assert_eq!(p.partial_pieces(), 0);
+        assert!(!p.is_interesting(&all));
+        assert_eq!(p.block_received(2, b1), Received::NotNeeded);
+        check(&p);
+    }
+
+    #[test]
+    fn no_duplicates_while_free_blocks_remain_elsewhere() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 6);
+        let only0 = bits(2, &[0]);
+        p.peer_has_bitfield(&only0);
+        assert_eq!(p.pick(1, &only0, 10, true).len(), 4);
+        assert!(!p.is_endgame());
+        assert!(p.pick(2, &only0, 10, true).is_empty());
+        check(&p);
+    }
+
+    #[test]
+    fn release_and_choke_put_blocks_back() {
+        // Two pieces, so the untouched one keeps free blocks and endgame never starts.
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 7);
+        let all = Bitfield::full(2);
+        p.peer_has_bitfield(&all);
+        let blocks = p.pick(1, &all, 4, true);
+        assert_eq!(blocks.len(), 4);
+        p.release(1, blocks[2]);
+        p.release(2, blocks[0]); // not peer 2's request: ignored
+        assert_eq!(p.requested_from(1), 3);
+        assert!(!p.is_endgame());
+        assert_eq!(p.pick(2, &all, 4, false), vec![blocks[2]]);
+        let choked = p.release_peer(1);
+        assert_eq!(choked, vec![blocks[0], blocks[1], blocks[3]]);
+        assert_eq!(p.requested_from(1), 0);
+        assert!(p.release_peer(1).is_empty());
+        assert_eq!(p.pick(3, &all, 4, false), choked);
+        // A released block that still arrives is accepted; its current requester is cancelled.
+        assert_eq!(
+            p.block_received(1, blocks[0]),
+            Received::Wanted {
+                cancel: vec![3],
+                piece_complete: false
+            }
+        );
+        check(&p);
+    }
+
+    #[test]
+    fn released_free_block_arriving_late_is_accepted() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 8);
+        let all = Bitfield::full(2);
+        let blocks = p.pick(1, &all, 2, true);
+        let piece = blocks[0].piece;
+        p.release(1, blocks[1]);
+        assert_eq!(
+            p.block_received(1, blocks[1]),
+            Received::Wanted {
+                cancel: vec![],
+                piece_complete: false
+            }
+        );
+        assert_eq!(
+            p.pick(2, &all, 4, false),
+            vec![g.block(piece, 2), g.block(piece, 3)]
+        );
+        check(&p);
+    }
+
+    #[test]
+    fn peer_gone_lowers_availability_and_frees_blocks() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 9);
+        let all = Bitfield::full(2);
+        let only1 = bits(2, &[1]);
+        p.peer_has_bitfield(&all);
+        p.peer_has_bitfield(&only1);
+        assert_eq!((p.availability(0), p.availability(1)), (1, 2));
+        let taken = p.pick(1, &all, 3, true);
+        assert_eq!(pieces_of(&taken), vec![0]);
+        p.peer_gone(1, &all);
+        assert_eq!((p.availability(0), p.availability(1)), (0, 1));
+        assert_eq!(p.requested_from(1), 0);
+        assert_eq!(
+            p.pick(2, &all, 4, false),
+            (0..4).map(|b| g.block(0, b)).collect::<Vec<_>>()
+        );
+        check(&p);
+    }
+
+    #[test]
+    fn failed_piece_is_picked_again() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 10);
+        let all = Bitfield::full(2);
+        p.peer_has_bitfield(&all);
+        let blocks = p.pick(1, &all, 4, true);
+        let piece = blocks[0].piece;
+        let mut last = Received::NotNeeded;
+        for &b in &blocks {
+            last = p.block_received(1, b);
+        }
+        assert_eq!(
+            last,
+            Received::Wanted {
+                cancel: vec![],
+                piece_complete: true
+            }
+        );
+        assert_eq!(p.partial_pieces(), 0);
+        assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
+        p.piece_failed(piece);
+        assert_eq!(p.partial_pieces(), 1);
+        assert_eq!(p.pick(2, &all, 10, false), blocks);
+        assert!(matches!(
+            p.block_received(2, blocks[0]),
+            Received::Wanted { .. }
+        ));
+        // Failing a piece that is being downloaded forgets its requests.
+        p.piece_failed(piece);
+        assert_eq!(p.requested_from(2), 0);
+        p.piece_failed(1 - piece); // missing: no effect
+        assert_eq!(p.partial_pieces(), 1);
+        check(&p);
+    }
+
+    #[test]
+    fn verified_pieces_are_never_picked() {
+        let g = geometry(3);
+        let mut p = Picker::new(g, &bits(3, &[0]), 11);
+        let all = Bitfield::full(3);
+        p.peer_has_bitfield(&all);
+        assert!(!p.is_interesting(&bits(3, &[0])));
+        assert!(p.is_interesting(&bits(3, &[0, 2])));
+        let blocks = p.pick(1, &all, 5, true);
+        assert!(blocks.iter().all(|b| b.piece != 0));
+        let started = blocks[0].piece;
+        p.piece_verified(started);
+        p.piece_verified(77);
+        assert_eq!(p.requested_from(1), 1);
+        assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
+        let rest = p.pick(1, &all, 100, true);
+        assert!(rest.iter().all(|b| b.piece != 0 && b.piece != started));
+        assert_eq!(rest.len(), 3);
+        assert!(p.is_endgame());
+        assert_eq!(p.pick(2, &all, 100, true).len(), 4);
+        check(&p);
+    }
+
+    #[test]
+    fn short_last_piece_and_block_sizes_come_from_geometry() {
+        let g = Geometry::new(u64::from(PIECE + 2 * BLOCK_LEN + 100), PIECE);
+        let mut p = Picker::new(g, &bits(2, &[0]), 12);
+        let all = Bitfield::full(2);
+        let blocks = p.pick(1, &all, 10, true);
+        let expect = |offset, len| BlockRef {
+            piece: 1,
+            offset,
+            len,
+        };
+        assert_eq!(
+            blocks,
+            vec![
+                expect(0, BLOCK_LEN),
+                expect(BLOCK_LEN, BLOCK_LEN),
+                expect(2 * BLOCK_LEN, 100)
+            ]
+        );
+        assert_eq!(
+            p.block_received(1, expect(2 * BLOCK_LEN, BLOCK_LEN)),
+            Received::NotNeeded
+        );
+        assert_eq!(p.block_received(1, expect(5, 100)), Received::NotNeeded);
+        check(&p);
+    }
+
+    /// Several fake peers with random bitfields; random picks, deliveries, drops, chokes and
+    /// disconnects. Every piece must end verified, with no request left dangling.
+    #[test]
+    fn random_swarm_downloads_everything() {
+        let mut duplicates_cancelled = 0;
+        for seed in 0..8u64 {
+            let g = Geometry::new(u64::from(37 * 3 * BLOCK_LEN + 5000), 3 * BLOCK_LEN);
+            let n = g.piece_count() as usize;
+            let mut rng = Rng(seed ^ 0x5eed);
+            let mut p = Picker::new(g, &Bitfield::new(n), seed);
+            let mut peers: Vec<(PeerKey, Bitfield)> = Vec::new();
+            for idx in 0..5 {
+                let mut has = Bitfield::new(n);
+                for i in 0..n {
+                    if i % 5 == idx || rng.below(3) == 0 {
+                        has.set(i);
+                    }
+                }
+                p.peer_has_bitfield(&has);
+                peers.push((idx as PeerKey, has));
+            }
+            let mut next_key = 5;
+            let mut pending: Vec<(PeerKey, BlockRef)> = Vec::new();
+            let mut verified = Bitfield::new(n);
+            let mut failures = 0;
+            let mut steps = 0;
+            while !verified.is_full() {
+                steps += 1;
+                assert!(steps < 100_000, "seed {seed}: no progress");
+                let who = rng.below(peers.len() as u64) as usize;
+                let key = peers[who].0;
+                match rng.below(10) {
+                    0..=3 => {
+                        let max = 1 + rng.below(8) as usize;
+                        let has = &peers[who].1;
+                        let got = p.pick(key, has, max, rng.below(4) != 0);
+                        assert!(got.len() <= max);
+                        for b in got {
+                            assert!(has.has(b.piece as usize) && !verified.has(b.piece as usize));
+                            assert!(!pending.contains(&(key, b)));
+                            pending.push((key, b));
+                        }
+                    }
+                    4..=7 if !pending.is_empty() => {
+                        let (from, b) =
+                            pending.swap_remove(rng.below(pending.len() as u64) as usize);
+                        let Received::Wanted {
+                            cancel,
+                            piece_complete,
+                        } = p.block_received(from, b)
+                        else {
+                            panic!("requested block {b:?} not wanted");
+                        };
+                        assert!(!cancel.contains(&from));
+                        duplicates_cancelled += cancel.len();
+                        pending.retain(|&(k, pb)| !(pb == b && cancel.contains(&k)));
+                        assert!(pending.iter().all(|&(_, pb)| pb != b));
+                        if piece_complete {
+                            if failures < 3 {
+                                failures += 1;
+                                p.piece_failed(b.piece);
+                            } else {
+                                p.piece_verified(b.piece);
+                                verified.set(b.piece as usize);
+                            }
+                        }
+                    }
+                    8 if !pending.is_empty() => {
+                        let (from, b) =
+                            pending.swap_remove(rng.below(pending.len() as u64) as usize);
+                        p.release(from, b);
+                    }
+                    9 => {
+                        let mut theirs: Vec<BlockRef> = pending
+                            .iter()
+                            .filter(|&&(k, _)| k == key)
+                            .map(|&(_, b)| b)
+                            .collect();
+                        theirs.sort();
+                        pending.retain(|&(k, _)| k != key);
+                        if rng.below(2) == 0 {
+                            assert_eq!(p.release_peer(key), theirs);
+                        } else {
+                            let has = peers[who].1.clone();
+                            p.peer_gone(key, &has);
+                            assert_eq!(p.requested_from(key), 0);
+                            p.peer_has_bitfield(&has);
+                            peers[who].0 = next_key;
+                            next_key += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                check(&p);
+                for &(k, _) in &peers {
+                    let mine = pending.iter().filter(|&&(pk, _)| pk == k).count();
+                    assert_eq!(p.requested_from(k), mine);
+                }
+            }
+            assert!(pending.is_empty());
+            assert_eq!(p.partial_pieces(), 0);
+            assert!(p.is_endgame());
+            assert!(!p.is_interesting(&Bitfield::full(n)));
+            assert!(p.pick(0, &Bitfield::full(n), 10, true).is_empty());
+            assert_eq!(failures, 3);
+        }
+        // The endgame path (duplicate requests, then cancels) was exercised.
+        assert!(duplicates_cancelled > 0);
     }
 }

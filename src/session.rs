@@ -1,10 +1,86 @@
-//! STUB: the main loop (lead engineer writes this).
-#![allow(unused)]
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
+//! The main loop: the one thread that owns all piece state and makes every decision.
+//!
+//! Runs on the caller's thread (the program's main thread). It owns the [`Picker`] (which
+//! blocks are wanted, requested from whom, received), the buffers of pieces being assembled,
+//! the set of pieces on disk, and one record per peer connection. It starts the other threads
+//! (listener, tracker, hasher, writer, two per peer) and then only reacts: to [`Event`]s
+//! arriving on its single channel, and to a one-second tick. It never touches a socket or a
+//! file. Uploads follow the same pattern backwards: a peer's request arrives as
+//! [`PeerEvent::Requested`], is checked here, and goes back to that peer's sender thread as
+//! [`Command::Upload`], which reads the block from disk itself.
+//!
+//! The life of a block: a peer thread reports [`PeerEvent::Block`]; the picker says whether we
+//! wanted it; its bytes are copied into the piece's buffer; when the last block arrives the
+//! buffer goes to the hasher as a [`HashJob`]; a good piece goes on to the writer, and the
+//! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use log::{debug, info, warn};
+
+use crate::bitfield::Bitfield;
+use crate::choker::{Candidate, Choker};
+use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
+use crate::messages::{
+    Command, DiskEvent, Event, HashJob, HashResult, PeerEvent, PeerKey, TrackerCommand,
+    TrackerEvent,
+};
 use crate::metainfo::Metainfo;
+use crate::peer::connection::{self, PeerSetup};
+use crate::peer::listener::Listener;
+use crate::picker::{Picker, Received};
+use crate::storage::reader::Files;
+use crate::storage::{writer, StorageError};
+use crate::{hasher, tracker};
+
+/// Bytes of piece data the session may hold at once (pieces being assembled, hashed or
+/// written). This is what keeps memory flat whatever the torrent's size.
+pub const PIECE_MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+/// Requests kept in flight to a new peer before its rate is known.
+const INITIAL_DEPTH: usize = 32;
+/// Fewest requests kept in flight to an unchoked peer.
+const MIN_DEPTH: usize = 4;
+/// Most requests kept in flight to one peer.
+const MAX_DEPTH: usize = 250;
+/// Seconds of a peer's rate worth of requests kept in flight.
+const DEPTH_SECONDS: f64 = 2.0;
+/// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
+const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
+/// Hash failures a peer may take part in before we stop talking to it.
+const MAX_STRIKES: u32 = 3;
+/// Connections being opened (not yet handshaken) at once.
+const MAX_HALF_OPEN: usize = 16;
+/// Failed connects to one address before we forget it.
+const MAX_CONNECT_FAILURES: u32 = 5;
+/// How often the session updates rates, checks for snubs and reports progress.
+const TICK: Duration = Duration::from_secs(1);
+/// Ticks between two runs of the choker.
+const RECHOKE_TICKS: u64 = 10;
+/// A peer connected for less than this counts as new for the optimistic unchoke.
+const NEW_PEER_AGE: Duration = Duration::from_secs(60);
+
+/// When to stop once every piece is on disk.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeedPolicy {
+    /// Stop at once (after the `completed` announce).
+    No,
+    /// Seed until stopped.
+    Forever,
+    /// Seed until either limit is reached, whichever comes first.
+    Until {
+        /// Stop once uploaded bytes reach this multiple of the torrent's size.
+        ratio: Option<f64>,
+        /// Stop after seeding this long.
+        time: Option<Duration>,
+    },
+}
 
 /// How to run a download.
 #[derive(Debug, Clone)]
@@ -15,39 +91,913 @@ pub struct Options {
     pub peers: Vec<SocketAddr>,
     /// Most peer connections at once.
     pub max_peers: usize,
-    /// Port reported to trackers.
-    pub port: u16,
+    /// Where to accept peers (the port may move up if taken); `None` to not listen.
+    pub listen: Option<SocketAddr>,
+    /// Pieces already verified on disk (from `strand seed`'s check), if any.
+    pub verified: Option<Bitfield>,
+    /// What to do once complete.
+    pub seed: SeedPolicy,
+    /// A message (or disconnect) on this channel stops the session cleanly, as Ctrl-C does.
+    pub stop: Option<Receiver<()>>,
 }
 
-/// A snapshot for the progress line, taken about once a second.
+/// A snapshot for the progress line, taken once a second.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
+    /// Bytes verified and on disk.
     pub verified_bytes: u64,
+    /// Bytes in the torrent.
     pub total_bytes: u64,
+    /// Payload bytes per second received lately.
     pub download_rate: f64,
+    /// Peers we have a working connection to.
     pub peers_connected: usize,
+    /// Peer addresses we know of.
     pub peers_known: usize,
+    /// Payload bytes sent to peers so far.
+    pub uploaded_bytes: u64,
+    /// Payload bytes per second sent lately.
+    pub upload_rate: f64,
 }
 
-/// What a finished download did.
+/// What a finished session did.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Bytes verified and on disk at the end.
     pub bytes: u64,
+    /// Bytes in the torrent.
+    pub total_bytes: u64,
+    /// Wall time of the session.
     pub elapsed: Duration,
+    /// Payload bytes sent to peers.
+    pub uploaded_bytes: u64,
+    /// The session was stopped (Ctrl-C) before it was due to end.
+    pub interrupted: bool,
+    /// Payload bytes received from peers, including duplicates and bad pieces.
     pub received_bytes: u64,
+    /// Pieces that failed their hash check and were fetched again.
     pub failed_pieces: u32,
 }
 
+/// Why a download stopped before it finished.
 #[derive(Debug)]
 pub enum Error {
-    Todo,
+    /// Creating, opening or writing the output failed.
+    Storage(StorageError),
+    /// A worker thread could not be started.
+    Thread(std::io::Error),
+    /// The listening socket could not be opened.
+    Listen(SocketAddr, std::io::Error),
 }
 
-/// Downloads every piece of `meta` into `opts.output_dir`; returns when all are verified and written.
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Storage(e) => write!(f, "{e}"),
+            Error::Thread(e) => write!(f, "cannot start a thread: {e}"),
+            Error::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Downloads every piece of `meta` into `opts.output_dir`, serving what it has to other
+/// peers meanwhile, then seeds as `opts.seed` says. Returns once every piece is verified and
+/// written (or the session was stopped), the trackers have been told, and the worker threads
+/// have ended. `progress` is called about once a second from this thread.
 pub fn download(
     meta: Metainfo,
     opts: Options,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, Error> {
-    todo!()
+    let mut session = Session::start(meta, opts)?;
+    let result = session.run(progress);
+    session.shut_down();
+    result
+}
+
+/// A fresh 20-byte peer id: client prefix plus random bytes.
+pub fn new_peer_id() -> [u8; 20] {
+    let mut id = *b"-ST0001-000000000000";
+    let mut rng = random_seed();
+    for byte in id[8..].iter_mut() {
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[(rng >> 59) as usize % 36];
+    }
+    id
+}
+
+/// A random seed from the standard library's per-process random hasher keys.
+fn random_seed() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// The main thread's record of one peer connection.
+struct Peer {
+    addr: SocketAddr,
+    commands: Sender<Command>,
+    /// Pieces the peer has told us it has.
+    has: Bitfield,
+    /// The handshake is done.
+    connected: bool,
+    /// The peer is choking us (the initial state of every connection).
+    choking_us: bool,
+    /// We told the peer we are interested.
+    interested: bool,
+    /// Requests to keep in flight, following the peer's rate.
+    depth: usize,
+    /// Payload bytes received since the last tick.
+    bytes_this_tick: u64,
+    /// Smoothed payload bytes per second.
+    rate: f64,
+    /// Last time the peer sent a block, or we started waiting for one.
+    last_block: Instant,
+    /// When the handshake completed (or the thread started, before that).
+    since: Instant,
+    /// The peer wants pieces from us.
+    peer_interested: bool,
+    /// We are choking the peer (the initial state of every connection).
+    choking_peer: bool,
+    /// Payload bytes sent since the last tick.
+    sent_this_tick: u64,
+    /// Smoothed payload bytes per second sent.
+    upload_rate: f64,
+}
+
+/// What we remember about a peer address across connections.
+#[derive(Default)]
+struct Address {
+    /// We may dial it (a tracker or the user gave it; not just a peer that dialed us).
+    dialable: bool,
+    /// The live connection to it, if any.
+    peer: Option<PeerKey>,
+    /// Consecutive connections that ended before the handshake.
+    failures: u32,
+    /// Not before this time.
+    retry_at: Option<Instant>,
+    /// Hash failures it took part in.
+    strikes: u32,
+}
+
+/// A piece being assembled from blocks.
+struct PieceBuffer {
+    data: Vec<u8>,
+    /// Addresses that sent blocks of it, to blame if the hash fails.
+    senders: Vec<SocketAddr>,
+}
+
+/// Threads the session started and must wind down.
+struct Workers {
+    hash_jobs: Option<Sender<HashJob>>,
+    hasher: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    tracker: Option<(Sender<TrackerCommand>, JoinHandle<()>)>,
+}
+
+struct Session {
+    meta: Metainfo,
+    opts: Options,
+    our_id: [u8; 20],
+    geometry: Geometry,
+    picker: Picker,
+    /// Pieces verified and on disk.
+    have: Bitfield,
+    peers: HashMap<PeerKey, Peer>,
+    addresses: HashMap<SocketAddr, Address>,
+    next_key: PeerKey,
+    buffers: HashMap<u32, PieceBuffer>,
+    /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
+    /// addresses that sent their blocks.
+    in_pipeline: HashMap<u32, Vec<SocketAddr>>,
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
+    workers: Workers,
+    started: Instant,
+    received_bytes: u64,
+    verified_bytes: u64,
+    failed_pieces: u32,
+    rate: f64,
+    bytes_this_tick: u64,
+    uploaded_bytes: u64,
+    upload_rate: f64,
+    sent_this_tick: u64,
+    choker: Choker,
+    ticks: u64,
+    files: Arc<Files>,
+    listener: Option<Listener>,
+    /// When every piece was on disk, if it is.
+    completed_at: Option<Instant>,
+    interrupted: bool,
+}
+
+impl Session {
+    fn start(meta: Metainfo, opts: Options) -> Result<Session, Error> {
+        writer::prepare(&opts.output_dir, &meta.files).map_err(Error::Storage)?;
+        let geometry = meta.geometry;
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
+        let (write_tx, write_rx) = crossbeam_channel::unbounded();
+        let writer = writer::spawn(
+            opts.output_dir.clone(),
+            &meta.files,
+            geometry,
+            write_rx,
+            events_tx.clone(),
+        )
+        .map_err(Error::Thread)?;
+        let hasher = hasher::spawn(
+            meta.piece_hashes.clone(),
+            hash_rx,
+            write_tx,
+            events_tx.clone(),
+        )
+        .map_err(Error::Thread)?;
+        let our_id = new_peer_id();
+        let pieces = geometry.piece_count() as usize;
+        let have = match &opts.verified {
+            Some(v) if v.len() == pieces => v.clone(),
+            _ => Bitfield::new(pieces),
+        };
+        let verified_bytes: u64 = have
+            .iter()
+            .map(|p| u64::from(geometry.piece_size(p as u32)))
+            .sum();
+        let listener = match opts.listen {
+            Some(addr) => {
+                Some(Listener::start(addr, events_tx.clone()).map_err(|e| Error::Listen(addr, e))?)
+            }
+            None => None,
+        };
+        let port = listener.as_ref().map_or(0, |l| l.addr().port());
+        let tracker = (!meta.trackers.is_empty()).then(|| {
+            let config = tracker::TrackerConfig {
+                tiers: meta.trackers.clone(),
+                info_hash: meta.info_hash,
+                peer_id: our_id,
+                port,
+                left: geometry.total_len() - verified_bytes,
+            };
+            tracker::spawn(config, events_tx.clone())
+        });
+        let seed = random_seed();
+        let mut session = Session {
+            picker: Picker::new(geometry, &have, seed),
+            choker: Choker::new(seed.rotate_left(32)),
+            files: Arc::new(Files::new(&opts.output_dir, &meta.files, geometry)),
+            completed_at: have.is_full().then(Instant::now),
+            have,
+            geometry,
+            our_id,
+            peers: HashMap::new(),
+            addresses: HashMap::new(),
+            next_key: 0,
+            buffers: HashMap::new(),
+            in_pipeline: HashMap::new(),
+            events_tx,
+            events_rx,
+            workers: Workers {
+                hash_jobs: Some(hash_tx),
+                hasher: Some(hasher),
+                writer: Some(writer),
+                tracker,
+            },
+            started: Instant::now(),
+            received_bytes: 0,
+            verified_bytes,
+            failed_pieces: 0,
+            rate: 0.0,
+            bytes_this_tick: 0,
+            uploaded_bytes: 0,
+            upload_rate: 0.0,
+            sent_this_tick: 0,
+            ticks: 0,
+            listener,
+            interrupted: false,
+            meta,
+            opts,
+        };
+        let direct = session.opts.peers.clone();
+        session.learn_peers(direct);
+        Ok(session)
+    }
+
+    /// Reacts to events and ticks until the session is due to end or is stopped.
+    fn run(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<Summary, Error> {
+        let ticker = crossbeam_channel::tick(TICK);
+        let stop = self
+            .opts
+            .stop
+            .clone()
+            .unwrap_or_else(crossbeam_channel::never);
+        while !self.finished() {
+            select! {
+                recv(self.events_rx) -> event => {
+                    // We hold a sender ourselves, so the channel cannot disconnect.
+                    if let Ok(event) = event {
+                        self.handle(event)?;
+                    }
+                }
+                recv(ticker) -> _ => {
+                    self.tick();
+                    progress(&self.progress());
+                }
+                recv(stop) -> _ => {
+                    info!("stopping on request");
+                    self.interrupted = true;
+                    break;
+                }
+            }
+        }
+        progress(&self.progress());
+        Ok(Summary {
+            bytes: self.verified_bytes,
+            total_bytes: self.geometry.total_len(),
+            elapsed: self.started.elapsed(),
+            uploaded_bytes: self.uploaded_bytes,
+            interrupted: self.interrupted,
+            received_bytes: self.received_bytes,
+            failed_pieces: self.failed_pieces,
+        })
+    }
+
+    /// Whether the session has done what it was asked: complete, and seeded enough.
+    fn finished(&self) -> bool {
+        let Some(done) = self.completed_at else {
+            return false;
+        };
+        match self.opts.seed {
+            SeedPolicy::No => true,
+            SeedPolicy::Forever => false,
+            SeedPolicy::Until { ratio, time } => {
+                let total = self.geometry.total_len().max(1) as f64;
+                ratio.is_some_and(|r| self.uploaded_bytes as f64 / total >= r)
+                    || time.is_some_and(|t| done.elapsed() >= t)
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Error> {
+        match event {
+            Event::Peer(key, event) => self.on_peer_event(key, event),
+            Event::Tracker(TrackerEvent::Peers(addrs)) => self.learn_peers(addrs),
+            Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
+            Event::Tracker(TrackerEvent::Failed(text)) => warn!("{text}"),
+            Event::Hashed(result) => self.on_hashed(result),
+            Event::Disk(DiskEvent::PieceWritten(piece)) => self.on_written(piece),
+            Event::Accepted { stream, addr } => self.on_accepted(stream, addr),
+            Event::Disk(DiskEvent::Failed { path, error }) => {
+                return Err(Error::Storage(StorageError {
+                    op: "write",
+                    path,
+                    source: std::io::Error::other(error),
+                }))
+            }
+        }
+        Ok(())
+    }
+
+    fn on_peer_event(&mut self, key: PeerKey, event: PeerEvent) {
+        // Events from a connection we already let go of are stale.
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match event {
+            PeerEvent::Connected { .. } => {
+                peer.connected = true;
+                peer.last_block = Instant::now();
+                peer.since = Instant::now();
+                if self.have.count() > 0 {
+                    let _ = peer
+                        .commands
+                        .send(Command::Bitfield(self.have.as_bytes().to_vec()));
+                }
+                if let Some(a) = self.addresses.get_mut(&peer.addr) {
+                    a.failures = 0;
+                }
+            }
+            PeerEvent::Bitfield(bits) => {
+                // A late bitfield (aria2 sends one after its haves) only adds pieces.
+                for piece in bits.iter() {
+                    if peer.has.set(piece) {
+                        self.picker.peer_has_piece(piece as u32);
+                    }
+                }
+                self.update_interest(key);
+            }
+            PeerEvent::Have(piece) => {
+                if peer.has.set(piece as usize) {
+                    self.picker.peer_has_piece(piece);
+                }
+                self.update_interest(key);
+            }
+            PeerEvent::Choked => {
+                peer.choking_us = true;
+                self.picker.release_peer(key);
+                self.fill_all();
+            }
+            PeerEvent::Unchoked => {
+                peer.choking_us = false;
+                peer.last_block = Instant::now();
+                self.fill(key);
+            }
+            PeerEvent::Interested => {
+                peer.peer_interested = true;
+                let unchoked = self.peers.values().filter(|p| !p.choking_peer).count();
+                if unchoked <= crate::choker::REGULAR_SLOTS {
+                    self.set_choking(key, false);
+                }
+            }
+            PeerEvent::NotInterested => peer.peer_interested = false,
+            PeerEvent::Requested(block) => self.on_request(key, block),
+            PeerEvent::Canceled(block) => self.send(key, Command::SkipUpload(block)),
+            PeerEvent::Block { block, data } => self.on_block(key, block, data),
+            PeerEvent::Closed { reason } => {
+                debug!("{}: closed: {reason}", peer.addr);
+                self.forget_peer(key);
+                self.fill_all();
+            }
+        }
+    }
+
+    /// A peer asked for a block: serve it if we may, drop the peer if the request is bogus.
+    fn on_request(&mut self, key: PeerKey, block: BlockRef) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.choking_peer {
+            // Requests from a choked peer are simply not answered, as the spec says.
+            return;
+        }
+        let bogus = if !self
+            .geometry
+            .is_valid_request(block.piece, block.offset, block.len)
+        {
+            Some("a request outside the piece or over 16 KiB")
+        } else if !self.have.has(block.piece as usize) {
+            Some("a request for a piece we do not have")
+        } else {
+            None
+        };
+        if let Some(why) = bogus {
+            warn!("{}: dropped for {why}: {block:?}", peer.addr);
+            self.send(key, Command::Disconnect);
+            return;
+        }
+        let len = u64::from(block.len);
+        peer.sent_this_tick += len;
+        self.sent_this_tick += len;
+        self.uploaded_bytes += len;
+        self.send(key, Command::Upload(block));
+    }
+
+    /// A peer dialed us: give it a thread, unless we have enough peers already.
+    fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.peers.len() >= self.opts.max_peers {
+            debug!("{addr}: refused, already {} peers", self.peers.len());
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        let banned = self
+            .addresses
+            .get(&addr)
+            .is_some_and(|a| a.strikes >= MAX_STRIKES);
+        if banned {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        let (key, cmd_rx) = self.add_peer(addr);
+        if let Err(e) = connection::spawn_incoming(self.peer_setup(key, addr), stream, cmd_rx) {
+            warn!("cannot start a thread for {addr}: {e}");
+            self.peers.remove(&key);
+        }
+    }
+
+    /// Chokes or unchokes a peer, if that changes anything.
+    fn set_choking(&mut self, key: PeerKey, choke: bool) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.choking_peer != choke {
+            peer.choking_peer = choke;
+            self.send(
+                key,
+                if choke {
+                    Command::Choke
+                } else {
+                    Command::Unchoke
+                },
+            );
+        }
+    }
+
+    /// Every [`RECHOKE_TICKS`]: lets the choker pick whom we upload to.
+    fn rechoke(&mut self) {
+        let seeding = self.have.is_full();
+        let now = Instant::now();
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected)
+            .map(|(&key, p)| Candidate {
+                key,
+                interested: p.peer_interested,
+                rate: if seeding { p.upload_rate } else { p.rate },
+                is_new: now.duration_since(p.since) < NEW_PEER_AGE,
+            })
+            .collect();
+        let unchoke = self.choker.rechoke(&candidates);
+        for c in candidates {
+            self.set_choking(c.key, !unchoke.contains(&c.key));
+        }
+    }
+
+    fn on_block(&mut self, key: PeerKey, block: BlockRef, data: Vec<u8>) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let len = u64::from(block.len);
+        self.received_bytes += len;
+        self.bytes_this_tick += len;
+        peer.bytes_this_tick += len;
+        peer.last_block = Instant::now();
+        let addr = peer.addr;
+        if let Received::Wanted {
+            cancel,
+            piece_complete,
+        } = self.picker.block_received(key, block)
+        {
+            for other in cancel {
+                self.send(other, Command::Cancel(block));
+            }
+            let size = self.geometry.piece_size(block.piece) as usize;
+            let buffer = self
+                .buffers
+                .entry(block.piece)
+                .or_insert_with(|| PieceBuffer {
+                    data: vec![0; size],
+                    senders: Vec::new(),
+                });
+            let at = block.offset as usize;
+            buffer.data[at..at + data.len()].copy_from_slice(&data);
+            if !buffer.senders.contains(&addr) {
+                buffer.senders.push(addr);
+            }
+            if piece_complete {
+                self.submit_piece(block.piece);
+            }
+        }
+        self.fill(key);
+    }
+
+    /// Sends a complete piece to the hasher.
+    fn submit_piece(&mut self, piece: u32) {
+        let Some(buffer) = self.buffers.remove(&piece) else {
+            return;
+        };
+        self.in_pipeline.insert(piece, buffer.senders);
+        if let Some(jobs) = &self.workers.hash_jobs {
+            // The hasher only stops when we drop this sender.
+            let _ = jobs.send(HashJob {
+                piece,
+                data: buffer.data,
+            });
+        }
+    }
+
+    fn on_hashed(&mut self, result: HashResult) {
+        if result.ok {
+            self.picker.piece_verified(result.piece);
+            return;
+        }
+        self.failed_pieces += 1;
+        self.picker.piece_failed(result.piece);
+        let senders = self.in_pipeline.remove(&result.piece).unwrap_or_default();
+        warn!(
+            "piece {} failed its hash check (sent by {})",
+            result.piece,
+            senders
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for addr in senders {
+            let address = self.addresses.entry(addr).or_default();
+            address.strikes += 1;
+            if address.strikes >= MAX_STRIKES {
+                warn!("{addr}: dropped after {} bad pieces", address.strikes);
+                if let Some(key) = address.peer {
+                    self.send(key, Command::Disconnect);
+                }
+            }
+        }
+        self.fill_all();
+    }
+
+    fn on_written(&mut self, piece: u32) {
+        self.in_pipeline.remove(&piece);
+        if !self.have.set(piece as usize) {
+            return;
+        }
+        self.verified_bytes += u64::from(self.geometry.piece_size(piece));
+        let connected: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected)
+            .map(|(&k, _)| k)
+            .collect();
+        for key in connected {
+            self.send(key, Command::Have(piece));
+            self.update_interest(key);
+        }
+        if self.have.is_full() {
+            self.completed_at = Some(Instant::now());
+            info!(
+                "{}: complete, {} bytes in {:.1} s",
+                self.meta.name,
+                self.geometry.total_len(),
+                self.started.elapsed().as_secs_f64()
+            );
+            if let Some((tracker, _)) = &self.workers.tracker {
+                let _ = tracker.send(TrackerCommand::Completed);
+            }
+        }
+    }
+
+    /// Tells a peer whether we want something it has, when that changes, then requests.
+    fn update_interest(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let want = self.picker.is_interesting(&peer.has);
+        if want != peer.interested {
+            peer.interested = want;
+            let cmd = if want {
+                Command::Interested
+            } else {
+                Command::NotInterested
+            };
+            self.send(key, cmd);
+        }
+        self.fill(key);
+    }
+
+    /// Tops up a peer's requests to its pipeline depth.
+    fn fill(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.get(&key) else {
+            return;
+        };
+        if !peer.connected || peer.choking_us || !peer.interested {
+            return;
+        }
+        let outstanding = self.picker.requested_from(key);
+        if outstanding >= peer.depth {
+            return;
+        }
+        let blocks = self.picker.pick(
+            key,
+            &peer.has,
+            peer.depth - outstanding,
+            self.may_start_piece(),
+        );
+        if blocks.is_empty() {
+            return;
+        }
+        if outstanding == 0 {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.last_block = Instant::now();
+            }
+        }
+        for b in blocks {
+            self.send(key, Command::Request(b));
+        }
+    }
+
+    fn fill_all(&mut self) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.fill(key);
+        }
+    }
+
+    /// Whether starting one more piece stays inside [`PIECE_MEMORY_BUDGET`]. Two pieces are
+    /// always allowed, so that huge pieces still make progress.
+    fn may_start_piece(&self) -> bool {
+        let held = self.picker.partial_pieces() + self.in_pipeline.len();
+        held < 2 || (held as u64 + 1) * u64::from(self.geometry.piece_len()) <= PIECE_MEMORY_BUDGET
+    }
+
+    fn send(&self, key: PeerKey, cmd: Command) {
+        if let Some(peer) = self.peers.get(&key) {
+            // A closed channel means the thread is ending; its `Closed` event is on the way.
+            let _ = peer.commands.send(cmd);
+        }
+    }
+
+    /// Drops our record of a connection and puts its blocks back in the pool.
+    fn forget_peer(&mut self, key: PeerKey) {
+        let Some(peer) = self.peers.remove(&key) else {
+            return;
+        };
+        self.picker.peer_gone(key, &peer.has);
+        if let Some(a) = self.addresses.get_mut(&peer.addr) {
+            a.peer = None;
+            if !peer.connected {
+                a.failures += 1;
+            }
+            let backoff = Duration::from_secs(5 << a.failures.min(6));
+            a.retry_at = Some(Instant::now() + backoff);
+        }
+    }
+
+    fn learn_peers(&mut self, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            if !self.is_us(addr) {
+                self.addresses.entry(addr).or_default().dialable = true;
+            }
+        }
+        self.connect_more();
+    }
+
+    /// Whether `addr` is our own listening socket (trackers list us among the peers).
+    fn is_us(&self, addr: SocketAddr) -> bool {
+        self.listener.as_ref().is_some_and(|l| {
+            let ours = l.addr();
+            addr.port() == ours.port()
+                && (addr.ip() == ours.ip()
+                    || addr.ip().is_loopback()
+                    || addr.ip().is_unspecified()
+                    || ours.ip().is_unspecified() && addr.ip().is_loopback())
+        })
+    }
+
+    /// Records a new connection; the caller starts its thread.
+    fn add_peer(&mut self, addr: SocketAddr) -> (PeerKey, Receiver<Command>) {
+        let key = self.next_key;
+        self.next_key += 1;
+        let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
+        let now = Instant::now();
+        self.peers.insert(
+            key,
+            Peer {
+                addr,
+                commands: cmd_tx,
+                has: Bitfield::new(self.geometry.piece_count() as usize),
+                connected: false,
+                choking_us: true,
+                interested: false,
+                depth: INITIAL_DEPTH,
+                bytes_this_tick: 0,
+                rate: 0.0,
+                last_block: now,
+                since: now,
+                peer_interested: false,
+                choking_peer: true,
+                sent_this_tick: 0,
+                upload_rate: 0.0,
+            },
+        );
+        (key, cmd_rx)
+    }
+
+    fn peer_setup(&self, key: PeerKey, addr: SocketAddr) -> PeerSetup {
+        PeerSetup {
+            key,
+            addr,
+            info_hash: self.meta.info_hash,
+            our_id: self.our_id,
+            geometry: self.geometry,
+            events: self.events_tx.clone(),
+            files: Arc::clone(&self.files),
+        }
+    }
+
+    /// Dials known addresses until we reach the peer and half-open limits.
+    fn connect_more(&mut self) {
+        let now = Instant::now();
+        let half_open = self.peers.values().filter(|p| !p.connected).count();
+        let candidates: Vec<SocketAddr> = self
+            .addresses
+            .iter()
+            .filter(|(_, a)| {
+                a.dialable
+                    && a.peer.is_none()
+                    && a.strikes < MAX_STRIKES
+                    && a.failures < MAX_CONNECT_FAILURES
+                    && a.retry_at.is_none_or(|t| t <= now)
+            })
+            .map(|(&addr, _)| addr)
+            .collect();
+        for addr in candidates
+            .into_iter()
+            .take(MAX_HALF_OPEN.saturating_sub(half_open))
+        {
+            if self.peers.len() >= self.opts.max_peers {
+                break;
+            }
+            let (key, cmd_rx) = self.add_peer(addr);
+            if let Err(e) = connection::spawn_outgoing(self.peer_setup(key, addr), cmd_rx) {
+                warn!("cannot start a thread for {addr}: {e}");
+                self.peers.remove(&key);
+                break;
+            }
+            if let Some(a) = self.addresses.get_mut(&addr) {
+                a.peer = Some(key);
+            }
+        }
+    }
+
+    /// Once a second: rates, pipeline depths, snubbed peers, new connections, tracker totals.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let secs = TICK.as_secs_f64();
+        self.ticks += 1;
+        self.rate = 0.5 * self.rate + 0.5 * self.bytes_this_tick as f64 / secs;
+        self.upload_rate = 0.5 * self.upload_rate + 0.5 * self.sent_this_tick as f64 / secs;
+        self.bytes_this_tick = 0;
+        self.sent_this_tick = 0;
+        let seeding = self.have.is_full();
+        let mut snubbed = Vec::new();
+        let mut useless = Vec::new();
+        for (&key, peer) in self.peers.iter_mut() {
+            peer.rate = 0.5 * peer.rate + 0.5 * peer.bytes_this_tick as f64 / secs;
+            peer.upload_rate = 0.5 * peer.upload_rate + 0.5 * peer.sent_this_tick as f64 / secs;
+            peer.bytes_this_tick = 0;
+            peer.sent_this_tick = 0;
+            if seeding && peer.has.is_full() {
+                // Two seeds have nothing to say to each other.
+                useless.push(key);
+            }
+            let wanted = (peer.rate * DEPTH_SECONDS / f64::from(BLOCK_LEN)) as usize;
+            peer.depth = wanted
+                .clamp(MIN_DEPTH, MAX_DEPTH)
+                .max(peer.depth.min(INITIAL_DEPTH));
+            let owes = self.picker.requested_from(key) > 0;
+            if owes && now.duration_since(peer.last_block) > SNUB_TIMEOUT {
+                snubbed.push(key);
+            }
+        }
+        for key in snubbed {
+            if let Some(peer) = self.peers.get(&key) {
+                debug!("{}: snubbed us for {} s", peer.addr, SNUB_TIMEOUT.as_secs());
+            }
+            self.picker.release_peer(key);
+            self.send(key, Command::Disconnect);
+        }
+        for key in useless {
+            self.send(key, Command::Disconnect);
+        }
+        if self.ticks % RECHOKE_TICKS == 0 {
+            self.rechoke();
+        }
+        self.connect_more();
+        self.fill_all();
+        if let Some((tracker, _)) = &self.workers.tracker {
+            let _ = tracker.send(TrackerCommand::Progress {
+                uploaded: self.uploaded_bytes,
+                downloaded: self.verified_bytes,
+                left: self.geometry.total_len() - self.verified_bytes,
+            });
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            verified_bytes: self.verified_bytes,
+            total_bytes: self.geometry.total_len(),
+            download_rate: self.rate,
+            peers_connected: self.peers.values().filter(|p| p.connected).count(),
+            peers_known: self.addresses.values().filter(|a| a.dialable).count(),
+            uploaded_bytes: self.uploaded_bytes,
+            upload_rate: self.upload_rate,
+        }
+    }
+
+    /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
+    fn shut_down(&mut self) {
+        for key in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.send(key, Command::Disconnect);
+        }
+        self.peers.clear();
+        if let Some(listener) = self.listener.take() {
+            listener.stop();
+        }
+        if let Some((tracker, handle)) = self.workers.tracker.take() {
+            let _ = tracker.send(TrackerCommand::Stop);
+            let _ = handle.join();
+        }
+        // Closing the hasher's queue ends it, which closes the writer's queue and ends it.
+        self.workers.hash_jobs = None;
+        for handle in [self.workers.hasher.take(), self.workers.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = handle.join();
+        }
+    }
 }

@@ -1,1 +1,343 @@
-//! STUB: the peer thread.
+//! The peer thread: one TCP connection to one peer, driven by blocking reads and writes.
+//!
+//! Each connection gets two plain OS threads:
+//! - the **peer thread** (`peer <addr>`) connects (or takes an accepted socket), does the
+//!   handshake, then blocks in `read`, decodes each message, checks it against the torrent's
+//!   geometry and reports it to the main thread as a [`PeerEvent`];
+//! - its **sender** (`peer <addr> tx`) owns a `try_clone` of the socket and blocks on the
+//!   connection's [`Command`] channel, so a request from the main thread goes out at once and
+//!   never waits behind a blocking read. It batches whatever commands are queued into one
+//!   write, serves uploads by reading verified blocks with its own [`BlockReader`], and sends
+//!   a keep-alive after 90 s of quiet.
+//!
+//! The threads own the socket and nothing else: every decision (what to request, whom to
+//! serve, whom to drop) is the main thread's. Either thread ending shuts the socket down,
+//! which ends the other; the peer thread reports [`PeerEvent::Closed`] last.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use log::{debug, trace, warn};
+
+use super::handshake::{read_handshake, Handshake, HandshakeError};
+use super::wire::{self, Message, WireError};
+use crate::bitfield::{Bitfield, BitfieldError};
+use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
+use crate::messages::{Command, Event, PeerEvent, PeerKey};
+use crate::storage::reader::{BlockReader, Files};
+
+/// How long a TCP connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the peer may take to answer our handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A peer silent for this long (not even a keep-alive) is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// We send a keep-alive after this long without sending anything.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+/// A write that cannot finish in this time ends the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stack size of each connection thread: they keep their buffers on the heap.
+pub const STACK_SIZE: usize = 128 * 1024;
+/// Size of the read buffer in front of the socket.
+const READ_BUFFER: usize = 64 * 1024;
+/// The sender stops batching queued commands into one write past this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
+/// Requests a peer may have queued with us; one more is a flood and ends the connection.
+pub const MAX_QUEUED_UPLOADS: usize = 512;
+
+/// Everything a peer thread needs to know, handed over when it starts.
+#[derive(Debug, Clone)]
+pub struct PeerSetup {
+    /// The main thread's name for this connection.
+    pub key: PeerKey,
+    /// Where to connect.
+    pub addr: SocketAddr,
+    /// The torrent's info hash, checked against the peer's handshake.
+    pub info_hash: [u8; 20],
+    /// Our peer id, sent in our handshake.
+    pub our_id: [u8; 20],
+    /// The torrent's sizes, to check `have`, `bitfield` and `piece` messages.
+    pub geometry: Geometry,
+    /// Where to report what happens.
+    pub events: Sender<Event>,
+    /// The torrent's files, to read blocks we upload.
+    pub files: Arc<Files>,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum PeerError {
+    Connect(std::io::Error),
+    Handshake(HandshakeError),
+    Wire(WireError),
+    Protocol(String),
+    Myself,
+}
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerError::Connect(e) => write!(f, "connect failed: {e}"),
+            PeerError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            PeerError::Wire(WireError::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                write!(f, "silent for {} s", IDLE_TIMEOUT.as_secs())
+            }
+            PeerError::Wire(e) => write!(f, "{e}"),
+            PeerError::Protocol(what) => write!(f, "protocol violation: {what}"),
+            PeerError::Myself => write!(f, "connected to ourselves"),
+        }
+    }
+}
+
+impl From<BitfieldError> for PeerError {
+    fn from(e: BitfieldError) -> PeerError {
+        PeerError::Protocol(e.to_string())
+    }
+}
+
+/// Starts the threads for an outgoing connection to `setup.addr`. Commands sent on
+/// `commands` before the handshake completes wait in the channel.
+pub fn spawn_outgoing(setup: PeerSetup, commands: Receiver<Command>) -> std::io::Result<()> {
+    spawn(setup, None, commands)
+}
+
+/// Starts the threads for a connection a peer opened to us (the listener accepted `stream`).
+pub fn spawn_incoming(
+    setup: PeerSetup,
+    stream: TcpStream,
+    commands: Receiver<Command>,
+) -> std::io::Result<()> {
+    spawn(setup, Some(stream), commands)
+}
+
+fn spawn(
+    setup: PeerSetup,
+    accepted: Option<TcpStream>,
+    commands: Receiver<Command>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("peer {}", setup.addr))
+        .stack_size(STACK_SIZE)
+        .spawn(move || {
+            let reason = match run(&setup, accepted, commands) {
+                Ok(()) => "connection closed".to_string(),
+                Err(e) => e.to_string(),
+            };
+            debug!("{}: {reason}", setup.addr);
+            let closed = PeerEvent::Closed { reason };
+            // The session may be over already; then nobody needs to hear it.
+            let _ = setup.events.send(Event::Peer(setup.key, closed));
+        })?;
+    Ok(())
+}
+
+fn run(
+    setup: &PeerSetup,
+    accepted: Option<TcpStream>,
+    commands: Receiver<Command>,
+) -> Result<(), PeerError> {
+    let outgoing = accepted.is_none();
+    let stream = match accepted {
+        Some(stream) => stream,
+        None => {
+            TcpStream::connect_timeout(&setup.addr, CONNECT_TIMEOUT).map_err(PeerError::Connect)?
+        }
+    };
+    let theirs = handshake(&stream, setup, outgoing)?;
+    let connected = PeerEvent::Connected {
+        peer_id: theirs.peer_id,
+    };
+    if setup
+        .events
+        .send(Event::Peer(setup.key, connected))
+        .is_err()
+    {
+        return Ok(());
+    }
+    let write_half = stream.try_clone().map_err(PeerError::Connect)?;
+    let addr = setup.addr;
+    let reader = BlockReader::new(Arc::clone(&setup.files));
+    std::thread::Builder::new()
+        .name(format!("peer {addr} tx"))
+        .stack_size(STACK_SIZE)
+        .spawn(move || send_loop(write_half, commands, addr, reader))
+        .map_err(PeerError::Connect)?;
+    let result = read_loop(&stream, setup);
+    // Wakes the sender if it is blocked in a write; it ends when the main thread drops
+    // this connection's command channel after hearing `Closed`.
+    let _ = stream.shutdown(Shutdown::Both);
+    result
+}
+
+/// Exchanges handshakes: the side that dialed speaks first.
+fn handshake(
+    stream: &TcpStream,
+    setup: &PeerSetup,
+    outgoing: bool,
+) -> Result<Handshake, PeerError> {
+    let io = |e| PeerError::Handshake(HandshakeError::Io(e));
+    stream.set_nodelay(true).map_err(io)?;
+    stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+        .map_err(io)?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
+    let ours = Handshake::new(setup.info_hash, setup.our_id).to_bytes();
+    if outgoing {
+        (&mut &*stream).write_all(&ours).map_err(io)?;
+    }
+    let theirs = read_handshake(&mut &*stream).map_err(PeerError::Handshake)?;
+    theirs
+        .check_info_hash(&setup.info_hash)
+        .map_err(PeerError::Handshake)?;
+    if theirs.peer_id == setup.our_id {
+        return Err(PeerError::Myself);
+    }
+    if !outgoing {
+        (&mut &*stream).write_all(&ours).map_err(io)?;
+    }
+    stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
+    Ok(theirs)
+}
+
+/// Reads messages until the connection fails, reporting each one that matters.
+fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
+    let pieces = setup.geometry.piece_count() as usize;
+    loop {
+        let msg = wire::read_message(&mut reader).map_err(PeerError::Wire)?;
+        trace!("{} <- {msg}", setup.addr);
+        let event = match msg {
+            Message::Choke => PeerEvent::Choked,
+            Message::Unchoke => PeerEvent::Unchoked,
+            Message::Have(piece) if (piece as usize) < pieces => PeerEvent::Have(piece),
+            Message::Have(piece) => {
+                return Err(PeerError::Protocol(format!(
+                    "have for piece {piece} of {pieces}"
+                )))
+            }
+            Message::Bitfield(bytes) => PeerEvent::Bitfield(Bitfield::from_wire(&bytes, pieces)?),
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                let block = BlockRef {
+                    piece,
+                    offset,
+                    len: data.len() as u32,
+                };
+                if !setup.geometry.is_valid_block(block) {
+                    return Err(PeerError::Protocol(format!(
+                        "block of the wrong size or place: piece {piece} offset {offset} length {}",
+                        data.len()
+                    )));
+                }
+                PeerEvent::Block { block, data }
+            }
+            Message::Interested => PeerEvent::Interested,
+            Message::NotInterested => PeerEvent::NotInterested,
+            Message::Request(block) => PeerEvent::Requested(block),
+            Message::Cancel(block) => PeerEvent::Canceled(block),
+            // Unknown and extension messages are ignored, as the spec asks.
+            Message::KeepAlive
+            | Message::Port(_)
+            | Message::Extended { .. }
+            | Message::Unknown { .. } => continue,
+        };
+        if setup.events.send(Event::Peer(setup.key, event)).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes the main thread's commands to the socket until told to stop or a write fails.
+///
+/// Uploads wait in a local queue and go out a few blocks per write, so that a `SkipUpload` (the peer's
+/// cancel) or a `Choke` that arrives meanwhile still takes effect.
+fn send_loop(
+    mut stream: TcpStream,
+    commands: Receiver<Command>,
+    addr: SocketAddr,
+    mut reader: BlockReader,
+) {
+    let mut out = Vec::with_capacity(WRITE_BATCH + 2 * BLOCK_LEN as usize);
+    let mut uploads: VecDeque<BlockRef> = VecDeque::new();
+    'connection: loop {
+        out.clear();
+        // Block for work only when no upload is waiting.
+        let mut next = None;
+        if uploads.is_empty() {
+            match commands.recv_timeout(KEEPALIVE_INTERVAL) {
+                Ok(cmd) => next = Some(cmd),
+                Err(RecvTimeoutError::Timeout) => push_frame(&Message::KeepAlive, &mut out, addr),
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        while out.len() < WRITE_BATCH {
+            let cmd = match next.take().map_or_else(|| commands.try_recv(), Ok) {
+                Ok(cmd) => cmd,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => break 'connection,
+            };
+            let msg = match cmd {
+                Command::Interested => Message::Interested,
+                Command::NotInterested => Message::NotInterested,
+                Command::Request(b) => Message::Request(b),
+                Command::Cancel(b) => Message::Cancel(b),
+                Command::Have(piece) => Message::Have(piece),
+                Command::Bitfield(bits) => Message::Bitfield(bits),
+                Command::Unchoke => Message::Unchoke,
+                Command::Choke => {
+                    uploads.clear();
+                    Message::Choke
+                }
+                Command::Upload(b) => {
+                    if uploads.len() >= MAX_QUEUED_UPLOADS {
+                        debug!("{addr}: more than {MAX_QUEUED_UPLOADS} requests queued");
+                        break 'connection;
+                    }
+                    uploads.push_back(b);
+                    continue;
+                }
+                Command::SkipUpload(b) => {
+                    uploads.retain(|u| *u != b);
+                    continue;
+                }
+                Command::Disconnect => break 'connection,
+            };
+            push_frame(&msg, &mut out, addr);
+        }
+        while out.len() < WRITE_BATCH {
+            let Some(b) = uploads.pop_front() else { break };
+            trace!(
+                "{addr} -> piece piece={} offset={} len={}",
+                b.piece,
+                b.offset,
+                b.len
+            );
+            wire::encode_piece_header(b.piece, b.offset, b.len as usize, &mut out);
+            if let Err(e) = reader.read(b, &mut out) {
+                warn!("{addr}: cannot serve a block: {e}");
+                break 'connection;
+            }
+        }
+        if !out.is_empty() && stream.write_all(&out).is_err() {
+            break;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+fn push_frame(msg: &Message, out: &mut Vec<u8>, addr: SocketAddr) {
+    trace!("{addr} -> {msg}");
+    wire::encode(msg, out);
+}

@@ -1,5 +1,7 @@
-//! Talking to one peer: the wire codec, the handshake, and the thread that runs a connection.
+//! Talking to peers: the wire codec, the handshake, the threads that run a connection, and
+//! the listener that accepts them.
 
 pub mod connection;
 pub mod handshake;
+pub mod listener;
 pub mod wire;

@@ -188,16 +188,24 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
             offset,
             data,
         } => {
-            let mut head = [0u8; 8];
-            head[..4].copy_from_slice(&piece.to_be_bytes());
-            head[4..].copy_from_slice(&offset.to_be_bytes());
-            put_frame(out, PIECE, &head, data);
+            encode_piece_header(*piece, *offset, data.len(), out);
+            out.extend_from_slice(data);
         }
         Message::Cancel(b) => put_frame(out, CANCEL, &block_head(b), &[]),
         Message::Port(port) => put_frame(out, PORT, &port.to_be_bytes(), &[]),
         Message::Extended { id, payload } => put_frame(out, EXTENDED, &[*id], payload),
         Message::Unknown { id, payload } => put_frame(out, *id, &[], payload),
     }
+}
+
+/// Appends the length prefix and header of a `piece` message carrying `data_len` bytes; the
+/// caller appends the data itself (a seeder reads it from disk straight into `out`).
+pub fn encode_piece_header(piece: u32, offset: u32, data_len: usize, out: &mut Vec<u8>) {
+    let frame_len = u32::try_from(1 + 8 + data_len).expect("a block is far below 4 GiB");
+    out.extend_from_slice(&frame_len.to_be_bytes());
+    out.push(PIECE);
+    out.extend_from_slice(&piece.to_be_bytes());
+    out.extend_from_slice(&offset.to_be_bytes());
 }
 
 /// Decodes one frame without its length prefix: id byte plus payload; empty = keep-alive.
