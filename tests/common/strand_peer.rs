@@ -1,0 +1,108 @@
+//! Strand sessions as test peers: a seeder over data written from a `TestTorrent`, and
+//! leechers, each running `strand::session::download` in its own thread until stopped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use strand::bitfield::Bitfield;
+use strand::session::{Options, SeedPolicy, Summary};
+
+use super::TestTorrent;
+
+/// A free port on 127.0.0.1 (bound, read, released; the session binds it again).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Writes every file of `t` under `dir`, as a finished download would have.
+pub fn write_payload(t: &TestTorrent, dir: &Path) {
+    for (rel, data) in &t.files {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create dirs");
+        std::fs::write(&path, data).expect("write payload");
+    }
+}
+
+/// A strand session running in a thread.
+pub struct StrandPeer {
+    /// Where it accepts peers.
+    pub addr: SocketAddr,
+    stop: Sender<()>,
+    result: mpsc::Receiver<Result<Summary, String>>,
+}
+
+impl StrandPeer {
+    /// Starts a session for `t` writing to `dir`. `verified` marks pieces already on disk.
+    pub fn start(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        verified: Option<Bitfield>,
+        seed: SeedPolicy,
+    ) -> StrandPeer {
+        StrandPeer::start_on(t, dir, peers, verified, seed, free_port())
+    }
+
+    /// Like [`StrandPeer::start`], listening on 127.0.0.1:`port`.
+    pub fn start_on(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        verified: Option<Bitfield>,
+        seed: SeedPolicy,
+        port: u16,
+    ) -> StrandPeer {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
+        let opts = Options {
+            output_dir: dir.to_path_buf(),
+            peers,
+            max_peers: 50,
+            listen: Some(addr),
+            verified,
+            seed,
+            stop: Some(stop_rx),
+        };
+        let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("a valid torrent");
+        let (tx, rx) = mpsc::channel();
+        thread::Builder::new()
+            .name(format!("strand {addr}"))
+            .spawn(move || {
+                let r = strand::session::download(meta, opts, &mut |_| {});
+                let _ = tx.send(r.map_err(|e| e.to_string()));
+            })
+            .expect("spawn session thread");
+        StrandPeer {
+            addr,
+            stop: stop_tx,
+            result: rx,
+        }
+    }
+
+    /// A seeder over `t`'s payload, written into `dir` first; it seeds until stopped.
+    pub fn seeder(t: &TestTorrent, dir: &Path) -> StrandPeer {
+        write_payload(t, dir);
+        let all = Bitfield::full(t.piece_count() as usize);
+        StrandPeer::start(t, dir, vec![], Some(all), SeedPolicy::Forever)
+    }
+
+    /// Waits up to `limit` for the session to end on its own.
+    pub fn wait(&self, limit: Duration) -> Result<Summary, String> {
+        self.result
+            .recv_timeout(limit)
+            .map_err(|e| format!("session did not end within {limit:?}: {e}"))?
+    }
+
+    /// Stops the session (as Ctrl-C would) and returns its summary.
+    pub fn stop(self) -> Result<Summary, String> {
+        let _ = self.stop.try_send(());
+        self.wait(Duration::from_secs(20))
+    }
+}
