@@ -79,7 +79,7 @@ fn seeder_drops_hostile_requesters() {
     let seeder = StrandPeer::start(&t, dir.path(), vec![], Some(have), SeedPolicy::Forever);
     let last = t.piece_count() - 1;
 
-    let cases: Vec<(&str, Box<dyn Fn(&mut RawPeer) -> std::io::Result<()>>)> = vec![
+    let cases: Vec<(&str, Box<Attack>)> = vec![
         (
             "a piece we don't have",
             Box::new(move |p| p.request(last, 0, BLOCK)),
@@ -117,6 +117,9 @@ fn seeder_drops_hostile_requesters() {
     assert_eq!(&piece[8..], t.block(1, BLOCK, BLOCK).expect("in range"));
     seeder.stop().expect("seeder summary");
 }
+
+/// Something a hostile peer sends after it is unchoked.
+type Attack = dyn Fn(&mut RawPeer) -> std::io::Result<()>;
 
 /// Handshakes with `seeder`, says interested and waits for its unchoke.
 fn unchoked_peer(seeder: &StrandPeer, t: &TestTorrent) -> RawPeer {
