@@ -1,0 +1,39 @@
+# strand: build, test and interop entry points. `.ci/run` calls lint, test, interop.
+CARGO ?= cargo
+# Downloader for the interop cases: strand (default) or aria2c (checks the harness).
+DOWNLOADER ?= strand
+STRAND ?= $(CURDIR)/target/release/strand
+
+.PHONY: all build test lint fmt interop interop-deps demo clean
+
+all: build
+
+build:
+	$(CARGO) build --release
+
+# The whole test suite: unit, integration, examples, benches (compiled as tests).
+test:
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Installs missing Debian packages (outside any namespace), then runs every case
+# in its own network namespace that has only lo. Needs root.
+interop-deps:
+	bash tests/interop/install-deps.sh
+
+interop: build interop-deps
+	DOWNLOADER=$(DOWNLOADER) STRAND=$(STRAND) bash tests/interop/run.sh
+
+clean:
+	$(CARGO) clean
+
+# A real download a person can watch: strand makes its own local swarm (tracker,
+# seeder, downloader on 127.0.0.1) and checks the result. Needs only python3.
+demo: build
+	STRAND=$(STRAND) bash tests/demo/run.sh

@@ -1,0 +1,234 @@
+# shellcheck shell=bash
+# Shared functions for the interop cases. Source it from a case script:
+#
+#   . "$(dirname "$0")/lib.sh"
+#   interop_init            # temp dir, namespace with only lo, EXIT trap
+#   start_bg NAME CMD...    # start CMD inside the namespace, log to $WORK/logs/NAME.log
+#   wait_for SECONDS "what" CMD...
+#   ...
+#   interop_pass / die "why"
+#
+# Rules kept here so every case follows them:
+#  - every third-party client (and strand) runs inside a fresh network namespace
+#    that has only `lo`, named strand-interop-<pid>; only 127.0.0.0/8 is used;
+#  - every background process is recorded by PID and stopped by that PID;
+#  - every wait has a deadline;
+#  - on exit (pass, fail or signal) the processes are stopped, the namespace is
+#    deleted and the temp dir removed (set KEEP_WORK=1 to keep the temp dir);
+#  - on failure the logs of every client are printed.
+
+set -euo pipefail
+
+INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
+TOOL="$INTEROP_DIR/torrent_tool.py"
+CASE_NAME=${CASE_NAME:-$(basename "$0" .sh)}
+
+NS=""
+WORK=""
+declare -a BG_PIDS=()
+declare -A BG_NAMES=()
+INTEROP_OK=0
+T0=$(date +%s)
+
+log() {
+    printf '[%s %s +%ss] %s\n' "$(date +%H:%M:%S)" "$CASE_NAME" "$(( $(date +%s) - T0 ))" "$*" >&2
+}
+
+die() {
+    log "FAIL: $*"
+    exit 1
+}
+
+# Run a command inside the namespace (foreground).
+nsx() {
+    ip netns exec "$NS" "$@"
+}
+
+interop_init() {
+    [[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces)"
+    command -v ip >/dev/null || die "ip (iproute2) is missing"
+    WORK=$(mktemp -d "${TMPDIR:-/tmp}/strand-interop.XXXXXX")
+    mkdir -p "$WORK/logs"
+    trap interop_cleanup EXIT
+    trap 'log "interrupted"; exit 130' INT TERM HUP
+    NS="strand-interop-$$"
+    log "work dir $WORK, namespace $NS"
+    ip netns add "$NS" || die "ip netns add $NS failed"
+    nsx ip link set lo up
+    # Only lo may exist in the namespace.
+    local links
+    links=$(nsx ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')
+    [[ $links == "lo " ]] || die "namespace has unexpected links: $links"
+}
+
+# start_bg NAME CMD... : start CMD inside the namespace in the background.
+# `ip netns exec` execs the command (no fork), so $! is the client's own PID.
+start_bg() {
+    local name=$1; shift
+    local logf="$WORK/logs/$name.log"
+    log "start $name: $*"
+    ip netns exec "$NS" "$@" >"$logf" 2>&1 </dev/null &
+    local pid=$!
+    BG_PIDS+=("$pid")
+    BG_NAMES[$pid]=$name
+    eval "PID_${name//[^A-Za-z0-9_]/_}=$pid"
+}
+
+# run_ns NAME CMD... : run CMD inside the namespace and wait for it; returns its
+# exit status. Started in the background and waited for (rather than run in the
+# foreground) so that a SIGTERM/SIGINT to the case script is handled at once and
+# the cleanup stops CMD by its PID.
+run_ns() {
+    local name=$1; shift
+    start_bg "$name" "$@"
+    local pid=$! rc=0
+    wait "$pid" || rc=$?
+    return "$rc"
+}
+
+# pid_of NAME : print the PID recorded for NAME.
+pid_of() {
+    local v="PID_${1//[^A-Za-z0-9_]/_}"
+    printf '%s\n' "${!v:-}"
+}
+
+is_running() {
+    kill -0 "$1" 2>/dev/null
+}
+
+# stop_pid PID [GRACE_SECONDS] : SIGTERM, wait up to GRACE seconds, then SIGKILL.
+stop_pid() {
+    local pid=$1 grace=${2:-10} deadline
+    is_running "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    log "stop ${BG_NAMES[$pid]:-pid} (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$(( $(date +%s) + grace ))
+    while is_running "$pid" && (( $(date +%s) < deadline )); do
+        sleep 0.2
+    done
+    if is_running "$pid"; then
+        log "pid $pid ignored SIGTERM for ${grace}s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+# stop_name NAME : stop the process started as NAME.
+stop_name() {
+    local pid
+    pid=$(pid_of "$1")
+    [[ -n $pid ]] && stop_pid "$pid"
+}
+
+# wait_for SECONDS DESCRIPTION CMD... : poll CMD (every 0.5 s) until it succeeds
+# or the deadline passes; dies on timeout. Also dies early if a process listed in
+# WAIT_ALIVE (PIDs, space separated) has exited.
+wait_for() {
+    local secs=$1 desc=$2; shift 2
+    local deadline=$(( $(date +%s) + secs )) p
+    log "wait (<= ${secs}s): $desc"
+    while true; do
+        if "$@" >/dev/null 2>&1; then
+            log "ok: $desc"
+            return 0
+        fi
+        for p in ${WAIT_ALIVE:-}; do
+            is_running "$p" || die "${BG_NAMES[$p]:-pid $p} exited while waiting for: $desc"
+        done
+        (( $(date +%s) < deadline )) || die "timed out after ${secs}s waiting for: $desc"
+        sleep 0.5
+    done
+}
+
+dump_logs() {
+    local f
+    [[ -n $WORK && -d $WORK/logs ]] || return 0
+    for f in "$WORK"/logs/*; do
+        [[ -f $f ]] || continue
+        printf '\n===== %s (last 80 lines of %s) =====\n' "$(basename "$f")" "$(wc -l <"$f") lines" >&2
+        tail -n 80 "$f" >&2 || true
+    done
+    printf '===== end of logs =====\n\n' >&2
+}
+
+interop_cleanup() {
+    local rc=$? pid
+    trap - EXIT INT TERM HUP
+    set +e
+    (( rc != 0 || INTEROP_OK == 1 )) || rc=1
+    # Stop what we started, newest first. Before dumping the logs: transmission
+    # buffers its log output and writes it out only when it exits.
+    for (( i=${#BG_PIDS[@]}-1; i>=0; i-- )); do
+        stop_pid "${BG_PIDS[i]}" 5
+    done
+    (( rc == 0 )) || dump_logs
+    if [[ -n $NS ]] && ip netns list | grep -qw "$NS"; then
+        # Anything still in our private namespace was started by this run
+        # (e.g. a child of a client): stop it by its PID before deleting.
+        for pid in $(ip netns pids "$NS" 2>/dev/null); do
+            log "leftover pid $pid in $NS ($(tr '\0' ' ' </proc/"$pid"/cmdline 2>/dev/null)), killing"
+            kill -KILL "$pid" 2>/dev/null
+        done
+        ip netns del "$NS" && log "deleted namespace $NS"
+    fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        if [[ ${KEEP_WORK:-0} == 1 ]]; then
+            log "kept work dir $WORK"
+        else
+            rm -rf "$WORK"
+        fi
+    fi
+    log "$( (( rc == 0 )) && echo PASS || echo FAIL ) in $(( $(date +%s) - T0 ))s"
+    exit "$rc"
+}
+
+interop_pass() {
+    INTEROP_OK=1
+    exit 0
+}
+
+# require CMD... : die if any command is missing (run install-deps.sh first).
+require() {
+    local c
+    for c in "$@"; do
+        command -v "$c" >/dev/null || die "$c not found: run tests/interop/install-deps.sh"
+    done
+}
+
+# make_payload DIR SPEC... : deterministic content, see torrent_tool.py.
+make_payload() {
+    python3 "$TOOL" payload "$@"
+}
+
+# compare_tree TORRENT SRC_DIR OUT_DIR [skip-empty] : cmp every file the torrent
+# lists. Returns non-zero (after logging each problem) if any differs or is missing.
+compare_tree() {
+    local torrent=$1 src=$2 out=$3 skip_empty=${4:-}
+    local len path bad=0 n=0
+    while IFS=$'\t' read -r len path; do
+        if [[ $len == 0 && $skip_empty == skip-empty && ! -e $out/$path ]]; then
+            log "  (empty file $path not created: allowed for this downloader)"
+            continue
+        fi
+        n=$((n + 1))
+        if [[ ! -f $out/$path ]]; then
+            log "  MISSING $path"
+            bad=1
+        elif ! cmp -s "$src/$path" "$out/$path"; then
+            log "  DIFFERS $path ($(stat -c %s "$out/$path") bytes, want $len): $(cmp "$src/$path" "$out/$path" 2>&1 | head -1)"
+            bad=1
+        else
+            log "  same    $path ($len bytes)"
+        fi
+    done < <(python3 "$TOOL" files "$torrent")
+    (( n > 0 )) || { log "  torrent lists no files?"; return 1; }
+    return "$bad"
+}
+
+# leak_check : log packets that tried to leave the namespace (no route).
+leak_check() {
+    local out
+    out=$(nsx nstat -az IpOutNoRoutes Ip6OutNoRoutes 2>/dev/null | awk 'NR>1 && $1 !~ /^#/ {printf "%s=%s ", $1, $2}')
+    log "namespace no-route counters: ${out:-unavailable}"
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Small helper for the interop scripts. Standard library only.
+
+Subcommands:
+  payload DIR SPEC...     write deterministic files; SPEC is RELPATH:SIZE.
+                          Content is SHAKE-128("strand-interop:" + RELPATH), so the
+                          same spec always gives the same bytes (on any machine).
+  infohash TORRENT        print the v1 info hash (hex) of a .torrent file.
+  files TORRENT           print "LENGTH<TAB>PATH" per file, PATH relative to the
+                          download directory (i.e. starting with the torrent name).
+  scrape URL INFOHASH     scrape an HTTP tracker (URL = its announce URL) and print
+                          "complete incomplete downloaded" for that hash (0 0 0 if
+                          the tracker does not list it). Exits 1 on any error.
+"""
+import hashlib
+import os
+import sys
+import urllib.parse
+import urllib.request
+
+
+def bdecode(data, i=0):
+    """Decode one bencoded value at data[i:]; return (value, end_index)."""
+    c = data[i:i + 1]
+    if c == b"i":
+        end = data.index(b"e", i)
+        return int(data[i + 1:end]), end + 1
+    if c == b"l":
+        i += 1
+        out = []
+        while data[i:i + 1] != b"e":
+            v, i = bdecode(data, i)
+            out.append(v)
+        return out, i + 1
+    if c == b"d":
+        i += 1
+        out = {}
+        while data[i:i + 1] != b"e":
+            k, i = bdecode(data, i)
+            start = i
+            v, i = bdecode(data, i)
+            out[k] = v
+            # Keep the raw span of every value: the info hash is over the raw bytes.
+            out[(b"__raw__", k)] = data[start:i]
+        return out, i + 1
+    if c.isdigit():
+        colon = data.index(b":", i)
+        n = int(data[i:colon])
+        return data[colon + 1:colon + 1 + n], colon + 1 + n
+    raise ValueError("bad bencode at offset %d" % i)
+
+
+def load(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    meta, end = bdecode(data)
+    if end != len(data):
+        raise ValueError("trailing bytes after the torrent dictionary")
+    return meta
+
+
+def cmd_payload(root, specs):
+    for spec in specs:
+        rel, size = spec.rsplit(":", 1)
+        size = int(size)
+        path = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = hashlib.shake_128(("strand-interop:" + rel).encode()).digest(size) if size else b""
+        with open(path, "wb") as f:
+            f.write(data)
+
+
+def cmd_infohash(torrent):
+    meta = load(torrent)
+    print(hashlib.sha1(meta[(b"__raw__", b"info")]).hexdigest())
+
+
+def cmd_files(torrent):
+    info = load(torrent)[b"info"]
+    name = info[b"name"].decode()
+    if b"files" in info:
+        for f in info[b"files"]:
+            parts = [p.decode() for p in f[b"path"]]
+            print("%d\t%s" % (f[b"length"], "/".join([name] + parts)))
+    else:
+        print("%d\t%s" % (info[b"length"], name))
+
+
+def cmd_scrape(announce, infohash_hex):
+    if "/announce" not in announce:
+        raise SystemExit("announce URL has no /announce, cannot derive scrape URL")
+    url = announce.replace("/announce", "/scrape", 1)
+    raw = bytes.fromhex(infohash_hex)
+    url += ("&" if "?" in url else "?") + "info_hash=" + urllib.parse.quote_from_bytes(raw)
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = r.read()
+    reply, _ = bdecode(body)
+    entry = reply.get(b"files", {}).get(raw)
+    if entry is None:
+        print("0 0 0")
+    else:
+        print(entry.get(b"complete", 0), entry.get(b"incomplete", 0), entry.get(b"downloaded", 0))
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise SystemExit(__doc__)
+    cmd, args = argv[1], argv[2:]
+    if cmd == "payload" and len(args) >= 2:
+        cmd_payload(args[0], args[1:])
+    elif cmd == "infohash" and len(args) == 1:
+        cmd_infohash(args[0])
+    elif cmd == "files" and len(args) == 1:
+        cmd_files(args[0])
+    elif cmd == "scrape" and len(args) == 2:
+        try:
+            cmd_scrape(args[0], args[1])
+        except (OSError, ValueError) as e:
+            print("scrape failed: %s" % e, file=sys.stderr)
+            return 1
+    else:
+        raise SystemExit(__doc__)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

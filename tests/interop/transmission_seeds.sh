@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Interop case: transmission-daemon seeds a 64 MiB multi-file torrent through a
+# whitelist-only opentracker; the downloader under test fetches it and every
+# file is compared byte for byte with the original.
+#
+# Everything runs inside a fresh network namespace that has only `lo`:
+#   opentracker          127.0.0.1:$TRACKER_PORT (HTTP and UDP)
+#   transmission-daemon  127.0.1.1:$SEED_PORT, RPC on 127.0.0.1:$RPC_PORT
+#   downloader           127.0.2.1 (aria2c binds there; strand uses its defaults)
+#
+# Environment:
+#   DOWNLOADER   strand (default) | aria2c
+#   STRAND       path to the strand binary (default: target/release/strand)
+#   DL_TIMEOUT   seconds the downloader may take (default 300)
+#   KEEP_WORK=1  keep the temp dir (payload, logs, output) after the run
+#   TR_LOG       transmission-daemon log level: error|info|debug (default info)
+CASE_NAME=${CASE_NAME:-transmission_seeds}
+. "$(dirname "$0")/lib.sh"
+
+DOWNLOADER=${DOWNLOADER:-strand}
+STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
+DL_TIMEOUT=${DL_TIMEOUT:-300}
+TR_LOG=${TR_LOG:-info}
+
+TRACKER_IP=127.0.0.1
+TRACKER_PORT=6969
+SEED_IP=127.0.1.1
+SEED_PORT=51413
+RPC_PORT=9091
+LEECH_IP=127.0.2.1
+LEECH_PORT=6881
+ANNOUNCE="http://$TRACKER_IP:$TRACKER_PORT/announce"
+PIECE_EXP=18            # 256 KiB pieces
+NAME=strand-interop-payload
+
+# 64 MiB in all (67108864 bytes); no size is a multiple of the piece size, the
+# small files straddle piece boundaries, and one file is empty.
+PAYLOAD_SPEC=(
+    "$NAME/big.bin:33554433"
+    "$NAME/docs/readme.txt:1000"
+    "$NAME/docs/empty.txt:0"
+    "$NAME/docs/nested/deep/c.bin:20000003"
+    "$NAME/media/d.bin:13553428"
+)
+
+require ip opentracker transmission-daemon transmission-remote mktorrent python3 cmp timeout
+case $DOWNLOADER in
+    strand) [[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)" ;;
+    aria2c) require aria2c ;;
+    *) die "unknown DOWNLOADER=$DOWNLOADER (strand|aria2c)" ;;
+esac
+
+interop_init
+
+# ---------------------------------------------------------------- payload + torrent
+SEED_DIR=$WORK/seed
+OUT_DIR=$WORK/out
+TORRENT=$WORK/payload.torrent
+mkdir -p "$SEED_DIR" "$OUT_DIR"
+log "generating payload (${#PAYLOAD_SPEC[@]} files, 64 MiB)"
+make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
+log "mktorrent (piece 2^$PIECE_EXP)"
+mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
+    || die "mktorrent failed"
+INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+log "info hash $INFOHASH"
+
+# ---------------------------------------------------------------- tracker
+# opentracker chroots into -d DIR and drops to user nobody, so the whitelist is
+# given relative to DIR and must be world-readable.
+TRACKER_DIR=$WORK/tracker
+mkdir -p "$TRACKER_DIR"
+echo "$INFOHASH" >"$TRACKER_DIR/whitelist.txt"
+chmod 755 "$TRACKER_DIR"
+chmod 644 "$TRACKER_DIR/whitelist.txt"
+start_bg opentracker opentracker -i "$TRACKER_IP" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
+    -d "$TRACKER_DIR" -w whitelist.txt
+WAIT_ALIVE="$PID_opentracker" wait_for 15 "opentracker answers scrape" \
+    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
+
+# ---------------------------------------------------------------- transmission seeder
+TR_CFG=$WORK/transmission
+mkdir -p "$TR_CFG"
+cat >"$TR_CFG/settings.json" <<EOF
+{
+    "alt-speed-enabled": false,
+    "bind-address-ipv4": "$SEED_IP",
+    "bind-address-ipv6": "::1",
+    "blocklist-enabled": false,
+    "dht-enabled": false,
+    "download-dir": "$SEED_DIR",
+    "encryption": 0,
+    "idle-seeding-limit-enabled": false,
+    "incomplete-dir-enabled": false,
+    "lpd-enabled": false,
+    "message-level": 2,
+    "peer-port": $SEED_PORT,
+    "peer-port-random-on-start": false,
+    "pex-enabled": false,
+    "port-forwarding-enabled": false,
+    "ratio-limit-enabled": false,
+    "rename-partial-files": false,
+    "rpc-authentication-required": false,
+    "rpc-bind-address": "127.0.0.1",
+    "rpc-enabled": true,
+    "rpc-host-whitelist-enabled": false,
+    "rpc-port": $RPC_PORT,
+    "rpc-whitelist-enabled": false,
+    "speed-limit-down-enabled": false,
+    "speed-limit-up-enabled": false,
+    "start-added-torrents": true,
+    "utp-enabled": false,
+    "watch-dir-enabled": false
+}
+EOF
+start_bg transmission transmission-daemon -f -g "$TR_CFG" "--log-$TR_LOG"
+TR="127.0.0.1:$RPC_PORT"
+WAIT_ALIVE="$PID_transmission" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
+nsx transmission-remote "$TR" -a "$TORRENT" -w "$SEED_DIR" >>"$WORK/logs/transmission-remote.log" 2>&1 \
+    || die "transmission-remote -a failed"
+
+tr_seeding() {
+    local info
+    info=$(nsx transmission-remote "$TR" -t all -i 2>&1) || return 1
+    # A complete torrent with no peers shows "State: Idle" in 3.00, with peers
+    # "Seeding"; "Percent Done" reaches 100% only once the verify has finished.
+    grep -q 'Percent Done: 100%' <<<"$info" && grep -Eq 'State: (Idle|Seeding)' <<<"$info"
+}
+tracker_has_seed() {
+    local complete
+    complete=$(nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH" | awk '{print $1}')
+    [[ ${complete:-0} -ge 1 ]]
+}
+WAIT_ALIVE="$PID_transmission" wait_for 120 "transmission verified the data and seeds" tr_seeding
+WAIT_ALIVE="$PID_transmission $PID_opentracker" wait_for 60 "tracker lists a seeder" tracker_has_seed
+nsx transmission-remote "$TR" -t all -i >"$WORK/logs/transmission-before.txt" 2>&1 || true
+
+# ---------------------------------------------------------------- downloader
+log "downloader: $DOWNLOADER (timeout ${DL_TIMEOUT}s)"
+SKIP_EMPTY=""
+dl_start=$(date +%s.%N)
+set +e
+case $DOWNLOADER in
+    strand)
+        RUST_LOG=${RUST_LOG:-info} run_ns downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
+            "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+        dl_rc=$?
+        ;;
+    aria2c)
+        # DHT/LPD/PEX are on by default in aria2: all off. --interface binds the
+        # tracker and peer sockets to the leecher's own loopback address.
+        run_ns downloader-aria2c timeout --kill-after=10 "$DL_TIMEOUT" aria2c --no-conf \
+            --enable-dht=false --enable-dht6=false --bt-enable-lpd=false --enable-peer-exchange=false \
+            --disable-ipv6=true --interface="$LEECH_IP" --listen-port="$LEECH_PORT" \
+            --seed-time=0 --bt-save-metadata=false --file-allocation=none \
+            --summary-interval=10 --console-log-level=notice \
+            --log="$WORK/logs/aria2c-debug.log" --log-level=info \
+            -d "$OUT_DIR" "$TORRENT"
+        dl_rc=$?
+        ;;
+esac
+set -e
+dl_secs=$(awk -v a="$dl_start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+log "downloader exited with $dl_rc after ${dl_secs}s"
+(( dl_rc != 124 && dl_rc != 137 )) || die "$DOWNLOADER timed out after ${DL_TIMEOUT}s"
+(( dl_rc == 0 )) || die "$DOWNLOADER exited with status $dl_rc"
+
+nsx transmission-remote "$TR" -t all -i >"$WORK/logs/transmission-after.txt" 2>&1 || true
+log "transmission: $(grep -E 'Uploaded:' "$WORK/logs/transmission-after.txt" | sed 's/^ *//')"
+
+log "comparing files"
+compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" $SKIP_EMPTY || die "downloaded files differ from the payload"
+leak_check
+
+mib=$(( $(du -sb "$SEED_DIR" | cut -f1) / 1048576 ))
+log "RESULT: transmission -> $DOWNLOADER: ${mib} MiB in ${dl_secs}s ($(awk -v m="$mib" -v s="$dl_secs" 'BEGIN{ if (s > 0) printf "%.1f", m/s; else print "inf" }') MiB/s)"
+stop_name transmission
+interop_pass
