@@ -13,6 +13,7 @@ use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
 use strand::metainfo::Metainfo;
 use strand::session::{self, Options, Progress, SeedPolicy, Summary};
+use strand::tracker::server::{self, ServerConfig};
 
 const HELP: &str = "\
 strand — a thread-per-peer BitTorrent client
@@ -20,6 +21,7 @@ strand — a thread-per-peer BitTorrent client
 USAGE:
     strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
     strand info FILE.torrent                 show what a torrent holds
+    strand tracker [--port N] [--bind ADDR]  run a small HTTP tracker (until Ctrl-C)
 
 DOWNLOAD OPTIONS:
     -o, --output DIR      folder to write the torrent's files under [default: .]
@@ -36,6 +38,11 @@ PEER OPTIONS (download and seed):
     --peer ADDR           also dial this peer (IP:PORT); may be given more than once
     --max-peers N         most peer connections at once; more are refused [default: 100]
     -q, --quiet           no progress line and no summary
+
+TRACKER OPTIONS:
+    --port N              port for `strand tracker` [default: 6969]
+    --bind ADDR           address for `strand tracker` [default: 127.0.0.1; use
+                          0.0.0.0 to serve other machines]
 
 GENERAL:
     -h, --help            show this help
@@ -114,6 +121,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
     {
         Some(cmd) if cmd == "download" => download(args),
         Some(cmd) if cmd == "info" => info(args),
+        Some(cmd) if cmd == "tracker" => tracker(args),
         Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
         None => Err(Failure::usage("no command given")),
     }
@@ -297,6 +305,24 @@ fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     for f in &meta.files {
         println!("  {} ({})", f.path.display(), size(f.length));
     }
+    Ok(())
+}
+
+fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let port: u16 = args
+        .opt_value_from_str("--port")
+        .map_err(usage_err)?
+        .unwrap_or(server::DEFAULT_PORT);
+    let bind: IpAddr = args
+        .opt_value_from_str("--bind")
+        .map_err(usage_err)?
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    finish(args)?;
+    let addr = SocketAddr::new(bind, port);
+    let tracker = server::start(ServerConfig::new(addr))
+        .map_err(|e| Failure::error(format!("cannot start the tracker on {addr}: {e}")))?;
+    eprintln!("strand tracker: announce URL {}", tracker.announce_url());
+    tracker.wait();
     Ok(())
 }
 

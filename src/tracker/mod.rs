@@ -7,6 +7,7 @@
 //! [`TrackerEvent`]s to the main thread and obeys [`TrackerCommand`]s until told to stop.
 
 pub mod http;
+pub mod server;
 #[cfg(test)]
 mod testutil;
 
