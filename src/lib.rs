@@ -7,6 +7,7 @@
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub mod create;
 pub mod geometry;
 pub mod hasher;
 pub mod messages;

@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
+use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
 use strand::session::{self, Options, Progress, SeedPolicy, Summary};
+use strand::storage::check;
 use strand::tracker::server::{self, ServerConfig};
 
 const HELP: &str = "\
@@ -20,6 +22,8 @@ strand — a thread-per-peer BitTorrent client
 
 USAGE:
     strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
+    strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
+    strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
     strand info FILE.torrent                 show what a torrent holds
     strand tracker [--port N] [--bind ADDR]  run a small HTTP tracker (until Ctrl-C)
 
@@ -30,6 +34,20 @@ DOWNLOAD OPTIONS:
     --seed-time MINUTES   keep seeding for this long after the download
                           (with both, whichever comes first; without either,
                           strand exits once the files are complete)
+
+SEED OPTIONS:
+    -d, --data DIR        folder holding the torrent's files [default: .]
+    --seed-ratio R, --seed-time MINUTES
+                          stop seeding at that ratio or after that long
+                          [default: seed until Ctrl-C]
+
+CREATE OPTIONS:
+    -t, --tracker URL     announce URL; repeat for backups (one tier each)
+    -o, --output FILE     where to write the torrent [default: NAME.torrent]
+    --piece-length N      piece size in bytes, a power of two from 16 KiB to
+                          16 MiB [default: chosen for 1,000–2,000 pieces]
+    --private             mark the torrent private (trackers only, no DHT/PEX)
+    --comment TEXT        a comment stored in the torrent
 
 PEER OPTIONS (download and seed):
     --port N              port to accept peers on; the next free port is used if
@@ -120,6 +138,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .map_err(|e| Failure::usage(e.to_string()))?
     {
         Some(cmd) if cmd == "download" => download(args),
+        Some(cmd) if cmd == "seed" => seed(args),
+        Some(cmd) if cmd == "create" => create(args),
         Some(cmd) if cmd == "info" => info(args),
         Some(cmd) if cmd == "tracker" => tracker(args),
         Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
@@ -211,6 +231,94 @@ fn ctrl_c() -> Result<Receiver<()>, Failure> {
     })
     .map_err(|e| Failure::error(format!("cannot catch Ctrl-C: {e}")))?;
     Ok(rx)
+}
+
+/// Worker threads for hashing: one per core.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let data_dir: PathBuf = args
+        .opt_value_from_str(["-d", "--data"])
+        .map_err(usage_err)?
+        .unwrap_or_else(|| PathBuf::from("."));
+    let policy = match seed_policy(&mut args)? {
+        SeedPolicy::No => SeedPolicy::Forever,
+        until => until,
+    };
+    let peer = peer_args(&mut args)?;
+    let torrent = torrent_arg(&mut args)?;
+    finish(args)?;
+    let meta = Metainfo::load(&torrent)?;
+    let show = !peer.quiet && std::io::stderr().is_terminal();
+    let mut line = TaskLine::new("checking", show);
+    let have = check::check(&data_dir, &meta, cores(), &mut |done, total| {
+        line.draw(u64::from(done), u64::from(total));
+    })?;
+    line.clear();
+    let pieces = meta.geometry.piece_count() as usize;
+    if !peer.quiet {
+        if have.is_full() {
+            eprintln!("all {pieces} pieces present and verified; seeding");
+        } else {
+            eprintln!(
+                "{} of {pieces} pieces missing in {}; seeding the {} present (and fetching the rest)",
+                pieces - have.count(),
+                data_dir.display(),
+                have.count()
+            );
+        }
+    }
+    run_session(meta, data_dir, Some(have), policy, peer)
+}
+
+fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let trackers: Vec<String> = args
+        .values_from_str(["-t", "--tracker"])
+        .map_err(usage_err)?;
+    let output: Option<PathBuf> = args
+        .opt_value_from_str(["-o", "--output"])
+        .map_err(usage_err)?;
+    let piece_length: Option<u32> = args
+        .opt_value_from_str("--piece-length")
+        .map_err(usage_err)?;
+    let private = args.contains("--private");
+    let comment: Option<String> = args.opt_value_from_str("--comment").map_err(usage_err)?;
+    let quiet = args.contains(["-q", "--quiet"]);
+    let path: PathBuf = args
+        .opt_free_from_str()
+        .map_err(usage_err)?
+        .ok_or_else(|| Failure::usage("missing the file or folder to share"))?;
+    finish(args)?;
+    if trackers.is_empty() {
+        return Err(Failure::usage(
+            "give at least one tracker with -t URL (peers find each other through it)",
+        ));
+    }
+    let opts = CreateOptions {
+        trackers,
+        piece_length,
+        private,
+        comment,
+        threads: cores(),
+    };
+    let mut line = TaskLine::new("hashing", !quiet && std::io::stderr().is_terminal());
+    let bytes = strand::create::create(&path, &opts, &mut |done, total| line.draw(done, total))?;
+    line.clear();
+    let out = match output {
+        Some(out) => out,
+        None => {
+            let meta = Metainfo::from_bytes(&bytes)?;
+            PathBuf::from(format!("{}.torrent", meta.name))
+        }
+    };
+    std::fs::write(&out, &bytes)
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
+    if !quiet {
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
 }
 
 fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -368,6 +476,45 @@ fn summary_line(s: &Summary) -> String {
             size(s.total_bytes),
             size(s.received_bytes)
         )
+    }
+}
+
+/// A progress line for local work (hashing, checking), redrawn at most 10 times a second.
+struct TaskLine {
+    what: &'static str,
+    show: bool,
+    last: Option<std::time::Instant>,
+}
+
+impl TaskLine {
+    fn new(what: &'static str, show: bool) -> TaskLine {
+        TaskLine {
+            what,
+            show,
+            last: None,
+        }
+    }
+
+    fn draw(&mut self, done: u64, total: u64) {
+        let due = self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(100));
+        if !self.show || !(due || done == total) {
+            return;
+        }
+        self.last = Some(std::time::Instant::now());
+        let percent = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        eprint!("\r\x1b[2K{} {percent:5.1}%", self.what);
+    }
+
+    fn clear(&mut self) {
+        if self.show && self.last.is_some() {
+            eprint!("\r\x1b[2K");
+        }
     }
 }
 

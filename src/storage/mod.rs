@@ -1,6 +1,7 @@
 //! Pieces on disk: the piece→file layout (pure), the writer thread, and the readers that
 //! peer threads use to serve verified blocks.
 
+pub mod check;
 pub mod layout;
 pub mod reader;
 pub mod writer;
