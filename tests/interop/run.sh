@@ -14,8 +14,8 @@ cd "$HERE/../.."
 # label | command
 CASES=(
     "transmission_seeds|bash $HERE/transmission_seeds.sh"
-    # Planned: transmission and libtorrent downloading FROM strand, e.g.
-    # "strand_seeds_transmission|bash $HERE/strand_seeds_transmission.sh"
+    "transmission_downloads|bash $HERE/transmission_downloads.sh"
+    "libtorrent_downloads|bash $HERE/libtorrent_downloads.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.
