@@ -18,6 +18,7 @@ use crate::geometry::Geometry;
 use crate::metainfo::{self, FileInfo, Metainfo};
 use crate::storage::check::{hash_pieces, PieceData};
 use crate::storage::StorageError;
+use crate::storage::{FileMap, Placement};
 
 /// Smallest piece length [`create`] uses or accepts: 16 KiB.
 pub const MIN_PIECE_LEN: u32 = 16 * 1024;
@@ -234,14 +235,15 @@ pub fn create(
             length: e.length,
         })
         .collect();
-    let paths: Vec<PathBuf> = entries.iter().map(|e| e.disk.clone()).collect();
-    let pieces = hash(
-        &paths,
-        &files,
-        Geometry::new(total, piece_len),
-        opts.threads,
-        progress,
-    )?;
+    let placements = entries
+        .iter()
+        .map(|e| Placement {
+            path: e.disk.clone(),
+            base: 0,
+        })
+        .collect();
+    let map = FileMap::new(Geometry::new(total, piece_len), &files, placements);
+    let pieces = hash(&map, opts.threads, progress)?;
 
     let multi_file = meta.is_dir();
     let bytes =
@@ -336,37 +338,30 @@ fn walk(root: &Path) -> Result<Vec<Entry>, CreateError> {
 
 /// The SHA-1 of every piece, concatenated in piece order.
 fn hash(
-    paths: &[PathBuf],
-    files: &[FileInfo],
-    geometry: Geometry,
+    map: &FileMap,
     threads: usize,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Vec<u8>, CreateError> {
+    let geometry = map.geometry();
     let mut pieces = vec![0u8; geometry.piece_count() as usize * 20];
     let mut hashed = 0u64;
     let mut changed = None;
-    hash_pieces(
-        paths,
-        files,
-        geometry,
-        threads,
-        &mut |piece, data| match data {
-            PieceData::Hash(h) => {
-                let at = piece as usize * 20;
-                pieces[at..at + 20].copy_from_slice(&h);
-                hashed += u64::from(geometry.piece_size(piece));
-                progress(hashed, geometry.total_len());
-                true
-            }
-            PieceData::Absent { file } => {
-                changed = Some(file);
-                false
-            }
-        },
-    )?;
+    hash_pieces(map, threads, &mut |piece, data| match data {
+        PieceData::Hash(h) => {
+            let at = piece as usize * 20;
+            pieces[at..at + 20].copy_from_slice(&h);
+            hashed += u64::from(geometry.piece_size(piece));
+            progress(hashed, geometry.total_len());
+            true
+        }
+        PieceData::Absent { file } => {
+            changed = Some(file);
+            false
+        }
+    })?;
     match changed {
         Some(file) => Err(CreateError::Changed {
-            path: paths[file].clone(),
+            path: map.placements()[file].path.clone(),
         }),
         None => Ok(pieces),
     }

@@ -14,6 +14,7 @@ pub mod messages;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;
+pub mod select;
 pub mod session;
 pub mod storage;
 pub mod tracker;

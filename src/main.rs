@@ -13,8 +13,10 @@ use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
 use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
+use strand::select;
 use strand::session::{self, Options, Progress, SeedPolicy, Summary};
-use strand::storage::check;
+use strand::storage::resume::{self, Found};
+use strand::storage::{check, FileMap};
 use strand::tracker::server::{self, ServerConfig};
 
 const HELP: &str = "\
@@ -23,19 +25,26 @@ strand — a thread-per-peer BitTorrent client
 USAGE:
     strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
     strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
+    strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
     strand info FILE.torrent                 show what a torrent holds
     strand tracker [--port N] [--bind ADDR]  run a small HTTP tracker (until Ctrl-C)
 
 DOWNLOAD OPTIONS:
     -o, --output DIR      folder to write the torrent's files under [default: .]
+    --only LIST           download only these files, numbered as `strand info`
+                          shows them: e.g. 1,3-5
+    --exclude GLOB        skip files whose path matches GLOB (* matches any run of
+                          characters, / included; ? one character); repeatable
+    --recheck             hash the data already in DIR instead of trusting the
+                          resume file (DIR/.strand/HASH.resume)
     --seed                keep seeding after the download, until Ctrl-C
     --seed-ratio R        keep seeding until uploaded = R × the torrent's size
     --seed-time MINUTES   keep seeding for this long after the download
                           (with both, whichever comes first; without either,
                           strand exits once the files are complete)
 
-SEED OPTIONS:
+SEED AND VERIFY OPTIONS:
     -d, --data DIR        folder holding the torrent's files [default: .]
     --seed-ratio R, --seed-time MINUTES
                           stop seeding at that ratio or after that long
@@ -68,6 +77,8 @@ GENERAL:
 
 Logging goes to stderr through RUST_LOG, e.g. RUST_LOG=strand=debug;
 RUST_LOG=strand=trace prints every wire message sent and received, per peer.
+A download run again with the same -o continues where it stopped: pieces recorded in the
+resume file (or found by hashing, when the files changed since) are not fetched again.
 Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown.
 Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad usage,
 130 when stopped by Ctrl-C.
@@ -139,6 +150,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
     {
         Some(cmd) if cmd == "download" => download(args),
         Some(cmd) if cmd == "seed" => seed(args),
+        Some(cmd) if cmd == "verify" => verify(args),
         Some(cmd) if cmd == "create" => create(args),
         Some(cmd) if cmd == "info" => info(args),
         Some(cmd) if cmd == "tracker" => tracker(args),
@@ -253,7 +265,8 @@ fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let meta = Metainfo::load(&torrent)?;
     let show = !peer.quiet && std::io::stderr().is_terminal();
     let mut line = TaskLine::new("checking", show);
-    let have = check::check(&data_dir, &meta, cores(), &mut |done, total| {
+    let map = FileMap::plain(&data_dir, &meta);
+    let have = check::check(&map, &meta, cores(), &mut |done, total| {
         line.draw(u64::from(done), u64::from(total));
     })?;
     line.clear();
@@ -270,7 +283,65 @@ fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
             );
         }
     }
-    run_session(meta, data_dir, Some(have), policy, peer)
+    run_session(meta, data_dir, Some(have), None, policy, peer)
+}
+
+fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let data_dir: PathBuf = args
+        .opt_value_from_str(["-d", "--data"])
+        .map_err(usage_err)?
+        .unwrap_or_else(|| PathBuf::from("."));
+    let quiet = args.contains(["-q", "--quiet"]);
+    let torrent = torrent_arg(&mut args)?;
+    finish(args)?;
+    let meta = Metainfo::load(&torrent)?;
+    let map = FileMap::plain(&data_dir, &meta);
+    let mut line = TaskLine::new("checking", !quiet && std::io::stderr().is_terminal());
+    let have = check::check(&map, &meta, cores(), &mut |done, total| {
+        line.draw(u64::from(done), u64::from(total));
+    })?;
+    line.clear();
+    let g = meta.geometry;
+    let mut start = 0u64;
+    let mut incomplete = 0;
+    for (i, f) in meta.files.iter().enumerate() {
+        let end = start + f.length;
+        // Bytes of this file inside pieces that are missing or bad.
+        let mut missing = 0u64;
+        if f.length > 0 {
+            let piece_len = u64::from(g.piece_len());
+            for p in start / piece_len..=(end - 1) / piece_len {
+                if !have.has(p as usize) {
+                    let p_start = p * piece_len;
+                    let p_end = p_start + u64::from(g.piece_size(p as u32));
+                    missing += p_end.min(end) - p_start.max(start);
+                }
+            }
+        }
+        let state = if missing == 0 {
+            "complete".to_string()
+        } else {
+            incomplete += 1;
+            format!("{:.1}% missing", missing as f64 * 100.0 / f.length as f64)
+        };
+        println!(
+            "{:>4}. {} ({}): {state}",
+            i + 1,
+            f.path.display(),
+            size(f.length)
+        );
+        start = end;
+    }
+    if incomplete == 0 {
+        println!("all {} files complete", meta.files.len());
+        Ok(())
+    } else {
+        Err(Failure::error(format!(
+            "{incomplete} of {} files incomplete in {}",
+            meta.files.len(),
+            data_dir.display()
+        )))
+    }
 }
 
 fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -326,12 +397,55 @@ fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .opt_value_from_str(["-o", "--output"])
         .map_err(usage_err)?
         .unwrap_or_else(|| PathBuf::from("."));
+    let only: Option<String> = args.opt_value_from_str("--only").map_err(usage_err)?;
+    let exclude: Vec<String> = args.values_from_str("--exclude").map_err(usage_err)?;
+    let recheck = args.contains("--recheck");
     let seed = seed_policy(&mut args)?;
     let peer = peer_args(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
     finish(args)?;
     let meta = Metainfo::load(&torrent)?;
-    run_session(meta, output_dir, None, seed, peer)
+    let paths: Vec<String> = meta
+        .files
+        .iter()
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    let chosen = select::choose(&paths, only.as_deref(), &exclude)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let map = FileMap::selective(&output_dir, &meta, &chosen);
+    let mut line = TaskLine::new("checking", !peer.quiet && std::io::stderr().is_terminal());
+    let (have, found) = resume::startup(
+        &output_dir,
+        &meta,
+        &map,
+        recheck,
+        cores(),
+        &mut |done, total| line.draw(u64::from(done), u64::from(total)),
+    )?;
+    line.clear();
+    if !peer.quiet {
+        let pieces = meta.geometry.piece_count();
+        match found {
+            Found::Fresh => {}
+            Found::Resumed => eprintln!(
+                "resuming: {} of {pieces} pieces already on disk",
+                have.count()
+            ),
+            Found::Checked(why) => eprintln!(
+                "checked the data on disk ({why}): {} of {pieces} pieces good",
+                have.count()
+            ),
+        }
+    }
+    let all = chosen.iter().all(|&c| c);
+    run_session(
+        meta,
+        output_dir,
+        Some(have),
+        (!all).then_some(chosen),
+        seed,
+        peer,
+    )
 }
 
 /// Runs a session with a progress line, then prints the summary.
@@ -339,6 +453,7 @@ fn run_session(
     meta: Metainfo,
     output_dir: PathBuf,
     verified: Option<Bitfield>,
+    chosen: Option<Vec<bool>>,
     seed: SeedPolicy,
     peer: PeerArgs,
 ) -> Result<(), Failure> {
@@ -348,6 +463,7 @@ fn run_session(
         max_peers: peer.max_peers,
         listen: Some(peer.listen),
         verified,
+        chosen,
         seed,
         stop: Some(ctrl_c()?),
     };
@@ -410,8 +526,8 @@ fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
         }
     }
     println!("Files:");
-    for f in &meta.files {
-        println!("  {} ({})", f.path.display(), size(f.length));
+    for (i, f) in meta.files.iter().enumerate() {
+        println!("{:>4}. {} ({})", i + 1, f.path.display(), size(f.length));
     }
     Ok(())
 }

@@ -36,8 +36,8 @@ use crate::metainfo::Metainfo;
 use crate::peer::connection::{self, PeerSetup};
 use crate::peer::listener::Listener;
 use crate::picker::{Picker, Received};
-use crate::storage::reader::Files;
-use crate::storage::{writer, StorageError};
+use crate::storage::writer::{self, ResumeSetup};
+use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
 
 /// Bytes of piece data the session may hold at once (pieces being assembled, hashed or
@@ -93,8 +93,10 @@ pub struct Options {
     pub max_peers: usize,
     /// Where to accept peers (the port may move up if taken); `None` to not listen.
     pub listen: Option<SocketAddr>,
-    /// Pieces already verified on disk (from `strand seed`'s check), if any.
+    /// Pieces already verified on disk (from the resume file or a check), if any.
     pub verified: Option<Bitfield>,
+    /// Which files to download, in torrent order; `None` for all of them.
+    pub chosen: Option<Vec<bool>>,
     /// What to do once complete.
     pub seed: SeedPolicy,
     /// A message (or disconnect) on this channel stops the session cleanly, as Ctrl-C does.
@@ -104,9 +106,9 @@ pub struct Options {
 /// A snapshot for the progress line, taken once a second.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
-    /// Bytes verified and on disk.
+    /// Bytes of the chosen files' pieces verified and on disk.
     pub verified_bytes: u64,
-    /// Bytes in the torrent.
+    /// Bytes of the pieces the chosen files need (the whole torrent when all are chosen).
     pub total_bytes: u64,
     /// Payload bytes per second received lately.
     pub download_rate: f64,
@@ -123,9 +125,9 @@ pub struct Progress {
 /// What a finished session did.
 #[derive(Debug, Clone)]
 pub struct Summary {
-    /// Bytes verified and on disk at the end.
+    /// Bytes of wanted pieces verified and on disk at the end.
     pub bytes: u64,
-    /// Bytes in the torrent.
+    /// Bytes of the pieces the chosen files need.
     pub total_bytes: u64,
     /// Wall time of the session.
     pub elapsed: Duration,
@@ -188,6 +190,25 @@ pub fn new_peer_id() -> [u8; 20] {
         *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[(rng >> 59) as usize % 36];
     }
     id
+}
+
+/// The pieces that hold at least one byte of a chosen file.
+fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
+    let g = meta.geometry;
+    let mut wanted = Bitfield::new(g.piece_count() as usize);
+    let piece_len = u64::from(g.piece_len());
+    let mut start = 0u64;
+    for (f, &c) in meta.files.iter().zip(chosen) {
+        if c && f.length > 0 {
+            let first = start / piece_len;
+            let last = (start + f.length - 1) / piece_len;
+            for p in first..=last {
+                wanted.set(p as usize);
+            }
+        }
+        start += f.length;
+    }
+    wanted
 }
 
 /// A random seed from the standard library's per-process random hasher keys.
@@ -288,7 +309,13 @@ struct Session {
     sent_this_tick: u64,
     choker: Choker,
     ticks: u64,
-    files: Arc<Files>,
+    files: Arc<FileMap>,
+    /// Pieces that touch a chosen file: the ones to fetch.
+    wanted: Bitfield,
+    /// Bytes of the wanted pieces.
+    wanted_bytes: u64,
+    /// Wanted pieces not on disk yet.
+    wanted_missing: usize,
     listener: Option<Listener>,
     /// When every piece was on disk, if it is.
     completed_at: Option<Instant>,
@@ -297,19 +324,41 @@ struct Session {
 
 impl Session {
     fn start(meta: Metainfo, opts: Options) -> Result<Session, Error> {
-        writer::prepare(&opts.output_dir, &meta.files).map_err(Error::Storage)?;
         let geometry = meta.geometry;
+        let pieces = geometry.piece_count() as usize;
+        let chosen = opts
+            .chosen
+            .clone()
+            .unwrap_or_else(|| vec![true; meta.files.len()]);
+        let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
+        writer::prepare(&map, &meta.files, &chosen).map_err(Error::Storage)?;
+        let have = match &opts.verified {
+            Some(v) if v.len() == pieces => v.clone(),
+            _ => Bitfield::new(pieces),
+        };
+        let wanted = wanted_pieces(&meta, &chosen);
+        let size = |p: usize| u64::from(geometry.piece_size(p as u32));
+        let wanted_bytes: u64 = wanted.iter().map(size).sum();
+        let verified_bytes: u64 = wanted.iter().filter(|&p| have.has(p)).map(size).sum();
+        let wanted_missing = wanted.iter().filter(|&p| !have.has(p)).count();
+        // The picker never picks what we have or do not want.
+        let mut skip = have.clone();
+        for p in 0..pieces {
+            if !wanted.has(p) {
+                skip.set(p);
+            }
+        }
+
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
         let (write_tx, write_rx) = crossbeam_channel::unbounded();
-        let writer = writer::spawn(
-            opts.output_dir.clone(),
-            &meta.files,
-            geometry,
-            write_rx,
-            events_tx.clone(),
-        )
-        .map_err(Error::Thread)?;
+        let resume = ResumeSetup {
+            path: resume::path(&opts.output_dir, &meta.info_hash),
+            info_hash: meta.info_hash,
+            have: have.clone(),
+        };
+        let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
+            .map_err(Error::Thread)?;
         let hasher = hasher::spawn(
             meta.piece_hashes.clone(),
             hash_rx,
@@ -318,15 +367,6 @@ impl Session {
         )
         .map_err(Error::Thread)?;
         let our_id = new_peer_id();
-        let pieces = geometry.piece_count() as usize;
-        let have = match &opts.verified {
-            Some(v) if v.len() == pieces => v.clone(),
-            _ => Bitfield::new(pieces),
-        };
-        let verified_bytes: u64 = have
-            .iter()
-            .map(|p| u64::from(geometry.piece_size(p as u32)))
-            .sum();
         let listener = match opts.listen {
             Some(addr) => {
                 Some(Listener::start(addr, events_tx.clone()).map_err(|e| Error::Listen(addr, e))?)
@@ -340,16 +380,19 @@ impl Session {
                 info_hash: meta.info_hash,
                 peer_id: our_id,
                 port,
-                left: geometry.total_len() - verified_bytes,
+                left: wanted_bytes - verified_bytes,
             };
             tracker::spawn(config, events_tx.clone())
         });
         let seed = random_seed();
         let mut session = Session {
-            picker: Picker::new(geometry, &have, seed),
+            picker: Picker::new(geometry, &skip, seed),
             choker: Choker::new(seed.rotate_left(32)),
-            files: Arc::new(Files::new(&opts.output_dir, &meta.files, geometry)),
-            completed_at: have.is_full().then(Instant::now),
+            files: map,
+            completed_at: (wanted_missing == 0).then(Instant::now),
+            wanted,
+            wanted_bytes,
+            wanted_missing,
             have,
             geometry,
             our_id,
@@ -416,7 +459,7 @@ impl Session {
         progress(&self.progress());
         Ok(Summary {
             bytes: self.verified_bytes,
-            total_bytes: self.geometry.total_len(),
+            total_bytes: self.wanted_bytes,
             elapsed: self.started.elapsed(),
             uploaded_bytes: self.uploaded_bytes,
             interrupted: self.interrupted,
@@ -597,7 +640,7 @@ impl Session {
 
     /// Every [`RECHOKE_TICKS`]: lets the choker pick whom we upload to.
     fn rechoke(&mut self) {
-        let seeding = self.have.is_full();
+        let seeding = self.completed_at.is_some();
         let now = Instant::now();
         let candidates: Vec<Candidate> = self
             .peers
@@ -696,7 +739,13 @@ impl Session {
                 }
             }
         }
-        self.fill_all();
+        // The piece is wanted again: peers we lost interest in (because every piece we
+        // lacked was already awaiting its hash) may have it, so interest is re-evaluated
+        // for everyone, which also sends the new requests.
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.update_interest(key);
+        }
     }
 
     fn on_written(&mut self, piece: u32) {
@@ -704,7 +753,10 @@ impl Session {
         if !self.have.set(piece as usize) {
             return;
         }
-        self.verified_bytes += u64::from(self.geometry.piece_size(piece));
+        if self.wanted.has(piece as usize) {
+            self.verified_bytes += u64::from(self.geometry.piece_size(piece));
+            self.wanted_missing -= 1;
+        }
         let connected: Vec<PeerKey> = self
             .peers
             .iter()
@@ -715,12 +767,12 @@ impl Session {
             self.send(key, Command::Have(piece));
             self.update_interest(key);
         }
-        if self.have.is_full() {
+        if self.wanted_missing == 0 && self.completed_at.is_none() {
             self.completed_at = Some(Instant::now());
             info!(
                 "{}: complete, {} bytes in {:.1} s",
                 self.meta.name,
-                self.geometry.total_len(),
+                self.wanted_bytes,
                 self.started.elapsed().as_secs_f64()
             );
             if let Some((tracker, _)) = &self.workers.tracker {
@@ -734,6 +786,10 @@ impl Session {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        if !peer.connected {
+            // Our bitfield must be the first message; interest follows the handshake.
+            return;
+        }
         let want = self.picker.is_interesting(&peer.has);
         if want != peer.interested {
             peer.interested = want;
@@ -961,7 +1017,7 @@ impl Session {
             let _ = tracker.send(TrackerCommand::Progress {
                 uploaded: self.uploaded_bytes,
                 downloaded: self.verified_bytes,
-                left: self.geometry.total_len() - self.verified_bytes,
+                left: self.wanted_bytes - self.verified_bytes,
             });
         }
     }
@@ -969,7 +1025,7 @@ impl Session {
     fn progress(&self) -> Progress {
         Progress {
             verified_bytes: self.verified_bytes,
-            total_bytes: self.geometry.total_len(),
+            total_bytes: self.wanted_bytes,
             download_rate: self.rate,
             peers_connected: self.peers.values().filter(|p| p.connected).count(),
             peers_known: self.addresses.values().filter(|a| a.dialable).count(),

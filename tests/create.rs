@@ -7,6 +7,7 @@ mod common;
 use strand::create::{create, CreateOptions};
 use strand::metainfo::Metainfo;
 use strand::storage::check::check;
+use strand::storage::FileMap;
 
 use common::*;
 
@@ -47,7 +48,7 @@ fn multi_file_info_hash_matches_the_kit() {
     assert_eq!(ours.info_hash, t.info_hash);
 
     let kit = Metainfo::from_bytes(&t.bytes).expect("kit torrent parses");
-    let have = check(dir.path(), &kit, 2, &mut |_, _| {}).expect("check");
+    let have = check(&FileMap::plain(dir.path(), &kit), &kit, 2, &mut |_, _| {}).expect("check");
     assert!(have.is_full(), "{} of {} pieces", have.count(), have.len());
 }
 
@@ -69,7 +70,7 @@ fn single_file_info_hash_matches_the_kit_and_check_finds_damage() {
     damaged[500_000] ^= 0xff;
     std::fs::write(&file, &damaged).expect("write");
     let kit = Metainfo::from_bytes(&t.bytes).expect("kit torrent parses");
-    let have = check(dir.path(), &kit, 1, &mut |_, _| {}).expect("check");
+    let have = check(&FileMap::plain(dir.path(), &kit), &kit, 1, &mut |_, _| {}).expect("check");
     let missing: Vec<usize> = (0..have.len()).filter(|&i| !have.has(i)).collect();
     assert_eq!(missing, [7]);
 }

@@ -28,7 +28,8 @@ use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
 use crate::messages::{Command, Event, PeerEvent, PeerKey};
-use crate::storage::reader::{BlockReader, Files};
+use crate::storage::reader::BlockReader;
+use crate::storage::FileMap;
 
 /// How long a TCP connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -65,7 +66,7 @@ pub struct PeerSetup {
     /// Where to report what happens.
     pub events: Sender<Event>,
     /// The torrent's files, to read blocks we upload.
-    pub files: Arc<Files>,
+    pub files: Arc<FileMap>,
 }
 
 /// Why a connection ended.

@@ -10,16 +10,14 @@
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use sha1::{Digest, Sha1};
 
-use super::layout::Layout;
-use super::StorageError;
+use super::{FileMap, StorageError};
 use crate::bitfield::Bitfield;
-use crate::geometry::Geometry;
-use crate::metainfo::{FileInfo, Metainfo};
+use crate::metainfo::Metainfo;
 
 /// Hashes every piece of `meta` from the files under `root` and returns the pieces whose
 /// SHA-1 matches `meta.piece_hashes`.
@@ -30,31 +28,24 @@ use crate::metainfo::{FileInfo, Metainfo};
 /// its path. `threads` workers (at least one) do the reading and hashing; `progress` is called
 /// on the calling thread with (pieces checked, piece count) after each piece.
 pub fn check(
-    root: &Path,
+    map: &FileMap,
     meta: &Metainfo,
     threads: usize,
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<Bitfield, StorageError> {
-    let paths: Vec<PathBuf> = meta.files.iter().map(|f| root.join(&f.path)).collect();
     let total = meta.geometry.piece_count();
     let mut have = Bitfield::new(total as usize);
     let mut done = 0;
-    hash_pieces(
-        &paths,
-        &meta.files,
-        meta.geometry,
-        threads,
-        &mut |piece, data| {
-            let good = matches!(data, PieceData::Hash(h)
+    hash_pieces(map, threads, &mut |piece, data| {
+        let good = matches!(data, PieceData::Hash(h)
                 if meta.piece_hashes.get(piece as usize) == Some(&h));
-            if good {
-                have.set(piece as usize);
-            }
-            done += 1;
-            progress(done, total);
-            true
-        },
-    )?;
+        if good {
+            have.set(piece as usize);
+        }
+        done += 1;
+        progress(done, total);
+        true
+    })?;
     Ok(have)
 }
 
@@ -84,13 +75,11 @@ enum Report {
 /// order); returning false stops the workers early. The first I/O error other than a missing
 /// or short file stops everything and is returned.
 pub(crate) fn hash_pieces(
-    paths: &[PathBuf],
-    files: &[FileInfo],
-    geometry: Geometry,
+    map: &FileMap,
     threads: usize,
     on_piece: &mut dyn FnMut(u32, PieceData) -> bool,
 ) -> Result<(), StorageError> {
-    let layout = Layout::new(files);
+    let geometry = map.geometry();
     let count = geometry.piece_count();
     let workers = threads.clamp(1, (count as usize).max(1));
     let next = AtomicU32::new(0);
@@ -99,12 +88,10 @@ pub(crate) fn hash_pieces(
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (layout, next, stop) = (&layout, &next, &stop);
+            let (next, stop) = (&next, &stop);
             scope.spawn(move || {
                 let mut worker = Worker {
-                    paths,
-                    layout,
-                    geometry,
+                    map,
                     buf: vec![0; geometry.piece_len() as usize],
                     open: None,
                 };
@@ -146,9 +133,7 @@ pub(crate) fn hash_pieces(
 
 /// One worker's state: its piece buffer and the one file it has open.
 struct Worker<'a> {
-    paths: &'a [PathBuf],
-    layout: &'a Layout,
-    geometry: Geometry,
+    map: &'a FileMap,
     buf: Vec<u8>,
     open: Option<(usize, File)>,
 }
@@ -156,44 +141,44 @@ struct Worker<'a> {
 impl Worker<'_> {
     /// Reads piece `piece` into the buffer and hashes it.
     fn hash(&mut self, piece: u32) -> Result<PieceData, StorageError> {
-        let start = self.geometry.piece_offset(piece);
-        let size = self.geometry.piece_size(piece) as usize;
-        for seg in self.layout.segments(start, size as u64) {
-            let path = &self.paths[seg.file];
+        let size = self.map.geometry().piece_size(piece);
+        for run in self.map.runs(piece, 0, size) {
+            let path = &self.map.placements()[run.file].path;
             let file = match &mut self.open {
-                Some((index, file)) if *index == seg.file => file,
+                Some((index, file)) if *index == run.file => file,
                 slot => match File::open(path) {
-                    Ok(file) => &mut slot.insert((seg.file, file)).1,
+                    Ok(file) => &mut slot.insert((run.file, file)).1,
                     Err(e) if e.kind() == ErrorKind::NotFound => {
-                        return Ok(PieceData::Absent { file: seg.file })
+                        return Ok(PieceData::Absent { file: run.file })
                     }
                     Err(source) => return Err(storage_error("open", path, source)),
                 },
             };
-            let at = seg.buf_offset;
-            match file.read_exact_at(&mut self.buf[at..at + seg.len as usize], seg.file_offset) {
+            let at = run.buf_offset;
+            match file.read_exact_at(&mut self.buf[at..at + run.len], run.offset) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Ok(PieceData::Absent { file: seg.file })
+                    return Ok(PieceData::Absent { file: run.file })
                 }
                 Err(source) => return Err(storage_error("read", path, source)),
             }
         }
-        Ok(PieceData::Hash(Sha1::digest(&self.buf[..size]).into()))
+        Ok(PieceData::Hash(
+            Sha1::digest(&self.buf[..size as usize]).into(),
+        ))
     }
 }
 
 fn storage_error(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
-    StorageError {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
+    StorageError::new(op, path, source)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::geometry::Geometry;
+    use crate::metainfo::FileInfo;
+    use std::path::PathBuf;
 
     /// A fresh folder under the system temp dir, removed on drop.
     pub(crate) struct Scratch(pub(crate) PathBuf);
@@ -294,7 +279,10 @@ pub(crate) mod tests {
         assert_eq!(m.geometry.piece_count(), 6);
         for threads in [1, 2, 4, 100] {
             let mut calls = Vec::new();
-            let have = check(&dir.0, &m, threads, &mut |d, t| calls.push((d, t))).unwrap();
+            let have = check(&FileMap::plain(&dir.0, &m), &m, threads, &mut |d, t| {
+                calls.push((d, t))
+            })
+            .unwrap();
             assert!(
                 have.is_full(),
                 "threads {threads}: missing {:?}",
@@ -312,7 +300,7 @@ pub(crate) mod tests {
         // Byte 20000 of c.bin is torrent byte 60000, in piece 3.
         contents[2].1[20000] ^= 0x55;
         put(&dir, &contents);
-        let have = check(&dir.0, &m, 2, &mut |_, _| {}).unwrap();
+        let have = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap();
         assert_eq!(missing(&have), [3]);
     }
 
@@ -324,11 +312,16 @@ pub(crate) mod tests {
         std::fs::remove_file(dir.0.join("t/sub/c.bin")).unwrap();
         let m = meta(&contents, 16384);
         // c.bin is torrent bytes 40000..70000: pieces 2, 3 and 4.
-        let have = check(&dir.0, &m, 2, &mut |_, _| {}).unwrap();
+        let have = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap();
         assert_eq!(missing(&have), [2, 3, 4]);
         // Nothing on disk at all: nothing good, and still no error.
         let empty = Scratch::new("check-nothing");
-        assert_eq!(check(&empty.0, &m, 1, &mut |_, _| {}).unwrap().count(), 0);
+        assert_eq!(
+            check(&FileMap::plain(&empty.0, &m), &m, 1, &mut |_, _| {})
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[test]
@@ -340,7 +333,7 @@ pub(crate) mod tests {
         // which lie in piece 5 (81920..95000).
         contents[3].1.truncate(20000);
         put(&dir, &contents);
-        let have = check(&dir.0, &m, 1, &mut |_, _| {}).unwrap();
+        let have = check(&FileMap::plain(&dir.0, &m), &m, 1, &mut |_, _| {}).unwrap();
         assert_eq!(missing(&have), [5]);
     }
 
@@ -353,7 +346,7 @@ pub(crate) mod tests {
         // c.bin; corrupting it must lose piece 2 only, while piece 3 (all c.bin) survives.
         contents[0].1[39999] ^= 1;
         put(&dir, &contents);
-        let have = check(&dir.0, &m, 3, &mut |_, _| {}).unwrap();
+        let have = check(&FileMap::plain(&dir.0, &m), &m, 3, &mut |_, _| {}).unwrap();
         assert_eq!(missing(&have), [2]);
     }
 
@@ -366,7 +359,7 @@ pub(crate) mod tests {
         std::fs::remove_file(dir.0.join("t/a.bin")).unwrap();
         std::fs::create_dir(dir.0.join("t/a.bin")).unwrap();
         let m = meta(&contents, 16384);
-        let err = check(&dir.0, &m, 2, &mut |_, _| {}).unwrap_err();
+        let err = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap_err();
         assert_eq!(err.path, dir.0.join("t/a.bin"));
         assert!(err.to_string().contains("t/a.bin"), "{err}");
     }
@@ -377,9 +370,8 @@ pub(crate) mod tests {
         let contents = sample();
         put(&dir, &contents);
         let m = meta(&contents, 16384);
-        let paths: Vec<PathBuf> = m.files.iter().map(|f| dir.0.join(&f.path)).collect();
         let mut seen = 0;
-        hash_pieces(&paths, &m.files, m.geometry, 1, &mut |_, _| {
+        hash_pieces(&FileMap::plain(&dir.0, &m), 1, &mut |_, _| {
             seen += 1;
             false
         })

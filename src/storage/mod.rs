@@ -1,12 +1,25 @@
-//! Pieces on disk: the piece→file layout (pure), the writer thread, and the readers that
-//! peer threads use to serve verified blocks.
+//! Pieces on disk: where each byte lives ([`FileMap`]), the piece→file layout (pure), the
+//! writer thread, the readers that peer threads use to serve verified blocks, the check of
+//! data already on disk, and the fast-resume file.
+//!
+//! [`FileMap`] is immutable once built and shared (behind an `Arc`) by every thread that
+//! touches the files; each of those threads opens its own handles.
 
 pub mod check;
 pub mod layout;
 pub mod reader;
+pub mod resume;
 pub mod writer;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use layout::Layout;
+
+use crate::geometry::Geometry;
+use crate::metainfo::{FileInfo, Metainfo};
+
+/// The folder, under the output folder, where strand keeps its own files for a torrent.
+pub const STATE_DIR: &str = ".strand";
 
 /// A file-system operation that failed, with the path it failed on.
 #[derive(Debug)]
@@ -32,3 +45,217 @@ impl std::fmt::Display for StorageError {
 }
 
 impl std::error::Error for StorageError {}
+
+impl StorageError {
+    /// An error from `op` on `path`.
+    pub fn new(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
+        StorageError {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Where one torrent file's bytes are kept: byte `x` of the file is at offset `base + x` of
+/// `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The file on disk.
+    pub path: PathBuf,
+    /// Offset of the torrent file's first byte inside `path`.
+    pub base: u64,
+}
+
+/// One contiguous run of a piece (or block) on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    /// Index of the torrent file (and of its [`Placement`]).
+    pub file: usize,
+    /// Offset inside the placement's path.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: usize,
+    /// Where the run starts inside the piece's (or block's) buffer.
+    pub buf_offset: usize,
+}
+
+/// Where every byte of a torrent lives on disk.
+#[derive(Debug, Clone)]
+pub struct FileMap {
+    geometry: Geometry,
+    layout: Layout,
+    placements: Vec<Placement>,
+}
+
+impl FileMap {
+    /// A map from explicit placements, one per file of `files`.
+    pub fn new(geometry: Geometry, files: &[FileInfo], placements: Vec<Placement>) -> FileMap {
+        FileMap {
+            geometry,
+            layout: Layout::new(files),
+            placements,
+        }
+    }
+
+    /// Every file at `root` joined with its path, as a plain download lays them out.
+    pub fn plain(root: &Path, meta: &Metainfo) -> FileMap {
+        let placements = meta
+            .files
+            .iter()
+            .map(|f| Placement {
+                path: root.join(&f.path),
+                base: 0,
+            })
+            .collect();
+        FileMap::new(meta.geometry, &meta.files, placements)
+    }
+
+    /// Chosen files at their own paths; the bytes of files not chosen (which pieces that
+    /// straddle a chosen file still bring) go to one sparse parts file under
+    /// [`STATE_DIR`], at their offset in the torrent, as libtorrent does.
+    pub fn selective(root: &Path, meta: &Metainfo, chosen: &[bool]) -> FileMap {
+        let parts = parts_path(root, &meta.info_hash);
+        let layout = Layout::new(&meta.files);
+        let placements = meta
+            .files
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                if chosen.get(i).copied().unwrap_or(true) {
+                    Placement {
+                        path: root.join(&f.path),
+                        base: 0,
+                    }
+                } else {
+                    Placement {
+                        path: parts.clone(),
+                        base: layout.file_range(i).start,
+                    }
+                }
+            })
+            .collect();
+        FileMap {
+            geometry: meta.geometry,
+            layout,
+            placements,
+        }
+    }
+
+    /// The torrent's sizes.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Where each file's bytes are kept, in torrent order.
+    pub fn placements(&self) -> &[Placement] {
+        &self.placements
+    }
+
+    /// The runs on disk of `len` bytes starting `offset` bytes into piece `piece`.
+    pub fn runs(&self, piece: u32, offset: u32, len: u32) -> Vec<Run> {
+        let start = self.geometry.piece_offset(piece) + u64::from(offset);
+        self.layout
+            .segments(start, u64::from(len))
+            .into_iter()
+            .map(|seg| Run {
+                file: seg.file,
+                offset: self.placements[seg.file].base + seg.file_offset,
+                len: seg.len as usize,
+                buf_offset: seg.buf_offset,
+            })
+            .collect()
+    }
+
+    /// The distinct paths data is kept in, in first-use order.
+    pub fn paths(&self) -> Vec<&Path> {
+        let mut out: Vec<&Path> = Vec::new();
+        for p in &self.placements {
+            if !out.contains(&p.path.as_path()) {
+                out.push(&p.path);
+            }
+        }
+        out
+    }
+}
+
+/// The hex form of an info hash, as used in strand's own file names.
+pub fn hex(info_hash: &[u8; 20]) -> String {
+    info_hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `DIR/.strand/<infohash>.parts`: bytes of unchosen files that chosen pieces bring.
+pub fn parts_path(root: &Path, info_hash: &[u8; 20]) -> PathBuf {
+    root.join(STATE_DIR)
+        .join(format!("{}.parts", hex(info_hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(lengths: &[u64], piece_len: u32) -> Metainfo {
+        let files: Vec<FileInfo> = lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &length)| FileInfo {
+                path: PathBuf::from(format!("t/f{i}")),
+                length,
+            })
+            .collect();
+        let total = lengths.iter().sum();
+        let geometry = Geometry::new(total, piece_len);
+        Metainfo {
+            info_hash: [7; 20],
+            name: "t".into(),
+            geometry,
+            piece_hashes: vec![[0; 20]; geometry.piece_count() as usize],
+            files,
+            multi_file: true,
+            trackers: Vec::new(),
+            private: false,
+            creation_date: None,
+            created_by: None,
+            comment: None,
+            info_bytes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn selective_map_sends_unchosen_bytes_to_the_parts_file() {
+        // Files of 10, 20 and 10 bytes; piece 16 bytes: piece 0 straddles f0 and f1.
+        let m = meta(&[10, 20, 10], 16);
+        let root = Path::new("/out");
+        let map = FileMap::selective(root, &m, &[false, true, false]);
+        let runs = map.runs(0, 0, 16);
+        assert_eq!(runs.len(), 2);
+        assert_eq!(
+            map.placements()[runs[0].file].path,
+            parts_path(root, &[7; 20])
+        );
+        assert_eq!(
+            (runs[0].offset, runs[0].len, runs[0].buf_offset),
+            (0, 10, 0)
+        );
+        assert_eq!(map.placements()[runs[1].file].path, root.join("t/f1"));
+        assert_eq!(
+            (runs[1].offset, runs[1].len, runs[1].buf_offset),
+            (0, 6, 10)
+        );
+        // The last file's bytes sit at its torrent offset (30) inside the parts file.
+        let last = map.runs(1, 14, 2);
+        assert_eq!((last[0].file, last[0].offset), (2, 30));
+        assert_eq!(map.paths().len(), 2);
+    }
+
+    #[test]
+    fn plain_map_uses_each_files_own_path() {
+        let m = meta(&[5, 0, 5], 4);
+        let map = FileMap::plain(Path::new("/d"), &m);
+        let runs = map.runs(1, 0, 4);
+        assert_eq!(runs.len(), 2, "{runs:?}");
+        assert_eq!((runs[0].file, runs[0].offset, runs[0].len), (0, 4, 1));
+        assert_eq!((runs[1].file, runs[1].offset, runs[1].len), (2, 0, 3));
+        assert_eq!(map.paths().len(), 3);
+    }
+}

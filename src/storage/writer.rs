@@ -1,123 +1,182 @@
-//! The writer thread: puts verified pieces into the torrent's files with positional writes.
+//! The writer thread: puts verified pieces into the torrent's files with positional writes,
+//! and keeps the fast-resume file up to date.
 //!
 //! Runs on its own thread ("writer"), fed by the hasher with [`WriteCommand`]s that hold only
-//! verified data. It owns the open file handles for writing; nobody else writes to the files.
-//! After each piece it reports [`DiskEvent::PieceWritten`] to the main thread, or
-//! [`DiskEvent::Failed`] once, and stops, on the first error.
+//! verified data. It owns the open file handles for writing (nobody else writes to the files)
+//! and the set of pieces on disk that the resume file records. After each piece it reports
+//! [`DiskEvent::PieceWritten`] to the main thread. On the first failed write it saves the
+//! resume file (without that piece), reports [`DiskEvent::Failed`] once, and stops.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use log::warn;
 
-use super::layout::Layout;
-use super::StorageError;
-use crate::geometry::Geometry;
+use super::{resume, FileMap, StorageError};
+use crate::bitfield::Bitfield;
 use crate::messages::{DiskEvent, Event, WriteCommand};
 use crate::metainfo::FileInfo;
 
-/// Creates the folders and files of the torrent under `root`, before any thread starts, so that
-/// a missing permission or a bad folder is reported at once. Files that already exist keep
-/// their content; every file is set to its final length (sparse where the file system allows).
-pub fn prepare(root: &Path, files: &[FileInfo]) -> Result<(), StorageError> {
-    for f in files {
-        let path = root.join(&f.path);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StorageError {
-                op: "create folder",
-                path: dir.to_path_buf(),
-                source,
-            })?;
+/// Creates the folders and the chosen files of the torrent before any thread starts, so that a
+/// missing permission or a bad folder is reported at once. Files that already exist keep their
+/// content; every chosen file is set to its final length (sparse where the file system allows).
+pub fn prepare(map: &FileMap, files: &[FileInfo], chosen: &[bool]) -> Result<(), StorageError> {
+    for (i, f) in files.iter().enumerate() {
+        if !chosen.get(i).copied().unwrap_or(true) {
+            continue;
         }
-        let file = open_for_write(&path)?;
+        let path = &map.placements()[i].path;
+        let file = open_for_write(path)?;
         let len = file.metadata().map(|m| m.len()).unwrap_or(0);
         if len != f.length {
-            file.set_len(f.length).map_err(|source| StorageError {
-                op: "resize",
-                path: path.clone(),
-                source,
-            })?;
+            file.set_len(f.length)
+                .map_err(|e| StorageError::new("resize", path, e))?;
         }
     }
     Ok(())
 }
 
 fn open_for_write(path: &Path) -> Result<File, StorageError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::new("create folder", dir, e))?;
+    }
     OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(false)
         .open(path)
-        .map_err(|source| StorageError {
-            op: "open",
-            path: path.to_path_buf(),
-            source,
-        })
+        .map_err(|e| StorageError::new("open", path, e))
 }
 
-/// Starts the writer thread. It ends when every sender of `jobs` is dropped, or after the
-/// first failed write.
+/// Where the writer keeps the resume file, and what it records at start.
+#[derive(Debug, Clone)]
+pub struct ResumeSetup {
+    /// The resume file.
+    pub path: PathBuf,
+    /// The torrent's info hash, recorded in the file.
+    pub info_hash: [u8; 20],
+    /// Pieces already verified on disk when the session starts.
+    pub have: Bitfield,
+}
+
+/// Starts the writer thread. It ends, saving the resume file, when every sender of `jobs` is
+/// dropped, or after the first failed write.
 pub fn spawn(
-    root: PathBuf,
-    files: &[FileInfo],
-    geometry: Geometry,
+    map: Arc<FileMap>,
+    resume: ResumeSetup,
     jobs: Receiver<WriteCommand>,
     events: Sender<Event>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let layout = Layout::new(files);
-    let paths: Vec<PathBuf> = files.iter().map(|f| root.join(&f.path)).collect();
     std::thread::Builder::new()
         .name("writer".into())
         .spawn(move || {
             let mut writer = Writer {
-                layout,
-                geometry,
-                handles: paths.iter().map(|_| None).collect(),
-                paths,
+                handles: map.placements().iter().map(|_| None).collect(),
+                dirty: Vec::new(),
+                map,
+                resume,
+                saved_at: Instant::now(),
+                unsaved: false,
             };
-            for job in jobs {
-                let event = match writer.write_piece(job.piece, &job.data) {
-                    Ok(()) => DiskEvent::PieceWritten(job.piece),
-                    Err(e) => DiskEvent::Failed {
-                        path: e.path,
-                        error: e.source.to_string(),
-                    },
-                };
-                let failed = matches!(event, DiskEvent::Failed { .. });
-                if events.send(Event::Disk(event)).is_err() || failed {
-                    return;
-                }
-            }
+            writer.run(&jobs, &events);
         })
 }
 
-/// The writer thread's state: the layout and lazily opened handles.
+/// The writer thread's state: the map, lazily opened handles, and what the resume file says.
 struct Writer {
-    layout: Layout,
-    geometry: Geometry,
-    paths: Vec<PathBuf>,
+    map: Arc<FileMap>,
     handles: Vec<Option<File>>,
+    /// Files written since the last save (to flush before the next save).
+    dirty: Vec<usize>,
+    resume: ResumeSetup,
+    saved_at: Instant,
+    /// Pieces were written since the last save.
+    unsaved: bool,
 }
 
 impl Writer {
+    fn run(&mut self, jobs: &Receiver<WriteCommand>, events: &Sender<Event>) {
+        loop {
+            match jobs.recv_timeout(resume::SAVE_INTERVAL) {
+                Ok(job) => {
+                    if let Err(e) = self.write_piece(job.piece, &job.data) {
+                        self.save();
+                        let failed = DiskEvent::Failed {
+                            path: e.path,
+                            error: e.source.to_string(),
+                        };
+                        let _ = events.send(Event::Disk(failed));
+                        return;
+                    }
+                    self.resume.have.set(job.piece as usize);
+                    self.unsaved = true;
+                    if events
+                        .send(Event::Disk(DiskEvent::PieceWritten(job.piece)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                    if self.saved_at.elapsed() >= resume::SAVE_INTERVAL {
+                        self.save();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.unsaved {
+                        self.save();
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.save();
+    }
+
     fn write_piece(&mut self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
-        let start = self.geometry.piece_offset(piece);
-        for seg in self.layout.segments(start, data.len() as u64) {
-            let path = &self.paths[seg.file];
-            let file = match &mut self.handles[seg.file] {
+        let size = data.len() as u32;
+        for run in self.map.runs(piece, 0, size) {
+            let path = &self.map.placements()[run.file].path;
+            let file = match &mut self.handles[run.file] {
                 Some(f) => f,
                 slot => slot.insert(open_for_write(path)?),
             };
-            let bytes = &data[seg.buf_offset..seg.buf_offset + seg.len as usize];
-            file.write_all_at(bytes, seg.file_offset)
-                .map_err(|source| StorageError {
-                    op: "write",
-                    path: path.clone(),
-                    source,
-                })?;
+            let bytes = &data[run.buf_offset..run.buf_offset + run.len];
+            file.write_all_at(bytes, run.offset)
+                .map_err(|e| StorageError::new("write", path, e))?;
+            if !self.dirty.contains(&run.file) {
+                self.dirty.push(run.file);
+            }
         }
         Ok(())
+    }
+
+    /// Flushes the data written so far, then records it in the resume file. The data goes to
+    /// disk first, so the file never names a piece that a power cut could still lose.
+    fn save(&mut self) {
+        for i in self.dirty.drain(..) {
+            if let Some(f) = &self.handles[i] {
+                if let Err(e) = f.sync_data() {
+                    warn!(
+                        "cannot flush {}: {e}",
+                        self.map.placements()[i].path.display()
+                    );
+                }
+            }
+        }
+        let paths = self.map.paths();
+        let bytes = resume::encode(
+            &self.resume.info_hash,
+            &self.resume.have,
+            &resume::stamps(&paths),
+        );
+        match resume::save(&self.resume.path, &bytes) {
+            Ok(()) => self.unsaved = false,
+            Err(e) => warn!("{e}"),
+        }
+        self.saved_at = Instant::now();
     }
 }

@@ -298,6 +298,12 @@ pub fn list_files(root: &Path) -> Vec<String> {
     out
 }
 
+/// The resume file strand keeps beside a download of `t`, relative to the output folder.
+pub fn resume_file(t: &TestTorrent) -> String {
+    let hex: String = t.info_hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!(".strand/{hex}.resume")
+}
+
 /// Asserts that every file of `t` is under `out_dir` with identical bytes.
 pub fn assert_output_matches(t: &TestTorrent, out_dir: &Path) {
     for (rel, want) in &t.files {
@@ -619,6 +625,9 @@ pub enum Behaviour {
     DisconnectAfterBlocks(u64),
     /// Serves blocks of these pieces with a flipped byte, so the pieces fail their hash.
     CorruptPieces(Vec<u32>),
+    /// Serves the first block of this piece corrupted the first time only (a transient
+    /// fault: the piece fails its hash once, then comes right).
+    CorruptOnce(u32),
     /// After handshake, bitfield and unchoke, sends a frame with length 0xFFFF_FFFF and some
     /// bytes, then holds the socket until the peer closes it (or a timeout).
     HugeLengthPrefix,
@@ -663,6 +672,8 @@ struct SeedCtx {
     peer_id: [u8; 20],
     /// Set once a DisconnectAfterBlocks seeder has hit its limit.
     exhausted: AtomicBool,
+    /// Set once a CorruptOnce seeder has sent its bad block.
+    corrupted: AtomicBool,
 }
 
 impl TestSeeder {
@@ -681,6 +692,7 @@ impl TestSeeder {
             stop: stop.clone(),
             peer_id,
             exhausted: AtomicBool::new(false),
+            corrupted: AtomicBool::new(false),
         });
         let stop2 = stop.clone();
         let streams = Arc::new(Mutex::new(Vec::new()));
@@ -845,10 +857,16 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                 body.extend_from_slice(&index.to_be_bytes());
                 body.extend_from_slice(&begin.to_be_bytes());
                 body.extend_from_slice(block);
-                if let Behaviour::CorruptPieces(bad) = &ctx.behaviour {
-                    if bad.contains(&index) {
-                        body[8] ^= 0xFF;
+                match &ctx.behaviour {
+                    Behaviour::CorruptPieces(bad) if bad.contains(&index) => body[8] ^= 0xFF,
+                    Behaviour::CorruptOnce(piece)
+                        if *piece == index
+                            && begin == 0
+                            && !ctx.corrupted.swap(true, Ordering::SeqCst) =>
+                    {
+                        body[8] ^= 0xFF
                     }
+                    _ => {}
                 }
                 // Counted before the write, so a client that has the block sees the count.
                 let served = ctx.stats.blocks_served.fetch_add(1, Ordering::SeqCst) + 1;
@@ -963,6 +981,8 @@ pub fn run_download_with_timeout(
     out_dir: &Path,
     timeout: Duration,
 ) -> Result<strand::session::Summary, String> {
+    // RUST_LOG=strand=debug shows what the session did when a test fails.
+    let _ = env_logger::builder().is_test(true).try_init();
     let bytes = torrent.bytes.clone();
     let opts = strand::session::Options {
         output_dir: out_dir.to_path_buf(),
@@ -970,6 +990,7 @@ pub fn run_download_with_timeout(
         max_peers: 50,
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         verified: None,
+        chosen: None,
         seed: strand::session::SeedPolicy::No,
         stop: None,
     };

@@ -67,6 +67,7 @@ impl StrandPeer {
             max_peers: 50,
             listen: Some(addr),
             verified,
+            chosen: None,
             seed,
             stop: Some(stop_rx),
         };

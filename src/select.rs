@@ -1,0 +1,148 @@
+//! Choosing which files of a torrent to download: `--only 1,3-5` and `--exclude GLOB`.
+//!
+//! Pure functions, called by the command line before a download starts. Files are numbered
+//! from 1 in torrent order, as `strand info` shows them; globs match the path `strand info`
+//! shows (`name/dir/file` for a multi-file torrent), where `*` matches any run of characters,
+//! `/` included, and `?` matches one character.
+
+/// A selection the user wrote that cannot be applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectError(pub String);
+
+impl std::fmt::Display for SelectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SelectError {}
+
+/// Which of `paths` to download: those named by `only` (all when `None`), minus those matching
+/// any of `exclude`. Refuses an empty choice.
+pub fn choose(
+    paths: &[String],
+    only: Option<&str>,
+    exclude: &[String],
+) -> Result<Vec<bool>, SelectError> {
+    let mut chosen = match only {
+        None => vec![true; paths.len()],
+        Some(list) => parse_only(list, paths.len())?,
+    };
+    for (c, path) in chosen.iter_mut().zip(paths) {
+        if exclude
+            .iter()
+            .any(|g| glob_match(g.as_bytes(), path.as_bytes()))
+        {
+            *c = false;
+        }
+    }
+    if !chosen.contains(&true) {
+        return Err(SelectError(
+            "the selection leaves no file to download".into(),
+        ));
+    }
+    Ok(chosen)
+}
+
+/// Parses `1,3-5` into a mask over `count` files numbered from 1.
+pub fn parse_only(list: &str, count: usize) -> Result<Vec<bool>, SelectError> {
+    let mut mask = vec![false; count];
+    for part in list.split(',').map(str::trim) {
+        let bad = || SelectError(format!("--only: '{part}' is not a file number or range"));
+        let (from, to) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse::<usize>(), b.trim().parse::<usize>()),
+            None => (part.parse::<usize>(), part.parse::<usize>()),
+        };
+        let (from, to) = (from.map_err(|_| bad())?, to.map_err(|_| bad())?);
+        if from == 0 || from > to || to > count {
+            return Err(SelectError(format!(
+                "--only: '{part}' is outside the files 1-{count}"
+            )));
+        }
+        for m in &mut mask[from - 1..to] {
+            *m = true;
+        }
+    }
+    Ok(mask)
+}
+
+/// Whether `text` matches `pattern`, where `*` is any run of bytes and `?` any one byte.
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where the last `*` was, and the text position it is currently standing for.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == b'?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    p = sp + 1;
+                    t = st + 1;
+                    star = Some((sp, st + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p.min(pattern.len())..].iter().all(|&c| c == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> Vec<String> {
+        [
+            "t/a.mkv",
+            "t/docs/readme.txt",
+            "t/docs/notes.txt",
+            "t/b.mkv",
+            "t/sample.mkv",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    #[test]
+    fn only_ranges() {
+        assert_eq!(
+            parse_only("1,3-4", 5).unwrap(),
+            vec![true, false, true, true, false]
+        );
+        assert!(parse_only("0", 5).is_err());
+        assert!(parse_only("6", 5).is_err());
+        assert!(parse_only("4-2", 5).is_err());
+        assert!(parse_only("x", 5).is_err());
+        assert!(parse_only("1,,2", 5).is_err());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match(b"*.txt", b"t/docs/readme.txt"));
+        assert!(glob_match(b"t/docs/*", b"t/docs/notes.txt"));
+        assert!(glob_match(b"*sample*", b"t/sample.mkv"));
+        assert!(glob_match(b"t/?.mkv", b"t/a.mkv"));
+        assert!(!glob_match(b"t/?.mkv", b"t/sample.mkv"));
+        assert!(!glob_match(b"*.txt", b"t/a.mkv"));
+        assert!(glob_match(b"**", b""));
+        assert!(!glob_match(b"a", b""));
+    }
+
+    #[test]
+    fn choose_combines_only_and_exclude() {
+        let exclude = vec!["*.txt".to_string(), "*sample*".to_string()];
+        let chosen = choose(&paths(), None, &exclude).unwrap();
+        assert_eq!(chosen, vec![true, false, false, true, false]);
+        let chosen = choose(&paths(), Some("1-3"), &["*notes*".to_string()]).unwrap();
+        assert_eq!(chosen, vec![true, true, false, false, false]);
+        assert!(choose(&paths(), Some("2"), &["*.txt".to_string()]).is_err());
+    }
+}
