@@ -28,7 +28,7 @@ USAGE:
     strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
     strand info FILE.torrent                 show what a torrent holds
-    strand tracker [--port N] [--bind ADDR]  run a small HTTP tracker (until Ctrl-C)
+    strand tracker [--port N] [--bind ADDR]  run a small HTTP and UDP tracker (until Ctrl-C)
 
 DOWNLOAD OPTIONS:
     -o, --output DIR      folder to write the torrent's files under [default: .]
@@ -64,10 +64,12 @@ PEER OPTIONS (download and seed):
     --bind ADDR           address to accept peers on [default: 0.0.0.0]
     --peer ADDR           also dial this peer (IP:PORT); may be given more than once
     --max-peers N         most peer connections at once; more are refused [default: 100]
+    --tracker-timeout S   seconds a tracker round may take; with no peer and no
+                          tracker answering for this long, strand gives up [default: 60]
     -q, --quiet           no progress line and no summary
 
 TRACKER OPTIONS:
-    --port N              port for `strand tracker` [default: 6969]
+    --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
     --bind ADDR           address for `strand tracker` [default: 127.0.0.1; use
                           0.0.0.0 to serve other machines]
 
@@ -183,6 +185,7 @@ fn torrent_arg(args: &mut pico_args::Arguments) -> Result<PathBuf, Failure> {
 /// Options shared by `download` and `seed`: how we meet peers.
 struct PeerArgs {
     listen: SocketAddr,
+    tracker_timeout: Duration,
     peers: Vec<SocketAddr>,
     max_peers: usize,
     quiet: bool,
@@ -205,8 +208,18 @@ fn peer_args(args: &mut pico_args::Arguments) -> Result<PeerArgs, Failure> {
     if max_peers == 0 {
         return Err(Failure::usage("--max-peers must be at least 1"));
     }
+    let timeout: f64 = args
+        .opt_value_from_str("--tracker-timeout")
+        .map_err(usage_err)?
+        .unwrap_or(60.0);
+    if !(timeout.is_finite() && timeout > 0.0) {
+        return Err(Failure::usage(
+            "--tracker-timeout must be a number of seconds above 0",
+        ));
+    }
     Ok(PeerArgs {
         listen: SocketAddr::new(bind, port),
+        tracker_timeout: Duration::from_secs_f64(timeout),
         peers,
         max_peers,
         quiet: args.contains(["-q", "--quiet"]),
@@ -466,6 +479,7 @@ fn run_session(
         chosen,
         seed,
         stop: Some(ctrl_c()?),
+        tracker_timeout: peer.tracker_timeout,
     };
     let show_progress = !peer.quiet && std::io::stderr().is_terminal();
     let mut line = ProgressLine::default();
@@ -545,7 +559,11 @@ fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let addr = SocketAddr::new(bind, port);
     let tracker = server::start(ServerConfig::new(addr))
         .map_err(|e| Failure::error(format!("cannot start the tracker on {addr}: {e}")))?;
-    eprintln!("strand tracker: announce URL {}", tracker.announce_url());
+    eprintln!(
+        "strand tracker: announce URLs {} and {}",
+        tracker.announce_url(),
+        tracker.udp_announce_url()
+    );
     tracker.wait();
     Ok(())
 }

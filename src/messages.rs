@@ -42,7 +42,11 @@ pub enum PeerEvent {
     Connected {
         /// The peer's 20-byte id from its handshake.
         peer_id: [u8; 20],
+        /// The peer speaks the extension protocol (BEP 10).
+        extensions: bool,
     },
+    /// The peer's extension handshake said how many requests we may queue with it.
+    RequestLimit(u32),
     /// The peer sent its bitfield (already checked for length and spare bits).
     Bitfield(Bitfield),
     /// The peer announced it has one more piece (index already range-checked).
@@ -86,6 +90,13 @@ pub enum Command {
     Cancel(BlockRef),
     /// Send our bitfield: the first message after the handshake, when we have any piece.
     Bitfield(Vec<u8>),
+    /// Send an extension-protocol message (BEP 10): id 0 is the extension handshake.
+    Extended {
+        /// The extended message id.
+        id: u8,
+        /// The bencoded payload.
+        payload: Vec<u8>,
+    },
     /// Announce a newly verified piece.
     Have(u32),
     /// Choke the peer: we will not serve it, and its queued requests are dropped.
@@ -107,7 +118,9 @@ pub enum TrackerEvent {
     Peers(Vec<SocketAddr>),
     /// The tracker said something the user should see (a `warning message`).
     Warning(String),
-    /// An announce failed; the thread will retry later.
+    /// Every tracker failed in one round; the thread will retry later with backoff. The text
+    /// is one short block: a header line (`all N trackers failed:`), then one indented line
+    /// per tracker with its error, each naming the tracker's URL.
     Failed(String),
 }
 
@@ -125,6 +138,10 @@ pub enum TrackerCommand {
     },
     /// Every piece is done: announce `completed`.
     Completed,
+    /// We are short of peers: announce early for more. Honoured only once the tracker's
+    /// `min interval` (30 s if it gave none) has passed since the last announce; sent
+    /// earlier, the announce is deferred to that moment (unless the regular one comes first).
+    NeedPeers,
     /// Announce `stopped` and end the thread.
     Stop,
 }

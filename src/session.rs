@@ -34,6 +34,7 @@ use crate::messages::{
 };
 use crate::metainfo::Metainfo;
 use crate::peer::connection::{self, PeerSetup};
+use crate::peer::extension;
 use crate::peer::listener::Listener;
 use crate::picker::{Picker, Received};
 use crate::storage::writer::{self, ResumeSetup};
@@ -59,6 +60,8 @@ const MAX_STRIKES: u32 = 3;
 const MAX_HALF_OPEN: usize = 16;
 /// Failed connects to one address before we forget it.
 const MAX_CONNECT_FAILURES: u32 = 5;
+/// Below this many connected peers, the session asks the trackers for more.
+const WANT_MORE_PEERS: usize = 10;
 /// How often the session updates rates, checks for snubs and reports progress.
 const TICK: Duration = Duration::from_secs(1);
 /// Ticks between two runs of the choker.
@@ -101,6 +104,9 @@ pub struct Options {
     pub seed: SeedPolicy,
     /// A message (or disconnect) on this channel stops the session cleanly, as Ctrl-C does.
     pub stop: Option<Receiver<()>>,
+    /// How long a tracker round may take, and how long to go on with no peer and no working
+    /// tracker before giving up.
+    pub tracker_timeout: Duration,
 }
 
 /// A snapshot for the progress line, taken once a second.
@@ -150,6 +156,9 @@ pub enum Error {
     Thread(std::io::Error),
     /// The listening socket could not be opened.
     Listen(SocketAddr, std::io::Error),
+    /// No peer to talk to and no tracker that answers, for the whole tracker timeout. Holds
+    /// the trackers' last errors (one per line), if there are trackers.
+    NoPeers(Option<String>),
 }
 
 impl std::fmt::Display for Error {
@@ -158,6 +167,11 @@ impl std::fmt::Display for Error {
             Error::Storage(e) => write!(f, "{e}"),
             Error::Thread(e) => write!(f, "cannot start a thread: {e}"),
             Error::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
+            Error::NoPeers(None) => write!(
+                f,
+                "no peers: the torrent has no tracker and no peer was given"
+            ),
+            Error::NoPeers(Some(errors)) => write!(f, "no peers, and {errors}"),
         }
     }
 }
@@ -181,7 +195,8 @@ pub fn download(
 
 /// A fresh 20-byte peer id: client prefix plus random bytes.
 pub fn new_peer_id() -> [u8; 20] {
-    let mut id = *b"-ST0001-000000000000";
+    // "SR" for strand: not a client code anyone has registered (BEP 20's list).
+    let mut id = *b"-SR0010-000000000000";
     let mut rng = random_seed();
     for byte in id[8..].iter_mut() {
         rng = rng
@@ -232,6 +247,8 @@ struct Peer {
     interested: bool,
     /// Requests to keep in flight, following the peer's rate.
     depth: usize,
+    /// Most requests the peer accepts in flight (its `reqq`, else [`MAX_DEPTH`]).
+    max_depth: usize,
     /// Payload bytes received since the last tick.
     bytes_this_tick: u64,
     /// Smoothed payload bytes per second.
@@ -319,6 +336,10 @@ struct Session {
     listener: Option<Listener>,
     /// When every piece was on disk, if it is.
     completed_at: Option<Instant>,
+    /// The trackers' last errors while none answers (cleared when one does).
+    tracker_errors: Option<String>,
+    /// Since when we have had no peer connection at all.
+    lonely_since: Option<Instant>,
     interrupted: bool,
 }
 
@@ -382,7 +403,7 @@ impl Session {
                 port,
                 left: wanted_bytes - verified_bytes,
             };
-            tracker::spawn(config, events_tx.clone())
+            tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });
         let seed = random_seed();
         let mut session = Session {
@@ -421,6 +442,8 @@ impl Session {
             ticks: 0,
             listener,
             interrupted: false,
+            tracker_errors: None,
+            lonely_since: None,
             meta,
             opts,
         };
@@ -446,7 +469,7 @@ impl Session {
                     }
                 }
                 recv(ticker) -> _ => {
-                    self.tick();
+                    self.tick()?;
                     progress(&self.progress());
                 }
                 recv(stop) -> _ => {
@@ -487,9 +510,15 @@ impl Session {
     fn handle(&mut self, event: Event) -> Result<(), Error> {
         match event {
             Event::Peer(key, event) => self.on_peer_event(key, event),
-            Event::Tracker(TrackerEvent::Peers(addrs)) => self.learn_peers(addrs),
+            Event::Tracker(TrackerEvent::Peers(addrs)) => {
+                self.tracker_errors = None;
+                self.learn_peers(addrs);
+            }
             Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
-            Event::Tracker(TrackerEvent::Failed(text)) => warn!("{text}"),
+            Event::Tracker(TrackerEvent::Failed(text)) => {
+                warn!("{text}");
+                self.tracker_errors = Some(text);
+            }
             Event::Hashed(result) => self.on_hashed(result),
             Event::Disk(DiskEvent::PieceWritten(piece)) => self.on_written(piece),
             Event::Accepted { stream, addr } => self.on_accepted(stream, addr),
@@ -510,7 +539,11 @@ impl Session {
             return;
         };
         match event {
-            PeerEvent::Connected { .. } => {
+            PeerEvent::RequestLimit(reqq) => {
+                peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
+                peer.depth = peer.depth.min(peer.max_depth);
+            }
+            PeerEvent::Connected { extensions, .. } => {
                 peer.connected = true;
                 peer.last_block = Instant::now();
                 peer.since = Instant::now();
@@ -518,6 +551,12 @@ impl Session {
                     let _ = peer
                         .commands
                         .send(Command::Bitfield(self.have.as_bytes().to_vec()));
+                }
+                if extensions {
+                    let _ = peer.commands.send(Command::Extended {
+                        id: extension::HANDSHAKE_ID,
+                        payload: extension::our_handshake(connection::ADVERTISED_REQQ),
+                    });
                 }
                 if let Some(a) = self.addresses.get_mut(&peer.addr) {
                     a.failures = 0;
@@ -908,6 +947,7 @@ impl Session {
                 choking_us: true,
                 interested: false,
                 depth: INITIAL_DEPTH,
+                max_depth: MAX_DEPTH,
                 bytes_this_tick: 0,
                 rate: 0.0,
                 last_block: now,
@@ -968,8 +1008,9 @@ impl Session {
         }
     }
 
-    /// Once a second: rates, pipeline depths, snubbed peers, new connections, tracker totals.
-    fn tick(&mut self) {
+    /// Once a second: rates, pipeline depths, snubbed peers, new connections, tracker totals;
+    /// gives up when there has been no peer and no working tracker for the tracker timeout.
+    fn tick(&mut self) -> Result<(), Error> {
         let now = Instant::now();
         let secs = TICK.as_secs_f64();
         self.ticks += 1;
@@ -1013,13 +1054,35 @@ impl Session {
         }
         self.connect_more();
         self.fill_all();
+        let connected = self.peers.values().filter(|p| p.connected).count();
         if let Some((tracker, _)) = &self.workers.tracker {
             let _ = tracker.send(TrackerCommand::Progress {
                 uploaded: self.uploaded_bytes,
                 downloaded: self.verified_bytes,
                 left: self.wanted_bytes - self.verified_bytes,
             });
+            if connected < WANT_MORE_PEERS && self.completed_at.is_none() {
+                let _ = tracker.send(TrackerCommand::NeedPeers);
+            }
         }
+        self.give_up_when_alone()
+    }
+
+    /// Fails the session after a whole tracker timeout with no peer at all while no tracker
+    /// answers (or there is none): waiting longer would only hang.
+    fn give_up_when_alone(&mut self) -> Result<(), Error> {
+        if !self.peers.is_empty() || self.completed_at.is_some() {
+            self.lonely_since = None;
+            return Ok(());
+        }
+        let since = *self.lonely_since.get_or_insert_with(Instant::now);
+        let no_tracker = self.workers.tracker.is_none();
+        if (no_tracker || self.tracker_errors.is_some())
+            && since.elapsed() >= self.opts.tracker_timeout
+        {
+            return Err(Error::NoPeers(self.tracker_errors.clone()));
+        }
+        Ok(())
     }
 
     fn progress(&self) -> Progress {

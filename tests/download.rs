@@ -297,3 +297,49 @@ fn refetches_a_last_piece_that_failed_once() {
         "the corrupt piece was noticed once"
     );
 }
+
+/// No peer and no tracker that answers: the session gives up after the tracker timeout with
+/// an error naming every tracker, instead of waiting forever.
+#[test]
+fn gives_up_with_no_peers_and_dead_trackers() {
+    // A port nothing listens on: bind, read the port, close.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port");
+    let url = format!("http://{dead}/announce");
+    let t = make_torrent(
+        &[("f", b"hello")],
+        16 * 1024,
+        "lonely.bin",
+        Some(&url),
+        false,
+    );
+    let out = TempDir::new("lonely");
+    let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("valid");
+    let opts = strand::session::Options {
+        output_dir: out.path().to_path_buf(),
+        peers: vec![],
+        max_peers: 10,
+        listen: None,
+        verified: None,
+        chosen: None,
+        seed: strand::session::SeedPolicy::No,
+        stop: None,
+        tracker_timeout: Duration::from_secs(2),
+    };
+    let started = std::time::Instant::now();
+    let result = with_timeout(Duration::from_secs(30), move || {
+        strand::session::download(meta, opts, &mut |_| {}).map(|_| ())
+    })
+    .expect("the session ends on its own");
+    let err = result
+        .expect_err("no peers can only end in an error")
+        .to_string();
+    assert!(err.starts_with("no peers"), "{err}");
+    assert!(err.contains(&url), "the error names the tracker: {err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}

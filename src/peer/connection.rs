@@ -23,6 +23,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
 
+use super::extension;
 use super::handshake::{read_handshake, Handshake, HandshakeError};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
@@ -47,8 +48,12 @@ pub const STACK_SIZE: usize = 128 * 1024;
 const READ_BUFFER: usize = 64 * 1024;
 /// The sender stops batching queued commands into one write past this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
-/// Requests a peer may have queued with us; one more is a flood and ends the connection.
-pub const MAX_QUEUED_UPLOADS: usize = 512;
+/// Requests a peer may queue with us, as our extension handshake's `reqq` tells it.
+pub const ADVERTISED_REQQ: u32 = 500;
+/// Requests a peer may have queued with us before we call it a flood and hang up: four times
+/// what we advertise, because a peer may fill its pipeline before it reads our `reqq`
+/// (transmission sends ~700 at once).
+pub const MAX_QUEUED_UPLOADS: usize = 4 * ADVERTISED_REQQ as usize;
 
 /// Everything a peer thread needs to know, handed over when it starts.
 #[derive(Debug, Clone)]
@@ -156,6 +161,7 @@ fn run(
     let theirs = handshake(&stream, setup, outgoing)?;
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
+        extensions: theirs.supports_extensions(),
     };
     if setup
         .events
@@ -248,7 +254,13 @@ fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
             Message::NotInterested => PeerEvent::NotInterested,
             Message::Request(block) => PeerEvent::Requested(block),
             Message::Cancel(block) => PeerEvent::Canceled(block),
-            // Unknown and extension messages are ignored, as the spec asks.
+            Message::Extended { id, payload } if id == extension::HANDSHAKE_ID => {
+                match extension::parse_handshake(&payload).and_then(|h| h.reqq) {
+                    Some(reqq) => PeerEvent::RequestLimit(reqq),
+                    None => continue,
+                }
+            }
+            // Unknown and other extension messages are ignored, as the spec asks.
             Message::KeepAlive
             | Message::Port(_)
             | Message::Extended { .. }
@@ -296,6 +308,7 @@ fn send_loop(
                 Command::Cancel(b) => Message::Cancel(b),
                 Command::Have(piece) => Message::Have(piece),
                 Command::Bitfield(bits) => Message::Bitfield(bits),
+                Command::Extended { id, payload } => Message::Extended { id, payload },
                 Command::Unchoke => Message::Unchoke,
                 Command::Choke => {
                     uploads.clear();

@@ -1,17 +1,23 @@
 //! Finding peers: announce requests and replies, and the tracker thread that re-announces.
 //!
 //! [`announce`] performs one blocking announce on the calling thread and dispatches on the
-//! URL's scheme (HTTP(S) lives in [`http`]; UDP is not supported yet). [`spawn`] starts the
-//! thread named `tracker`, which owns the torrent's tracker list, the transfer totals last
-//! reported by the main thread and the set of trackers told `started`. It announces, sends
+//! URL's scheme: HTTP(S) lives in [`http`], UDP (BEP 15) in [`udp`]. [`spawn`] starts the
+//! thread named `tracker`, which owns the torrent's tiers of trackers (BEP 12: each tier
+//! shuffled once, a tracker that answers moved to the front of its tier), the UDP client state
+//! (session key, connection ids), the transfer totals last reported by the main thread, the
+//! announce schedule and the set of trackers told `started`. It announces, sends
 //! [`TrackerEvent`]s to the main thread and obeys [`TrackerCommand`]s until told to stop.
 
 pub mod http;
 pub mod server;
 #[cfg(test)]
 mod testutil;
+pub mod udp;
 
+use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -20,11 +26,21 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::messages::{Event, TrackerCommand, TrackerEvent};
 
-/// How long one regular announce may take, end to end.
+/// Longest one HTTP announce may take, end to end, whatever the deadline (an HTTP request
+/// cannot be interrupted, so this also bounds how long a stop waits for one in flight).
 pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the farewell `stopped` announce may take; shutdown waits for it.
 pub const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
-/// Shortest wait between regular announces, whatever the tracker asks for.
+/// How long the tracker thread gives the last tracker it can try in a round before giving up
+/// on the round, unless [`spawn_with_timeout`] says otherwise: the UDP schedule sends at 0,
+/// 15 and 45 s within it.
+pub const DEFAULT_GIVE_UP: Duration = Duration::from_secs(60);
+/// How long the tracker thread gives a tracker that is not the last option in its round
+/// before falling through to the next one, so that a dead tier costs seconds, not minutes.
+pub const FALLBACK_TRY: Duration = Duration::from_secs(4);
+/// Shortest wait between regular announces, whatever the tracker asks for; also the least
+/// time between announces that [`TrackerCommand::NeedPeers`] waits when the tracker gave no
+/// `min interval`.
 pub const MIN_REANNOUNCE: Duration = Duration::from_secs(30);
 /// Longest wait between regular announces, whatever the tracker asks for.
 pub const MAX_REANNOUNCE: Duration = Duration::from_secs(30 * 60);
@@ -103,11 +119,6 @@ pub enum TrackerError {
         /// The announce URL.
         url: String,
     },
-    /// A `udp://` tracker; support comes later.
-    UdpUnsupported {
-        /// The announce URL.
-        url: String,
-    },
     /// The request did not complete: bad URL, DNS, connect, TLS, timeout or I/O error.
     Transport {
         /// The announce URL.
@@ -136,12 +147,17 @@ pub enum TrackerError {
         /// What was wrong with it.
         reason: String,
     },
-    /// The tracker refused the announce (`failure reason`).
+    /// The tracker refused the announce (HTTP `failure reason`, UDP error reply).
     Failure {
         /// The announce URL.
         url: String,
         /// The tracker's text.
         reason: String,
+    },
+    /// The caller asked the announce to stop waiting (the session is stopping).
+    Interrupted {
+        /// The announce URL.
+        url: String,
     },
 }
 
@@ -158,9 +174,6 @@ impl fmt::Display for TrackerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (url, detail) = match self {
             TrackerError::UnsupportedScheme { url } => (url, "unsupported URL scheme".to_string()),
-            TrackerError::UdpUnsupported { url } => {
-                (url, "UDP trackers are not supported yet".to_string())
-            }
             TrackerError::Transport { url, reason } => (url, reason.clone()),
             TrackerError::Status { url, status } => (url, format!("HTTP status {status}")),
             TrackerError::TooLarge { url, limit } => {
@@ -168,6 +181,7 @@ impl fmt::Display for TrackerError {
             }
             TrackerError::Malformed { url, reason } => (url, format!("malformed reply: {reason}")),
             TrackerError::Failure { url, reason } => (url, format!("tracker refused: {reason}")),
+            TrackerError::Interrupted { url } => (url, "announce interrupted".to_string()),
         };
         write!(f, "tracker ")?;
         write_one_line(f, url)?;
@@ -178,20 +192,68 @@ impl fmt::Display for TrackerError {
 
 impl std::error::Error for TrackerError {}
 
-/// Announces `req` to the tracker at `url`, blocking for at most about `timeout`.
+/// A source of random numbers without a `rand` crate: std's randomly keyed SipHash over a
+/// counter. Not for cryptography; ample for transaction ids, keys and shuffles.
+#[derive(Debug, Clone)]
+pub struct Random {
+    state: RandomState,
+    counter: u64,
+}
+
+impl Default for Random {
+    fn default() -> Random {
+        Random::new()
+    }
+}
+
+impl Random {
+    /// A new source with fresh random keys.
+    pub fn new() -> Random {
+        Random {
+            state: RandomState::new(),
+            counter: 0,
+        }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut hasher = self.state.build_hasher();
+        hasher.write_u64(self.counter);
+        self.counter += 1;
+        hasher.finish()
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    /// A number in `0..n` (`n` > 0), with negligible bias for small `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Announces `req` to the tracker at `url`, blocking until about `deadline` at most.
 ///
-/// `http://` and `https://` URLs are supported; `udp://` and anything else are errors.
+/// `http://` and `https://` URLs go to [`http::announce`] (also capped at
+/// [`ANNOUNCE_TIMEOUT`]); `udp://` URLs to `udp`'s [`udp::Client::announce`], which keeps its
+/// connection ids in `udp` and asks `interrupted` every 100 ms while it waits. Anything else
+/// is [`TrackerError::UnsupportedScheme`].
 pub fn announce(
     url: &str,
     req: &AnnounceRequest,
-    timeout: Duration,
+    deadline: Instant,
+    udp: &mut udp::Client,
+    interrupted: &mut dyn FnMut() -> bool,
 ) -> Result<AnnounceResponse, TrackerError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("http") | Some("https") => http::announce(url, req, timeout),
-        Some("udp") => Err(TrackerError::UdpUnsupported {
-            url: url.to_string(),
-        }),
+        Some("http") | Some("https") => {
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            http::announce(url, req, timeout.min(ANNOUNCE_TIMEOUT))
+        }
+        Some("udp") => udp.announce(url, req, deadline, interrupted),
         _ => Err(TrackerError::UnsupportedScheme {
             url: url.to_string(),
         }),
@@ -214,25 +276,102 @@ pub struct TrackerConfig {
     pub left: u64,
 }
 
-/// Starts the tracker thread (named `tracker`).
-///
-/// It announces `started` at once, reports every reply as [`TrackerEvent::Peers`] (plus
-/// [`TrackerEvent::Warning`] when the tracker sent one), re-announces at the tracker's interval
-/// and reports [`TrackerEvent::Failed`] when every tracker failed, retrying with backoff.
-/// Send [`TrackerCommand`]s on the returned sender; [`TrackerCommand::Stop`] or dropping the
-/// sender makes it announce `stopped` (waiting at most [`STOPPED_TIMEOUT`] per tracker) and
-/// return; an announce already in flight finishes first (at most [`ANNOUNCE_TIMEOUT`]). It
-/// also returns at once when `tiers` holds no URL, and when `events` is closed.
+/// Starts the tracker thread (named `tracker`) with the [`DEFAULT_GIVE_UP`] timeout; see
+/// [`spawn_with_timeout`].
 pub fn spawn(
     config: TrackerConfig,
+    events: Sender<Event>,
+) -> (Sender<TrackerCommand>, JoinHandle<()>) {
+    spawn_with_timeout(config, DEFAULT_GIVE_UP, events)
+}
+
+/// Starts the tracker thread (named `tracker`).
+///
+/// It shuffles each tier once, then announces `started` at once. Each round tries the
+/// trackers tier by tier, in order, and stops at the first that answers (BEP 12: the first
+/// working tracker overall; later tiers are fallbacks only), which moves to the front of its
+/// tier. Every tracker but the last of the round gets [`FALLBACK_TRY`] (or `timeout`, if
+/// shorter); the last gets `timeout`, the give-up time (`--tracker-timeout`). Every reply is
+/// reported as [`TrackerEvent::Peers`] (plus [`TrackerEvent::Warning`] when the tracker sent
+/// one); it re-announces at the tracker's interval, or earlier on
+/// [`TrackerCommand::NeedPeers`]. When every tracker failed it reports
+/// [`TrackerEvent::Failed`] with each one's error and retries with backoff.
+///
+/// Send [`TrackerCommand`]s on the returned sender; [`TrackerCommand::Stop`] or dropping the
+/// sender makes it announce `stopped` (waiting at most [`STOPPED_TIMEOUT`] per tracker) and
+/// return; a UDP announce in flight is interrupted, an HTTP one finishes first (at most
+/// [`ANNOUNCE_TIMEOUT`]). It also returns at once when `tiers` holds no URL, and when `events`
+/// is closed.
+pub fn spawn_with_timeout(
+    config: TrackerConfig,
+    timeout: Duration,
     events: Sender<Event>,
 ) -> (Sender<TrackerCommand>, JoinHandle<()>) {
     let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
     let handle = std::thread::Builder::new()
         .name("tracker".to_string())
-        .spawn(move || TrackerThread::new(config, cmd_rx, events).run())
+        .spawn(move || TrackerThread::new(config, timeout, cmd_rx, events).run())
         .expect("the OS refused to start the tracker thread");
     (cmd_tx, handle)
+}
+
+/// Shuffles the trackers within each tier (BEP 12), leaving the tiers' order alone.
+fn shuffle_tiers(tiers: &mut [Vec<String>], random: &mut Random) {
+    for tier in tiers {
+        for i in (1..tier.len()).rev() {
+            tier.swap(i, random.below(i + 1));
+        }
+    }
+}
+
+/// Moves the tracker at `tiers[tier][index]` to the front of its tier, keeping the others'
+/// order (BEP 12: a tracker that answers is tried first next time).
+fn promote(tiers: &mut [Vec<String>], tier: usize, index: usize) {
+    if let Some(urls) = tiers.get_mut(tier) {
+        if index < urls.len() {
+            urls[..=index].rotate_right(1);
+        }
+    }
+}
+
+/// The order a round tries trackers in: `(tier, index)` pairs, tier by tier.
+fn try_order(tiers: &[Vec<String>]) -> Vec<(usize, usize)> {
+    tiers
+        .iter()
+        .enumerate()
+        .flat_map(|(t, urls)| (0..urls.len()).map(move |i| (t, i)))
+        .collect()
+}
+
+/// How long one try may take: `give_up` for the round's last option, otherwise
+/// [`FALLBACK_TRY`] (capped at `give_up`).
+fn try_budget(is_last: bool, give_up: Duration) -> Duration {
+    if is_last {
+        give_up
+    } else {
+        FALLBACK_TRY.min(give_up)
+    }
+}
+
+/// The text of [`TrackerEvent::Failed`]: a header line, then one line per tracker with its
+/// error.
+fn failure_summary(errors: &[TrackerError]) -> String {
+    let mut text = match errors.len() {
+        1 => "the tracker failed:".to_string(),
+        n => format!("all {n} trackers failed:"),
+    };
+    for error in errors {
+        text.push_str("\n  ");
+        text.push_str(&error.to_string());
+    }
+    text
+}
+
+/// The earliest time [`TrackerCommand::NeedPeers`] may trigger an announce: `min_interval`
+/// after the last one (capped at [`MAX_REANNOUNCE`]), or [`MIN_REANNOUNCE`] if the tracker
+/// gave none.
+fn early_announce_at(last: Instant, min_interval: Option<Duration>) -> Instant {
+    last + min_interval.unwrap_or(MIN_REANNOUNCE).min(MAX_REANNOUNCE)
 }
 
 /// What the thread should do after handling a command from the main thread.
@@ -257,11 +396,54 @@ enum Round {
     Stop,
 }
 
+/// The command channel, plus commands read early while an announce checked for a stop.
+struct Inbox {
+    commands: Receiver<TrackerCommand>,
+    queued: VecDeque<TrackerCommand>,
+    closed: bool,
+}
+
+impl Inbox {
+    /// Moves waiting commands into the queue; true when one is a stop or the sender is gone.
+    fn stop_requested(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(command) => self.queued.push_back(command),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.closed = true;
+                    break;
+                }
+            }
+        }
+        self.closed || self.queued.contains(&TrackerCommand::Stop)
+    }
+
+    fn try_recv(&mut self) -> Result<TrackerCommand, TryRecvError> {
+        match self.queued.pop_front() {
+            Some(command) => Ok(command),
+            None if self.closed => Err(TryRecvError::Disconnected),
+            None => self.commands.try_recv(),
+        }
+    }
+
+    fn recv_timeout(&mut self, timeout: Duration) -> Result<TrackerCommand, RecvTimeoutError> {
+        match self.queued.pop_front() {
+            Some(command) => Ok(command),
+            None if self.closed => Err(RecvTimeoutError::Disconnected),
+            None => self.commands.recv_timeout(timeout),
+        }
+    }
+}
+
 /// The tracker thread's state.
 struct TrackerThread {
     config: TrackerConfig,
-    commands: Receiver<TrackerCommand>,
+    /// The give-up time for the last tracker of a round.
+    timeout: Duration,
+    inbox: Inbox,
     events: Sender<Event>,
+    udp: udp::Client,
     uploaded: u64,
     downloaded: u64,
     left: u64,
@@ -270,25 +452,42 @@ struct TrackerThread {
     /// A `completed` announce is owed to the current tracker.
     completed_pending: bool,
     backoff: Duration,
+    /// When the last round started.
+    last_round: Option<Instant>,
+    /// The `min interval` of the last reply.
+    min_interval: Option<Duration>,
+    /// An early announce that [`TrackerCommand::NeedPeers`] asked for, when it is allowed.
+    early: Option<Instant>,
 }
 
 impl TrackerThread {
     fn new(
-        config: TrackerConfig,
+        mut config: TrackerConfig,
+        timeout: Duration,
         commands: Receiver<TrackerCommand>,
         events: Sender<Event>,
     ) -> Self {
         let left = config.left;
+        shuffle_tiers(&mut config.tiers, &mut Random::new());
         TrackerThread {
             config,
-            commands,
+            timeout,
+            inbox: Inbox {
+                commands,
+                queued: VecDeque::new(),
+                closed: false,
+            },
             events,
+            udp: udp::Client::new(),
             uploaded: 0,
             downloaded: 0,
             left,
             started: Vec::new(),
             completed_pending: false,
             backoff: INITIAL_BACKOFF,
+            last_round: None,
+            min_interval: None,
+            early: None,
         }
     }
 
@@ -332,15 +531,29 @@ impl TrackerThread {
                     Next::AnnounceNow
                 }
             }
+            TrackerCommand::NeedPeers => {
+                let Some(last) = self.last_round else {
+                    return Next::Wait;
+                };
+                let at = early_announce_at(last, self.min_interval);
+                if at <= Instant::now() {
+                    Next::AnnounceNow
+                } else {
+                    self.early = Some(at);
+                    Next::Wait
+                }
+            }
             TrackerCommand::Stop => Next::Stop,
         }
     }
 
-    /// Handles commands until `deadline`, a command that needs an announce, or a stop.
+    /// Handles commands until `deadline` (or an earlier allowed `NeedPeers` announce), a
+    /// command that needs an announce, or a stop.
     fn wait_until(&mut self, deadline: Instant) -> Next {
         loop {
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            match self.commands.recv_timeout(timeout) {
+            let until = self.early.map_or(deadline, |early| early.min(deadline));
+            let timeout = until.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(timeout) {
                 Ok(command) => match self.apply(command) {
                     Next::Wait => continue,
                     next => return next,
@@ -354,7 +567,7 @@ impl TrackerThread {
     /// Applies the commands already queued; reports a stop.
     fn drain_commands(&mut self) -> Next {
         loop {
-            match self.commands.try_recv() {
+            match self.inbox.try_recv() {
                 Ok(command) => {
                     if self.apply(command) == Next::Stop {
                         return Next::Stop;
@@ -383,42 +596,61 @@ impl TrackerThread {
         }
     }
 
+    /// Announces to `url`, giving up at `deadline` or when a stop arrives (UDP only).
+    fn announce_to(
+        &mut self,
+        url: &str,
+        req: &AnnounceRequest,
+        deadline: Instant,
+    ) -> Result<AnnounceResponse, TrackerError> {
+        let TrackerThread { udp, inbox, .. } = self;
+        announce(url, req, deadline, udp, &mut || inbox.stop_requested())
+    }
+
     /// Tries the trackers in tier order until one answers, and reports the outcome.
     fn announce_round(&mut self) -> Round {
-        let urls: Vec<String> = self.config.tiers.iter().flatten().cloned().collect();
-        let mut last_error = None;
-        for url in &urls {
+        self.last_round = Some(Instant::now());
+        self.early = None;
+        let order = try_order(&self.config.tiers);
+        let mut errors = Vec::new();
+        for (n, &(tier, index)) in order.iter().enumerate() {
             if self.drain_commands() == Next::Stop {
                 return Round::Stop;
             }
-            let event = if !self.started.contains(url) {
+            let url = self.config.tiers[tier][index].clone();
+            let event = if !self.started.contains(&url) {
                 Some(AnnounceEvent::Started)
             } else if self.completed_pending {
                 Some(AnnounceEvent::Completed)
             } else {
                 None
             };
-            match announce(url, &self.request(event), ANNOUNCE_TIMEOUT) {
+            let budget = try_budget(n + 1 == order.len(), self.timeout);
+            let tried = Instant::now();
+            match self.announce_to(&url, &self.request(event), tried + budget) {
                 Ok(response) => {
+                    log::info!(
+                        "tracker {url}: {} peers after {:.1} s",
+                        response.peers.len(),
+                        tried.elapsed().as_secs_f64()
+                    );
                     if event == Some(AnnounceEvent::Started) {
-                        self.started.push(url.clone());
+                        self.started.push(url);
                     }
+                    promote(&mut self.config.tiers, tier, index);
                     self.completed_pending = false;
                     self.backoff = INITIAL_BACKOFF;
+                    self.min_interval = response.min_interval;
                     return self.report(response);
                 }
+                Err(TrackerError::Interrupted { .. }) => return Round::Stop,
                 Err(error) => {
                     log::warn!("{error}");
-                    last_error = Some(error);
+                    errors.push(error);
                 }
             }
         }
-        let summary = match (&last_error, urls.len()) {
-            (Some(error), 1) => error.to_string(),
-            (Some(error), n) => format!("all {n} trackers failed; last: {error}"),
-            (None, _) => "no tracker answered".to_string(),
-        };
-        if self.send(TrackerEvent::Failed(summary)) {
+        if self.send(TrackerEvent::Failed(failure_summary(&errors))) {
             Round::AllFailed
         } else {
             Round::Stop
@@ -450,20 +682,22 @@ impl TrackerThread {
         wait
     }
 
-    /// Announces `stopped` to every tracker that was told `started`.
     /// Tells every tracker that heard `started` that we stop. A `completed` that a stop
     /// overtook (the download ended just before the session did) goes out first, so the
     /// trackers still count the completion.
-    fn say_goodbye(&self) {
+    fn say_goodbye(&mut self) {
         let completed = self.request(Some(AnnounceEvent::Completed));
         let stopped = self.request(Some(AnnounceEvent::Stopped));
+        let mut farewells = Vec::new();
         for url in &self.started {
             if self.completed_pending {
-                if let Err(error) = announce(url, &completed, STOPPED_TIMEOUT) {
-                    log::info!("{error}");
-                }
+                farewells.push((url.clone(), &completed));
             }
-            if let Err(error) = announce(url, &stopped, STOPPED_TIMEOUT) {
+            farewells.push((url.clone(), &stopped));
+        }
+        for (url, req) in farewells {
+            let deadline = Instant::now() + STOPPED_TIMEOUT;
+            if let Err(error) = announce(&url, req, deadline, &mut self.udp, &mut || false) {
                 log::info!("{error}");
             }
         }
@@ -533,21 +767,122 @@ mod tests {
         assert!(handle.join().is_ok(), "tracker thread panicked");
     }
 
+    fn announce_within(url: &str, limit: Duration) -> Result<AnnounceResponse, TrackerError> {
+        let deadline = Instant::now() + limit;
+        announce(
+            url,
+            &request(),
+            deadline,
+            &mut udp::Client::new(),
+            &mut || false,
+        )
+    }
+
     #[test]
     fn dispatches_on_scheme() {
-        let req = request();
-        let udp = announce("udp://tracker.example:1337/announce", &req, WAIT).unwrap_err();
-        assert!(matches!(udp, TrackerError::UdpUnsupported { .. }));
-        assert!(udp
-            .to_string()
-            .contains("UDP trackers are not supported yet"));
-        assert!(udp
-            .to_string()
-            .contains("udp://tracker.example:1337/announce"));
-        let wss = announce("wss://tracker.example/announce", &req, WAIT).unwrap_err();
+        let server = server::start(server::ServerConfig::new(([127, 0, 0, 1], 0).into())).unwrap();
+        let udp = announce_within(&server.udp_announce_url(), WAIT).unwrap();
+        assert_eq!(udp.interval, server::DEFAULT_INTERVAL);
+        assert_eq!(udp.incomplete, Some(1));
+        let http = announce_within(&server.announce_url(), WAIT).unwrap();
+        assert_eq!(http.incomplete, Some(1));
+        let no_port = announce_within("udp://127.0.0.1/announce", WAIT).unwrap_err();
+        assert!(matches!(no_port, TrackerError::Transport { .. }));
+        let wss = announce_within("wss://tracker.example/announce", WAIT).unwrap_err();
         assert!(matches!(wss, TrackerError::UnsupportedScheme { .. }));
-        let bare = announce("tracker.example/announce", &req, WAIT).unwrap_err();
+        let bare = announce_within("tracker.example/announce", WAIT).unwrap_err();
         assert!(matches!(bare, TrackerError::UnsupportedScheme { .. }));
+        server.stop();
+    }
+
+    #[test]
+    fn shuffle_keeps_tiers_and_their_members() {
+        let original: Vec<Vec<String>> = vec![
+            (0..5).map(|i| format!("a{i}")).collect(),
+            vec!["b0".to_string()],
+            (0..4).map(|i| format!("c{i}")).collect(),
+        ];
+        let mut random = Random::new();
+        let mut orders = std::collections::HashSet::new();
+        for _ in 0..50 {
+            let mut tiers = original.clone();
+            shuffle_tiers(&mut tiers, &mut random);
+            assert_eq!(tiers.len(), 3);
+            for (shuffled, tier) in tiers.iter().zip(&original) {
+                let mut sorted = shuffled.clone();
+                sorted.sort();
+                assert_eq!(&sorted, tier, "a tier lost or gained a tracker");
+            }
+            orders.insert(tiers[0].clone());
+        }
+        assert!(orders.len() > 5, "the shuffle hardly varies: {orders:?}");
+    }
+
+    #[test]
+    fn promote_moves_to_the_front_of_its_tier_only() {
+        let mut tiers = vec![
+            vec!["a".to_string(), "b".to_string(), "c".to_string()],
+            vec!["d".to_string(), "e".to_string()],
+        ];
+        promote(&mut tiers, 0, 2);
+        assert_eq!(tiers[0], ["c", "a", "b"]);
+        promote(&mut tiers, 1, 1);
+        assert_eq!(tiers[1], ["e", "d"]);
+        assert_eq!(tiers[0], ["c", "a", "b"]);
+        promote(&mut tiers, 0, 0);
+        promote(&mut tiers, 5, 0);
+        promote(&mut tiers, 1, 9);
+        assert_eq!(tiers, [vec!["c", "a", "b"], vec!["e", "d"]]);
+    }
+
+    #[test]
+    fn fallback_order_is_tier_by_tier_and_only_the_last_gets_the_full_budget() {
+        let tiers = vec![
+            vec!["a".to_string(), "b".to_string()],
+            vec![],
+            vec!["c".to_string()],
+        ];
+        assert_eq!(try_order(&tiers), [(0, 0), (0, 1), (2, 0)]);
+        let give_up = Duration::from_secs(60);
+        assert_eq!(try_budget(false, give_up), FALLBACK_TRY);
+        assert_eq!(try_budget(true, give_up), give_up);
+        let short = Duration::from_secs(1);
+        assert_eq!(try_budget(false, short), short);
+    }
+
+    #[test]
+    fn failure_summary_has_a_line_per_tracker() {
+        let errors = [
+            TrackerError::Transport {
+                url: "udp://a:1".into(),
+                reason: "no reply".into(),
+            },
+            TrackerError::Failure {
+                url: "http://b/announce".into(),
+                reason: "unregistered\ntorrent".into(),
+            },
+        ];
+        let text = failure_summary(&errors);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "all 2 trackers failed:");
+        assert!(lines[1].contains("udp://a:1") && lines[1].contains("no reply"));
+        assert!(
+            lines[2].contains("http://b/announce") && lines[2].contains("unregistered torrent")
+        );
+        assert_eq!(failure_summary(&errors[..1]).lines().count(), 2);
+    }
+
+    #[test]
+    fn early_announce_waits_for_min_interval_or_30_s() {
+        let last = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(early_announce_at(last, None), last + MIN_REANNOUNCE);
+        assert_eq!(early_announce_at(last, Some(s(5))), last + s(5));
+        assert_eq!(
+            early_announce_at(last, Some(s(86_400))),
+            last + MAX_REANNOUNCE
+        );
     }
 
     #[test]
@@ -577,7 +912,7 @@ mod tests {
     fn backoff_doubles_up_to_the_cap() {
         let (_tx, rx) = crossbeam_channel::unbounded();
         let (events, _events_rx) = crossbeam_channel::unbounded();
-        let mut thread = TrackerThread::new(config(vec![]), rx, events);
+        let mut thread = TrackerThread::new(config(vec![]), DEFAULT_GIVE_UP, rx, events);
         let waits: Vec<Duration> = (0..10).map(|_| thread.next_backoff()).collect();
         assert_eq!(waits[0], INITIAL_BACKOFF);
         assert_eq!(waits[1], INITIAL_BACKOFF * 2);
@@ -682,9 +1017,10 @@ mod tests {
         let (cmd, handle) = spawn(config(tiers), events);
         match expect_tracker_event(&events_rx) {
             TrackerEvent::Failed(text) => {
-                assert!(text.contains("all 2 trackers failed"), "{text}");
+                assert!(text.starts_with("all 2 trackers failed:\n"), "{text}");
+                assert_eq!(text.lines().count(), 3, "{text}");
                 assert!(text.contains("not here"), "{text}");
-                assert!(!text.contains('\n'));
+                assert!(text.contains("udp://127.0.0.1:1/announce"), "{text}");
             }
             other => panic!("expected a failure, got {other:?}"),
         }
@@ -703,5 +1039,122 @@ mod tests {
         let (_cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
         assert!(server.next_request(WAIT).contains("event=started"));
         join_within(handle, WAIT);
+    }
+
+    #[test]
+    fn need_peers_respects_min_interval() {
+        // min interval 1 s: an early announce is allowed one second after the last.
+        let server = TestServer::start(|_| {
+            Reply::Ok(b"d8:intervali1800e12:min intervali1e5:peers0:e".to_vec())
+        });
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        let (cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
+        assert!(server.next_request(WAIT).contains("event=started"));
+        let first = Instant::now();
+        assert!(matches!(
+            expect_tracker_event(&events_rx),
+            TrackerEvent::Peers(_)
+        ));
+        assert!(cmd.send(TrackerCommand::NeedPeers).is_ok());
+        let second = server.next_request(WAIT);
+        let gap = first.elapsed();
+        assert!(!second.contains("event="), "{second}");
+        assert!(gap >= Duration::from_millis(900), "announced after {gap:?}");
+        assert!(gap < Duration::from_secs(5), "announced after {gap:?}");
+        // Right after that one, another NeedPeers waits again.
+        assert!(matches!(
+            expect_tracker_event(&events_rx),
+            TrackerEvent::Peers(_)
+        ));
+        let asked = Instant::now();
+        assert!(cmd.send(TrackerCommand::NeedPeers).is_ok());
+        assert!(server.next_request(WAIT).contains("numwant"));
+        assert!(asked.elapsed() >= Duration::from_millis(800));
+        assert!(cmd.send(TrackerCommand::Stop).is_ok());
+        assert!(server.next_request(WAIT).contains("event=stopped"));
+        join_within(handle, WAIT);
+    }
+
+    #[test]
+    fn need_peers_without_min_interval_waits_30_s() {
+        let server = TestServer::start(|_| Reply::Ok(ONE_PEER.to_vec()));
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        let (cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
+        assert!(server.next_request(WAIT).contains("event=started"));
+        assert!(matches!(
+            expect_tracker_event(&events_rx),
+            TrackerEvent::Peers(_)
+        ));
+        assert!(cmd.send(TrackerCommand::NeedPeers).is_ok());
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(server.try_next_request().is_none(), "announced before 30 s");
+        assert!(cmd.send(TrackerCommand::Stop).is_ok());
+        assert!(server.next_request(WAIT).contains("event=stopped"));
+        join_within(handle, WAIT);
+    }
+
+    #[test]
+    fn dead_first_tier_falls_back_within_seconds() {
+        // A silent UDP tracker (blackholed: the worst case) and a refused HTTP port.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dead_udp = format!("udp://{}/announce", silent.local_addr().unwrap());
+        let dead_http = testutil::closed_port_url();
+        let server = TestServer::start(|_| Reply::Ok(ONE_PEER.to_vec()));
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        let started = Instant::now();
+        let tiers = vec![vec![dead_udp, dead_http], vec![server.url()]];
+        let (cmd, handle) = spawn(config(tiers), events);
+        match events_rx.recv_timeout(Duration::from_secs(15)) {
+            Ok(Event::Tracker(TrackerEvent::Peers(peers))) => assert_eq!(peers.len(), 1),
+            other => panic!("expected peers, got {other:?}"),
+        }
+        let elapsed = started.elapsed();
+        println!("fallback [[silent udp, refused http], [http]]: first peers after {elapsed:?}");
+        assert!(elapsed <= Duration::from_secs(15), "{elapsed:?}");
+        assert!(
+            elapsed >= FALLBACK_TRY - Duration::from_millis(200),
+            "{elapsed:?}"
+        );
+        assert!(server.next_request(WAIT).contains("event=started"));
+        drop(cmd);
+        join_within(handle, WAIT);
+    }
+
+    #[test]
+    fn udp_tracker_thread_lifecycle_against_the_embedded_tracker() {
+        let server = server::start(server::ServerConfig::new(([127, 0, 0, 1], 0).into())).unwrap();
+        let other = AnnounceRequest {
+            peer_id: *b"-XX0001-000000000000",
+            port: 7001,
+            ..request()
+        };
+        let deadline = Instant::now() + WAIT;
+        let url = server.udp_announce_url();
+        let mut client = udp::Client::new();
+        client
+            .announce(&url, &other, deadline, &mut || false)
+            .unwrap();
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        let started = Instant::now();
+        let (cmd, handle) = spawn(config(vec![vec![url.clone()]]), events);
+        match expect_tracker_event(&events_rx) {
+            TrackerEvent::Peers(peers) => {
+                assert_eq!(peers, vec![SocketAddr::from(([127, 0, 0, 1], 7001))])
+            }
+            other => panic!("expected peers, got {other:?}"),
+        }
+        println!(
+            "udp announce to the embedded tracker: {:?}",
+            started.elapsed()
+        );
+        assert!(cmd.send(TrackerCommand::Stop).is_ok());
+        join_within(handle, WAIT);
+        // `stopped` removed us: the other peer now sees nobody.
+        let reply = client
+            .announce(&url, &other, deadline, &mut || false)
+            .unwrap();
+        assert!(reply.peers.is_empty(), "{:?}", reply.peers);
+        assert_eq!(reply.incomplete, Some(1));
+        server.stop();
     }
 }

@@ -1,13 +1,19 @@
-//! An embedded HTTP tracker (BEP 3 announce, BEP 23 compact peers, BEP 7 `peers6`, BEP 48
-//! scrape) for local swarms, like the one built into qBittorrent.
+//! An embedded tracker for local swarms, like the one built into qBittorrent: HTTP (BEP 3
+//! announce, BEP 23 compact peers, BEP 7 `peers6`, BEP 48 scrape) and UDP (BEP 15 connect,
+//! announce and scrape) on the same port number, as opentracker does.
 //!
-//! [`start`] binds the socket and starts three kinds of threads; none shares mutable state:
+//! [`start`] binds both sockets and starts four kinds of threads; none shares mutable state:
 //! - `tracker accept` owns the listening socket and blocks in `accept`. It hands each
 //!   connection to the handler pool over a bounded channel and closes connections that do not
 //!   fit in the queue, so a flood of connections cannot create threads or unbounded queues.
 //! - `tracker http N` ([`HANDLERS`] of them) each own one connection at a time: read the
 //!   request head (at most [`MAX_REQUEST_HEAD`] bytes within [`REQUEST_TIMEOUT`]), parse it,
 //!   ask the swarm thread, write the reply and close.
+//! - `tracker udp` owns the UDP socket: it answers connect requests with a connection id
+//!   derived from a per-server random key, the client's address and a one-minute time bucket
+//!   (so ids need no table and stay valid one to two minutes), checks that id on announces and
+//!   scrapes, and asks the swarm thread, exactly as the HTTP handlers do. It wakes every
+//!   100 ms to check the stop signal.
 //! - `tracker swarms` owns the swarm table (info hash → peers keyed by address) and is its
 //!   only reader and writer: it answers typed queries carrying their own reply channel and
 //!   sweeps expired peers on a timer (`recv_timeout`). No lock guards the table.
@@ -20,12 +26,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError};
 
+use super::udp::{self, Request};
 use super::AnnounceEvent;
 use crate::bencode::Value;
 
@@ -58,6 +65,10 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest `stop` waits to connect to its own socket to wake the accept thread.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one UDP connection-id bucket lasts; an id is accepted in its bucket and the next.
+const CONNECTION_BUCKET: Duration = Duration::from_secs(60);
+/// How many times [`start`] retries when port 0's free TCP port is taken for UDP.
+const BIND_ATTEMPTS: usize = 10;
 
 /// How the tracker listens and how much it remembers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +134,7 @@ pub fn start(config: ServerConfig) -> io::Result<TrackerServer> {
             "tracker interval, peer TTL and limits must be non-zero",
         ));
     }
-    let listener = TcpListener::bind(config.bind)?;
+    let (listener, udp_socket) = bind_both(config.bind)?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     let (query_tx, query_rx) = crossbeam_channel::bounded::<Query>(QUEUE);
@@ -149,11 +160,23 @@ pub fn start(config: ServerConfig) -> io::Result<TrackerServer> {
                 .spawn(move || handler.run(conns))?,
         );
     }
+    let udp_server = UdpServer {
+        socket: udp_socket,
+        ids: ConnectionIds::new(),
+        queries: query_tx.clone(),
+        stop: stop_rx.clone(),
+        interval: config.interval,
+    };
+    workers.push(
+        std::thread::Builder::new()
+            .name("tracker udp".into())
+            .spawn(move || udp_server.run())?,
+    );
     drop((query_tx, conn_rx));
     let accept = std::thread::Builder::new()
         .name("tracker accept".into())
         .spawn(move || run_accept(listener, conn_tx, stop_rx))?;
-    log::info!("tracker listening on http://{addr}/announce");
+    log::info!("tracker listening on http://{addr}/announce and udp://{addr}");
     Ok(TrackerServer {
         addr,
         stop: Some(stop_tx),
@@ -172,6 +195,12 @@ impl TrackerServer {
     /// address when listening on all interfaces).
     pub fn announce_url(&self) -> String {
         format!("http://{}/announce", reachable(self.addr))
+    }
+
+    /// The UDP announce URL for clients on this machine (`udp://ADDR/announce`, with a
+    /// loopback address when listening on all interfaces).
+    pub fn udp_announce_url(&self) -> String {
+        format!("udp://{}/announce", reachable(self.addr))
     }
 
     /// Stops accepting, drops queued connections and waits for every thread. Normally returns
@@ -215,6 +244,20 @@ impl TrackerServer {
 impl Drop for TrackerServer {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Binds TCP and UDP on the same address and port. With port 0 the TCP port is chosen first
+/// and retried (up to [`BIND_ATTEMPTS`] times) if UDP cannot have the same number.
+fn bind_both(bind: SocketAddr) -> io::Result<(TcpListener, UdpSocket)> {
+    let mut attempt = 0;
+    loop {
+        let listener = TcpListener::bind(bind)?;
+        match UdpSocket::bind(listener.local_addr()?) {
+            Ok(socket) => return Ok((listener, socket)),
+            Err(error) if bind.port() != 0 || attempt + 1 >= BIND_ATTEMPTS => return Err(error),
+            Err(_) => attempt += 1,
+        }
     }
 }
 
@@ -734,14 +777,203 @@ impl Handler {
         }
     }
 
-    /// Sends a query to the swarm thread and waits (bounded) for its answer.
     fn ask<T>(&self, query: impl FnOnce(Sender<T>) -> Query) -> Option<T> {
-        let (reply, answer) = crossbeam_channel::bounded(1);
-        self.queries
-            .send_timeout(query(reply), QUERY_TIMEOUT)
-            .ok()?;
-        answer.recv_timeout(QUERY_TIMEOUT).ok()
+        ask(&self.queries, query)
     }
+}
+
+/// Sends a query to the swarm thread and waits (bounded) for its answer.
+fn ask<T>(queries: &Sender<Query>, query: impl FnOnce(Sender<T>) -> Query) -> Option<T> {
+    let (reply, answer) = crossbeam_channel::bounded(1);
+    queries.send_timeout(query(reply), QUERY_TIMEOUT).ok()?;
+    answer.recv_timeout(QUERY_TIMEOUT).ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The UDP thread: BEP 15 datagrams in and out.
+
+/// Stateless UDP connection ids: a keyed hash of the client's IP address (not its port, as
+/// BEP 15 suggests) and a time bucket.
+#[derive(Debug)]
+struct ConnectionIds {
+    /// Randomly keyed SipHash: the per-server secret.
+    key: RandomState,
+    epoch: Instant,
+}
+
+impl ConnectionIds {
+    fn new() -> ConnectionIds {
+        ConnectionIds {
+            key: RandomState::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn bucket(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_secs() / CONNECTION_BUCKET.as_secs()
+    }
+
+    fn id(&self, from: SocketAddr, bucket: u64) -> u64 {
+        let mut hasher = self.key.build_hasher();
+        std::hash::Hash::hash(&from.ip().to_canonical(), &mut hasher);
+        hasher.write_u64(bucket);
+        hasher.finish()
+    }
+
+    /// The id to give `from` at `now`.
+    fn issue(&self, from: SocketAddr, now: Instant) -> u64 {
+        self.id(from, self.bucket(now))
+    }
+
+    /// Whether `id` was issued to `from` in this bucket or the previous one.
+    fn valid(&self, id: u64, from: SocketAddr, now: Instant) -> bool {
+        let bucket = self.bucket(now);
+        id == self.id(from, bucket) || (bucket > 0 && id == self.id(from, bucket - 1))
+    }
+}
+
+/// The UDP thread's state.
+struct UdpServer {
+    socket: UdpSocket,
+    ids: ConnectionIds,
+    queries: Sender<Query>,
+    stop: Receiver<()>,
+    interval: Duration,
+}
+
+impl UdpServer {
+    /// Answers datagrams until the stop signal.
+    fn run(self) {
+        if let Err(error) = self.socket.set_read_timeout(Some(POLL)) {
+            log::error!("tracker udp: cannot set a read timeout, UDP disabled: {error}");
+            return;
+        }
+        let mut buf = vec![0u8; udp::MAX_DATAGRAM];
+        while !stopped(&self.stop) {
+            let (n, from) = match self.socket.recv_from(&mut buf) {
+                Ok(received) => received,
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                            | io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    continue
+                }
+                Err(error) => {
+                    // E.g. ICMP errors reported for an earlier reply: harmless.
+                    log::debug!("tracker udp: receive failed: {error}");
+                    continue;
+                }
+            };
+            let Some(reply) = self.respond(&buf[..n], from, Instant::now()) else {
+                continue;
+            };
+            if let Err(error) = self.socket.send_to(&reply.encode(), from) {
+                log::debug!("tracker udp: reply to {from} failed: {error}");
+            }
+        }
+    }
+
+    /// The reply to the datagram `datagram` from `from`, if it deserves one (garbage and
+    /// requests that cannot be parsed far enough to name a transaction get none).
+    fn respond(&self, datagram: &[u8], from: SocketAddr, now: Instant) -> Option<udp::Response> {
+        let request = match Request::decode(datagram) {
+            Ok(request) => request,
+            Err(reason) => {
+                log::debug!("tracker udp: {from}: {reason}");
+                let transaction_id = datagram.get(12..16)?;
+                return Some(udp::Response::Error {
+                    transaction_id: u32::from_be_bytes(transaction_id.try_into().ok()?),
+                    message: reason,
+                });
+            }
+        };
+        let transaction_id = request.transaction_id();
+        let error = |message: &str| {
+            Some(udp::Response::Error {
+                transaction_id,
+                message: message.to_string(),
+            })
+        };
+        match request {
+            Request::Connect { .. } => Some(udp::Response::Connect {
+                transaction_id,
+                connection_id: self.ids.issue(from, now),
+            }),
+            Request::Announce { connection_id, .. } | Request::Scrape { connection_id, .. }
+                if !self.ids.valid(connection_id, from, now) =>
+            {
+                error("invalid or expired connection id")
+            }
+            Request::Announce { request, .. } => {
+                if request.port == 0 {
+                    return error("invalid port");
+                }
+                let v4 = from.ip().to_canonical().is_ipv4();
+                let announce = Announce {
+                    info_hash: request.info_hash,
+                    peer_id: request.peer_id,
+                    addr: SocketAddr::new(from.ip().to_canonical(), request.port),
+                    left: Some(request.left),
+                    event: request.event,
+                    numwant: usize::try_from(request.numwant)
+                        .unwrap_or(MAX_NUMWANT)
+                        .min(MAX_NUMWANT),
+                    compact: true,
+                };
+                match ask(&self.queries, |reply| Query::Announce { announce, reply }) {
+                    Some(Ok(answer)) => Some(udp::Response::Announce {
+                        transaction_id,
+                        interval: u32::try_from(self.interval.as_secs().max(1)).unwrap_or(u32::MAX),
+                        leechers: saturate(answer.incomplete),
+                        seeders: saturate(answer.complete),
+                        // Each reply carries one address family: the one the client used.
+                        peers: answer
+                            .peers
+                            .into_iter()
+                            .map(|(addr, _)| addr)
+                            .filter(|addr| addr.is_ipv4() == v4)
+                            .collect(),
+                    }),
+                    Some(Err(reason)) => error(&reason),
+                    None => error("tracker busy"),
+                }
+            }
+            Request::Scrape { info_hashes, .. } => {
+                let wanted = info_hashes.clone();
+                match ask(&self.queries, |reply| Query::Scrape {
+                    hashes: info_hashes,
+                    reply,
+                }) {
+                    Some(files) => Some(udp::Response::Scrape {
+                        transaction_id,
+                        counts: wanted
+                            .iter()
+                            .map(|hash| {
+                                let counts = files
+                                    .binary_search_by_key(hash, |(h, _)| *h)
+                                    .map(|i| files[i].1)
+                                    .unwrap_or_default();
+                                udp::ScrapeCounts {
+                                    seeders: saturate(counts.complete),
+                                    completed: saturate(counts.downloaded),
+                                    leechers: saturate(counts.incomplete),
+                                }
+                            })
+                            .collect(),
+                    }),
+                    None => error("tracker busy"),
+                }
+            }
+        }
+    }
+}
+
+fn saturate(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Where the head ends (just past `\r\n\r\n` or `\n\n`) in `bytes`, if it does.
@@ -1246,7 +1478,8 @@ mod tests {
             numwant: 50,
         };
         let url = server.announce_url();
-        let response = crate::tracker::announce(&url, &request, Duration::from_secs(5)).unwrap();
+        let response =
+            super::super::http::announce(&url, &request, Duration::from_secs(5)).unwrap();
         assert_eq!(
             response.peers,
             vec![SocketAddr::from(([127, 0, 0, 1], 7001))]
@@ -1258,7 +1491,8 @@ mod tests {
             numwant: 0,
             ..request
         };
-        let response = crate::tracker::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
+        let response =
+            super::super::http::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
         assert!(response.peers.is_empty());
         assert_eq!(response.incomplete, Some(1));
         server.stop();
@@ -1397,5 +1631,163 @@ mod tests {
         assert_eq!(parsed.numwant, MAX_NUMWANT);
         assert!(!parsed.compact);
         assert_eq!(parsed.left, None);
+    }
+
+    #[test]
+    fn udp_connection_ids_are_per_address_and_expire() {
+        let ids = ConnectionIds::new();
+        let a = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let b = SocketAddr::from(([127, 0, 0, 2], 4000));
+        let t0 = ids.epoch;
+        let id = ids.issue(a, t0);
+        assert!(ids.valid(id, a, t0));
+        assert!(ids.valid(id, SocketAddr::from(([127, 0, 0, 1], 4001)), t0));
+        assert!(!ids.valid(id, b, t0));
+        assert!(ids.valid(id, a, t0 + Duration::from_secs(119)));
+        assert!(!ids.valid(id, a, t0 + Duration::from_secs(120)));
+        assert_ne!(
+            ConnectionIds::new().issue(a, t0),
+            id,
+            "the secret is per server"
+        );
+    }
+
+    fn udp_exchange(socket: &UdpSocket, request: &Request) -> udp::Response {
+        socket.send(&request.encode()).unwrap();
+        let mut buf = [0u8; 2048];
+        let n = socket.recv(&mut buf).unwrap();
+        udp::Response::decode(&buf[..n], socket.local_addr().unwrap().is_ipv6()).unwrap()
+    }
+
+    fn udp_socket(server: &TrackerServer) -> UdpSocket {
+        let local: SocketAddr = if server.addr().is_ipv6() {
+            "[::1]:0".parse().unwrap()
+        } else {
+            "127.0.0.1:0".parse().unwrap()
+        };
+        let socket = UdpSocket::bind(local).unwrap();
+        socket.connect(server.addr()).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
+    }
+
+    fn udp_request(n: u16, port: u16) -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: HASH,
+            peer_id: peer_id(n),
+            port,
+            uploaded: 0,
+            downloaded: 0,
+            left: 10,
+            event: Some(AnnounceEvent::Started),
+            numwant: 50,
+        }
+    }
+
+    #[test]
+    fn udp_announce_needs_a_valid_connection_id() {
+        let server = start(config()).unwrap();
+        let socket = udp_socket(&server);
+        let refused = udp_exchange(
+            &socket,
+            &Request::Announce {
+                connection_id: 12345,
+                transaction_id: 7,
+                request: udp_request(1, 7001),
+                key: 1,
+            },
+        );
+        assert_eq!(
+            refused,
+            udp::Response::Error {
+                transaction_id: 7,
+                message: "invalid or expired connection id".to_string()
+            }
+        );
+        let udp::Response::Connect { connection_id, .. } =
+            udp_exchange(&socket, &Request::Connect { transaction_id: 8 })
+        else {
+            panic!("expected a connect reply");
+        };
+        let reply = udp_exchange(
+            &socket,
+            &Request::Announce {
+                connection_id,
+                transaction_id: 9,
+                request: udp_request(1, 7001),
+                key: 1,
+            },
+        );
+        assert!(
+            matches!(
+                reply,
+                udp::Response::Announce {
+                    transaction_id: 9,
+                    leechers: 1,
+                    ..
+                }
+            ),
+            "{reply:?}"
+        );
+        // Garbage that names a transaction gets an error; shorter garbage gets nothing.
+        socket.send(&[0u8; 16]).unwrap();
+        let mut buf = [0u8; 256];
+        let n = socket.recv(&mut buf).unwrap();
+        assert!(matches!(
+            udp::Response::decode(&buf[..n], false),
+            Ok(udp::Response::Error { .. })
+        ));
+        server.stop();
+    }
+
+    #[test]
+    fn udp_and_http_share_one_swarm_and_scrape_works() {
+        let server = start(config()).unwrap();
+        announce_ok(server.addr(), &target(&HASH, 1, 7001, "&left=0"));
+        let url = server.udp_announce_url();
+        assert_eq!(url, format!("udp://{}/announce", server.addr()));
+        let mut client = udp::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let reply = client
+            .announce(&url, &udp_request(2, 7002), deadline, &mut || false)
+            .unwrap();
+        assert_eq!(reply.peers, vec![SocketAddr::from(([127, 0, 0, 1], 7001))]);
+        assert_eq!((reply.complete, reply.incomplete), (Some(1), Some(1)));
+        let unknown = [3u8; 20];
+        let counts = client
+            .scrape(&url, &[unknown, HASH], deadline, &mut || false)
+            .unwrap();
+        assert_eq!(counts[0], udp::ScrapeCounts::default());
+        assert_eq!((counts[1].seeders, counts[1].leechers), (1, 1));
+        // An HTTP announce sees the UDP peer.
+        let body = announce_ok(server.addr(), &target(&HASH, 3, 7003, ""));
+        assert_eq!(compact_ports(&body), [7001, 7002]);
+        server.stop();
+    }
+
+    #[test]
+    fn udp_over_ipv6_returns_18_byte_peers() {
+        let Ok(server) = start(ServerConfig::new("[::1]:0".parse().unwrap())) else {
+            // No IPv6 loopback on this machine: nothing to test.
+            return;
+        };
+        announce_ok(server.addr(), &target(&HASH, 1, 7001, ""));
+        let url = server.udp_announce_url();
+        assert!(url.starts_with("udp://[::1]:"), "{url}");
+        let reply = udp::Client::new()
+            .announce(
+                &url,
+                &udp_request(2, 7002),
+                Instant::now() + Duration::from_secs(10),
+                &mut || false,
+            )
+            .unwrap();
+        assert_eq!(
+            reply.peers,
+            vec!["[::1]:7001".parse::<SocketAddr>().unwrap()]
+        );
+        server.stop();
     }
 }

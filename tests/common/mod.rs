@@ -993,6 +993,7 @@ pub fn run_download_with_timeout(
         chosen: None,
         seed: strand::session::SeedPolicy::No,
         stop: None,
+        tracker_timeout: Duration::from_secs(10),
     };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();

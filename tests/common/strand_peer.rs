@@ -70,6 +70,7 @@ impl StrandPeer {
             chosen: None,
             seed,
             stop: Some(stop_rx),
+            tracker_timeout: Duration::from_secs(10),
         };
         let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("a valid torrent");
         let (tx, rx) = mpsc::channel();

@@ -232,3 +232,35 @@ leak_check() {
     out=$(nsx nstat -az IpOutNoRoutes Ip6OutNoRoutes 2>/dev/null | awk 'NR>1 && $1 !~ /^#/ {printf "%s=%s ", $1, $2}')
     log "namespace no-route counters: ${out:-unavailable}"
 }
+
+# start_opentracker IP PORT INFOHASH : opentracker serving HTTP and UDP on IP:PORT,
+# whitelisting only INFOHASH (it is built whitelist-only). It chroots into -d DIR
+# and drops to user nobody, so the whitelist path is relative to DIR and must be
+# world-readable. Recorded as "opentracker"; waits (bounded) until it answers.
+start_opentracker() {
+    local ip=$1 port=$2 infohash=$3 dir=$WORK/tracker
+    mkdir -p "$dir"
+    echo "$infohash" >"$dir/whitelist.txt"
+    chmod 755 "$dir"
+    chmod 644 "$dir/whitelist.txt"
+    start_bg opentracker opentracker -i "$ip" -p "$port" -P "$port" -d "$dir" -w whitelist.txt
+    WAIT_ALIVE="$PID_opentracker" wait_for 15 "opentracker answers scrape" \
+        nsx python3 "$TOOL" scrape "http://$ip:$port/announce" "$infohash"
+}
+
+# tracker_counts HTTP_ANNOUNCE INFOHASH : print "complete incomplete downloaded".
+tracker_counts() {
+    nsx python3 "$TOOL" scrape "$1" "$2"
+}
+
+# tracker_lists_seeder HTTP_ANNOUNCE INFOHASH : true once the tracker counts a seeder.
+tracker_lists_seeder() {
+    local complete
+    complete=$(tracker_counts "$1" "$2" | awk '{print $1}')
+    [[ ${complete:-0} -ge 1 ]]
+}
+
+# elapsed_since START : seconds (one decimal) since START (a `date +%s.%N` value).
+elapsed_since() {
+    awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'
+}

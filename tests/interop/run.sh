@@ -16,6 +16,9 @@ CASES=(
     "transmission_seeds|bash $HERE/transmission_seeds.sh"
     "transmission_downloads|bash $HERE/transmission_downloads.sh"
     "libtorrent_downloads|bash $HERE/libtorrent_downloads.sh"
+    "udp_tracker|bash $HERE/udp_tracker.sh"
+    "tier_fallback|bash $HERE/tier_fallback.sh"
+    "tracker_stops|bash $HERE/tracker_stops.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.
