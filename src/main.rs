@@ -38,6 +38,8 @@ DOWNLOAD OPTIONS:
                           characters, / included; ? one character); repeatable
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
+    --preallocate         reserve the files' full size on disk at start, and fail at
+                          once if the space is not there [default: sparse files]
     --seed                keep seeding after the download, until Ctrl-C
     --seed-ratio R        keep seeding until uploaded = R × the torrent's size
     --seed-time MINUTES   keep seeding for this long after the download
@@ -296,7 +298,12 @@ fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
             );
         }
     }
-    run_session(meta, data_dir, Some(have), None, policy, peer)
+    let files = Files {
+        verified: Some(have),
+        chosen: None,
+        preallocate: false,
+    };
+    run_session(meta, data_dir, files, policy, peer)
 }
 
 fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -413,6 +420,7 @@ fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let only: Option<String> = args.opt_value_from_str("--only").map_err(usage_err)?;
     let exclude: Vec<String> = args.values_from_str("--exclude").map_err(usage_err)?;
     let recheck = args.contains("--recheck");
+    let preallocate = args.contains("--preallocate");
     let seed = seed_policy(&mut args)?;
     let peer = peer_args(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
@@ -451,22 +459,26 @@ fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         }
     }
     let all = chosen.iter().all(|&c| c);
-    run_session(
-        meta,
-        output_dir,
-        Some(have),
-        (!all).then_some(chosen),
-        seed,
-        peer,
-    )
+    let files = Files {
+        verified: Some(have),
+        chosen: (!all).then_some(chosen),
+        preallocate,
+    };
+    run_session(meta, output_dir, files, seed, peer)
+}
+
+/// What a session starts from on disk.
+struct Files {
+    verified: Option<Bitfield>,
+    chosen: Option<Vec<bool>>,
+    preallocate: bool,
 }
 
 /// Runs a session with a progress line, then prints the summary.
 fn run_session(
     meta: Metainfo,
     output_dir: PathBuf,
-    verified: Option<Bitfield>,
-    chosen: Option<Vec<bool>>,
+    files: Files,
     seed: SeedPolicy,
     peer: PeerArgs,
 ) -> Result<(), Failure> {
@@ -475,8 +487,9 @@ fn run_session(
         peers: peer.peers,
         max_peers: peer.max_peers,
         listen: Some(peer.listen),
-        verified,
-        chosen,
+        verified: files.verified,
+        chosen: files.chosen,
+        preallocate: files.preallocate,
         seed,
         stop: Some(ctrl_c()?),
         tracker_timeout: peer.tracker_timeout,

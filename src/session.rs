@@ -100,6 +100,8 @@ pub struct Options {
     pub verified: Option<Bitfield>,
     /// Which files to download, in torrent order; `None` for all of them.
     pub chosen: Option<Vec<bool>>,
+    /// Reserve the files' disk space at start (else they are sparse).
+    pub preallocate: bool,
     /// What to do once complete.
     pub seed: SeedPolicy,
     /// A message (or disconnect) on this channel stops the session cleanly, as Ctrl-C does.
@@ -352,7 +354,7 @@ impl Session {
             .clone()
             .unwrap_or_else(|| vec![true; meta.files.len()]);
         let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
-        writer::prepare(&map, &meta.files, &chosen).map_err(Error::Storage)?;
+        writer::prepare(&map, &meta.files, &chosen, opts.preallocate).map_err(Error::Storage)?;
         let have = match &opts.verified {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),

@@ -323,6 +323,7 @@ fn gives_up_with_no_peers_and_dead_trackers() {
         listen: None,
         verified: None,
         chosen: None,
+        preallocate: false,
         seed: strand::session::SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(2),

@@ -141,6 +141,7 @@ fn selective_download_writes_only_the_chosen_files() {
         listen: None,
         verified: None,
         chosen: Some(chosen),
+        preallocate: false,
         seed: SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(10),

@@ -991,6 +991,7 @@ pub fn run_download_with_timeout(
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         verified: None,
         chosen: None,
+        preallocate: false,
         seed: strand::session::SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(10),

@@ -68,6 +68,7 @@ impl StrandPeer {
             listen: Some(addr),
             verified,
             chosen: None,
+            preallocate: false,
             seed,
             stop: Some(stop_rx),
             tracker_timeout: Duration::from_secs(10),
