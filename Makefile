@@ -5,6 +5,7 @@ DOWNLOADER ?= strand
 STRAND ?= $(CURDIR)/target/release/strand
 
 .PHONY: all build test lint fmt interop interop-deps demo clean
+.PHONY: bench bench-smoke bench-scale
 
 all: build
 
@@ -37,3 +38,18 @@ clean:
 # seeder, downloader on 127.0.0.1) and checks the result. Needs only python3.
 demo: build
 	STRAND=$(STRAND) bash tests/demo/run.sh
+
+# Benchmarks (bench/README.md), in a network namespace with only lo; need root.
+# bench: 1 GiB + 2,000 small files, strand vs aria2c, rqbit, libtorrent, 3 rounds, a perf
+# profile; writes bench/RESULTS.md. bench-smoke (CI): 64 MiB, strand and aria2c, one round,
+# fails if a download fails or differs, never on timings. bench-scale: strand vs 300 peers.
+bench: build interop-deps
+	bash bench/install-rqbit.sh || true
+	STRAND=$(STRAND) bash bench/bench.sh full
+
+bench-smoke: build interop-deps
+	STRAND=$(STRAND) bash bench/bench.sh smoke
+
+bench-scale: build
+	$(CARGO) build --release --manifest-path bench/seeder/Cargo.toml
+	STRAND=$(STRAND) bash bench/scale.sh
