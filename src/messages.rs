@@ -176,8 +176,14 @@ pub struct WriteCommand {
 /// What the writer thread reports.
 #[derive(Debug)]
 pub enum DiskEvent {
-    /// The piece is on disk.
-    PieceWritten(u32),
+    /// The piece is on disk. Its buffer comes back so the main thread can reuse it for the
+    /// next piece instead of allocating (and zeroing) a fresh one.
+    PieceWritten {
+        /// Piece index.
+        piece: u32,
+        /// The piece's buffer, no longer needed by the writer.
+        buffer: Vec<u8>,
+    },
     /// A write failed; the session must stop.
     Failed {
         /// The file that could not be written.

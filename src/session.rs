@@ -44,6 +44,8 @@ use crate::{hasher, tracker};
 /// Bytes of piece data the session may hold at once (pieces being assembled, hashed or
 /// written). This is what keeps memory flat whatever the torrent's size.
 pub const PIECE_MEMORY_BUDGET: u64 = 32 * 1024 * 1024;
+/// Bytes of written piece buffers kept for reuse.
+const SPARE_BYTES: usize = 8 * 1024 * 1024;
 /// Requests kept in flight to a new peer before its rate is known.
 const INITIAL_DEPTH: usize = 32;
 /// Fewest requests kept in flight to an unchoked peer.
@@ -311,6 +313,10 @@ struct Session {
     addresses: HashMap<SocketAddr, Address>,
     next_key: PeerKey,
     buffers: HashMap<u32, PieceBuffer>,
+    /// Buffers of written pieces, ready for new ones.
+    spare_buffers: Vec<Vec<u8>>,
+    /// Most requests in flight per peer while many peers share the piece memory budget.
+    depth_cap: usize,
     /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
     /// addresses that sent their blocks.
     in_pipeline: HashMap<u32, Vec<SocketAddr>>,
@@ -423,6 +429,8 @@ impl Session {
             addresses: HashMap::new(),
             next_key: 0,
             buffers: HashMap::new(),
+            spare_buffers: Vec::new(),
+            depth_cap: MAX_DEPTH,
             in_pipeline: HashMap::new(),
             events_tx,
             events_rx,
@@ -522,7 +530,13 @@ impl Session {
                 self.tracker_errors = Some(text);
             }
             Event::Hashed(result) => self.on_hashed(result),
-            Event::Disk(DiskEvent::PieceWritten(piece)) => self.on_written(piece),
+            Event::Disk(DiskEvent::PieceWritten { piece, buffer }) => {
+                let piece_len = self.geometry.piece_len() as usize;
+                if (self.spare_buffers.len() + 1) * piece_len <= SPARE_BYTES {
+                    self.spare_buffers.push(buffer);
+                }
+                self.on_written(piece);
+            }
             Event::Accepted { stream, addr } => self.on_accepted(stream, addr),
             Event::Disk(DiskEvent::Failed { path, error }) => {
                 return Err(Error::Storage(StorageError {
@@ -719,13 +733,17 @@ impl Session {
                 self.send(other, Command::Cancel(block));
             }
             let size = self.geometry.piece_size(block.piece) as usize;
-            let buffer = self
-                .buffers
-                .entry(block.piece)
-                .or_insert_with(|| PieceBuffer {
-                    data: vec![0; size],
+            let spare = &mut self.spare_buffers;
+            let buffer = self.buffers.entry(block.piece).or_insert_with(|| {
+                // A recycled buffer is overwritten block by block before it is hashed, so its
+                // old bytes never matter; only a change of length costs a fill.
+                let mut data = spare.pop().unwrap_or_default();
+                data.resize(size, 0);
+                PieceBuffer {
+                    data,
                     senders: Vec::new(),
-                });
+                }
+            });
             let at = block.offset as usize;
             buffer.data[at..at + data.len()].copy_from_slice(&data);
             if !buffer.senders.contains(&addr) {
@@ -852,16 +870,14 @@ impl Session {
         if !peer.connected || peer.choking_us || !peer.interested {
             return;
         }
+        let depth = peer.depth.min(self.depth_cap);
         let outstanding = self.picker.requested_from(key);
-        if outstanding >= peer.depth {
+        if outstanding >= depth {
             return;
         }
-        let blocks = self.picker.pick(
-            key,
-            &peer.has,
-            peer.depth - outstanding,
-            self.may_start_piece(),
-        );
+        let blocks = self
+            .picker
+            .pick(key, &peer.has, depth - outstanding, self.may_start_piece());
         if blocks.is_empty() {
             return;
         }
@@ -1056,6 +1072,17 @@ impl Session {
         }
         self.connect_more();
         self.fill_all();
+        // Each peer that sends to us gets a fair share of the blocks the piece memory budget
+        // holds, so that many peers share partial pieces instead of the first few claiming
+        // the whole budget (with small pieces, a peer at full depth holds several pieces).
+        let sending = self
+            .peers
+            .values()
+            .filter(|p| p.connected && !p.choking_us && p.interested)
+            .count()
+            .max(1);
+        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
+        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
         let connected = self.peers.values().filter(|p| p.connected).count();
         if let Some((tracker, _)) = &self.workers.tracker {
             let _ = tracker.send(TrackerCommand::Progress {

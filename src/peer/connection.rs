@@ -27,7 +27,7 @@ use super::extension;
 use super::handshake::{read_handshake, Handshake, HandshakeError};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
-use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
+use crate::geometry::{BlockRef, Geometry};
 use crate::messages::{Command, Event, PeerEvent, PeerKey};
 use crate::storage::reader::BlockReader;
 use crate::storage::FileMap;
@@ -44,8 +44,9 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stack size of each connection thread: they keep their buffers on the heap.
 pub const STACK_SIZE: usize = 128 * 1024;
-/// Size of the read buffer in front of the socket.
-const READ_BUFFER: usize = 64 * 1024;
+/// Size of the read buffer in front of the socket: two blocks' worth, so one `read` usually
+/// brings a whole `piece` message; small, because every connection has one.
+const READ_BUFFER: usize = 32 * 1024;
 /// The sender stops batching queued commands into one write past this many bytes.
 const WRITE_BATCH: usize = 64 * 1024;
 /// Requests a peer may queue with us, as our extension handshake's `reqq` tells it.
@@ -282,7 +283,8 @@ fn send_loop(
     addr: SocketAddr,
     mut reader: BlockReader,
 ) {
-    let mut out = Vec::with_capacity(WRITE_BATCH + 2 * BLOCK_LEN as usize);
+    // Grows to a batch of uploads only on connections that upload.
+    let mut out = Vec::new();
     let mut uploads: VecDeque<BlockRef> = VecDeque::new();
     'connection: loop {
         out.clear();

@@ -138,10 +138,11 @@ impl Writer {
                     }
                     self.resume.have.set(job.piece as usize);
                     self.unsaved = true;
-                    if events
-                        .send(Event::Disk(DiskEvent::PieceWritten(job.piece)))
-                        .is_err()
-                    {
+                    let written = DiskEvent::PieceWritten {
+                        piece: job.piece,
+                        buffer: job.data,
+                    };
+                    if events.send(Event::Disk(written)).is_err() {
                         break;
                     }
                     if self.saved_at.elapsed() >= resume::SAVE_INTERVAL {
