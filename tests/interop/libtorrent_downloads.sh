@@ -79,15 +79,7 @@ INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
 log "info hash $INFOHASH"
 
 # ---------------------------------------------------------------- tracker
-TRACKER_DIR=$WORK/tracker
-mkdir -p "$TRACKER_DIR"
-echo "$INFOHASH" >"$TRACKER_DIR/whitelist.txt"
-chmod 755 "$TRACKER_DIR"
-chmod 644 "$TRACKER_DIR/whitelist.txt"
-start_bg opentracker opentracker -i "$TRACKER_IP" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
-    -d "$TRACKER_DIR" -w whitelist.txt
-WAIT_ALIVE="$PID_opentracker" wait_for 15 "opentracker answers scrape" \
-    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
+start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 
 tracker_has_seed() {
     local complete

@@ -80,17 +80,7 @@ INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
 log "info hash $INFOHASH"
 
 # ---------------------------------------------------------------- tracker
-# opentracker chroots into -d DIR and drops to user nobody, so the whitelist is
-# given relative to DIR and must be world-readable.
-TRACKER_DIR=$WORK/tracker
-mkdir -p "$TRACKER_DIR"
-echo "$INFOHASH" >"$TRACKER_DIR/whitelist.txt"
-chmod 755 "$TRACKER_DIR"
-chmod 644 "$TRACKER_DIR/whitelist.txt"
-start_bg opentracker opentracker -i "$TRACKER_IP" -p "$TRACKER_PORT" -P "$TRACKER_PORT" \
-    -d "$TRACKER_DIR" -w whitelist.txt
-WAIT_ALIVE="$PID_opentracker" wait_for 15 "opentracker answers scrape" \
-    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
+start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 
 # scrape_field N : field N (1 complete, 2 incomplete) of the tracker's scrape.
 scrape_field() {
