@@ -19,6 +19,8 @@ CASES=(
     "udp_tracker|bash $HERE/udp_tracker.sh"
     "tier_fallback|bash $HERE/tier_fallback.sh"
     "tracker_stops|bash $HERE/tracker_stops.sh"
+    "kill9|bash $HERE/kill9.sh"
+    "disk_full|bash $HERE/disk_full.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Interop case: the disk fills up in the middle of a download, then there is room again.
+#
+# The output folder is a 32 MiB tmpfs; the torrent is 64 MiB. `strand download` must
+# stop on its own (within DISKFULL_LIMIT s, no retry loop), exit non-zero and print
+# exactly one line on stderr naming the file and "No space left on device"; the resume
+# file DIR/.strand/HASH.resume must exist and be non-empty. Then the tmpfs is grown to
+# 128 MiB and the same command run again: it must say what it found on disk (resuming or
+# checked), exit 0, and every byte must match. The seeder's bytes sent during the second
+# run are compared with what was missing, to show verified pieces are not fetched again.
+#
+# Needs permission to mount a tmpfs; without it the case prints SKIP and exits 0.
+# The tmpfs is mounted in the script's own mount namespace (the clients run under
+# `ip netns exec`, which sees it) and unmounted on exit, pass or fail.
+#
+# Everything strand runs inside a fresh network namespace that has only `lo`:
+#   strand tracker  127.0.0.1:$TRACKER_PORT
+#   strand seed     127.0.0.1:$SEED_PORT (trace log of the blocks it sends)
+#   strand download default port 6881, -o the tmpfs
+#
+# Environment:
+#   STRAND          path to the strand binary (default: target/release/strand)
+#   DISKFULL_LIMIT  seconds the first run may take to give up (default 30)
+#   DL_TIMEOUT      seconds the second run may take (default 120)
+#   KEEP_WORK=1     keep the temp dir (payload, logs) after the run (the tmpfs is unmounted)
+CASE_NAME=${CASE_NAME:-disk_full}
+. "$(dirname "$0")/lib.sh"
+
+STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
+DISKFULL_LIMIT=${DISKFULL_LIMIT:-30}
+DL_TIMEOUT=${DL_TIMEOUT:-120}
+
+TRACKER_IP=127.0.0.1
+TRACKER_PORT=6969
+SEED_PORT=51413
+ANNOUNCE="http://$TRACKER_IP:$TRACKER_PORT/announce"
+PIECE=262144
+NAME=strand-diskfull-payload
+# 64 MiB in two files, so the disk fills inside the second one (or the first).
+PAYLOAD_SPEC=(
+    "$NAME/a.bin:24000001"
+    "$NAME/b.bin:43108863"
+)
+
+if [[ ${DOWNLOADER:-strand} != strand ]]; then
+    log "SKIP: this case tests strand's disk-full handling (DOWNLOADER=$DOWNLOADER)"
+    exit 0
+fi
+require ip python3 cmp timeout awk mount umount mountpoint
+[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+
+interop_init
+
+OUT_DIR=$WORK/out
+MOUNTED=0
+# Stop the clients (one may hold files on the tmpfs), unmount, then the usual cleanup.
+disk_full_cleanup() {
+    local rc=$? i
+    set +e
+    for (( i=${#BG_PIDS[@]}-1; i>=0; i-- )); do
+        stop_pid "${BG_PIDS[i]}" 5
+    done
+    if (( MOUNTED )) && mountpoint -q "$OUT_DIR"; then
+        if umount "$OUT_DIR"; then
+            log "unmounted $OUT_DIR"
+        else
+            log "umount $OUT_DIR failed; lazy unmount"
+            umount -l "$OUT_DIR"
+        fi
+    fi
+    (exit "$rc")
+    interop_cleanup
+}
+trap disk_full_cleanup EXIT
+
+SEED_DIR=$WORK/seed
+TORRENT=$WORK/payload.torrent
+mkdir -p "$SEED_DIR" "$OUT_DIR"
+if ! err=$(mount -t tmpfs -o size=32m tmpfs "$OUT_DIR" 2>&1); then
+    log "SKIP: cannot mount a tmpfs here: ${err:-mount failed}"
+    interop_pass
+fi
+MOUNTED=1
+log "mounted a 32 MiB tmpfs on $OUT_DIR: $(df -B1 --output=size,avail "$OUT_DIR" | tail -1)"
+
+make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
+"$STRAND" create "$SEED_DIR/$NAME" -t "$ANNOUNCE" --piece-length "$PIECE" -o "$TORRENT" \
+    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
+INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+TOTAL=$(python3 "$TOOL" files "$TORRENT" | awk -F'\t' '{s += $1} END {print s}')
+PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
+log "info hash $INFOHASH, $TOTAL bytes, $PIECES pieces of $PIECE"
+
+# good_pieces DIR : how many of the torrent's pieces are on disk under DIR with the
+# right SHA-1 (missing files read as zeros, which never match); then the bytes they hold.
+good_pieces() {
+    python3 - "$INTEROP_DIR" "$TORRENT" "$1" <<'EOF'
+import hashlib, os, sys
+sys.path.insert(0, sys.argv[1])
+import torrent_tool as t
+info = t.load(sys.argv[2])[b"info"]
+root, plen, hashes = sys.argv[3], info[b"piece length"], info[b"pieces"]
+name = info[b"name"].decode()
+if b"files" in info:
+    files = [(os.path.join(root, name, *[p.decode() for p in f[b"path"]]), f[b"length"]) for f in info[b"files"]]
+else:
+    files = [(os.path.join(root, name), info[b"length"])]
+total = sum(length for _, length in files)
+def chunks():
+    for path, length in files:
+        try:
+            f = open(path, "rb")
+        except OSError:
+            f = None
+        left = length
+        while left:
+            n = min(left, 1 << 20)
+            b = f.read(n) if f else b""
+            yield b + bytes(n - len(b))
+            left -= n
+        if f:
+            f.close()
+good = good_bytes = index = 0
+h, filled = hashlib.sha1(), 0
+def finish():
+    global good, good_bytes
+    if h.digest() == hashes[20 * index:20 * index + 20]:
+        good += 1
+        good_bytes += filled
+for c in chunks():
+    while c:
+        take = c[:plen - filled]
+        c = c[len(take):]
+        h.update(take)
+        filled += len(take)
+        if filled == plen:
+            finish()
+            index, h, filled = index + 1, hashlib.sha1(), 0
+if filled:
+    finish()
+print(good, good_bytes)
+EOF
+}
+
+# sent_bytes FROM_LINE : bytes of the blocks the seeder wrote to sockets, from its trace
+# log, counting lines after FROM_LINE.
+sent_bytes() {
+    tail -n +"$(( $1 + 1 ))" "$WORK/logs/seeder-strand.log" | grep -F -- '-> piece piece=' \
+        | sed -nE 's/.*len=([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
+}
+
+start_bg tracker-strand "$STRAND" tracker --bind "$TRACKER_IP" --port "$TRACKER_PORT"
+WAIT_ALIVE="$PID_tracker_strand" wait_for 15 "strand tracker answers scrape" \
+    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
+RUST_LOG=strand::peer::connection=trace start_bg seeder-strand "$STRAND" seed "$TORRENT" \
+    -d "$SEED_DIR" --bind 127.0.0.1 --port "$SEED_PORT"
+WAIT_ALIVE="$PID_seeder_strand $PID_tracker_strand" wait_for 60 "tracker lists the seeder" \
+    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+
+# Run 1: stderr alone in its own file (stdout in the usual log), not -q, no RUST_LOG.
+ERR1=$WORK/logs/dl-full.stderr
+log "run 1 into the 32 MiB tmpfs (must give up within ${DISKFULL_LIMIT}s)"
+t1=$(date +%s.%N)
+set +e
+# `exec` keeps one PID from bash through `ip netns exec` to timeout.
+env -u RUST_LOG ERR="$ERR1" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
+    timeout --kill-after=5 "$DISKFULL_LIMIT" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
+    >"$WORK/logs/dl-full.stdout" </dev/null &
+pid1=$!
+BG_PIDS+=("$pid1"); BG_NAMES[$pid1]=dl-full
+wait "$pid1"
+rc1=$?
+set -e
+secs1=$(elapsed_since "$t1")
+log "run 1 exited with $rc1 after ${secs1}s; stderr ($(wc -l <"$ERR1") lines):"
+sed 's/^/    | /' "$ERR1" >&2
+(( rc1 != 124 && rc1 != 137 )) || die "run 1 did not give up within ${DISKFULL_LIMIT}s (exit $rc1): a retry loop?"
+(( rc1 != 0 )) || die "run 1 exited 0 although the disk is too small"
+# The checks below that strand can fail on its own are collected, so that run 2 still
+# runs and is measured; the case fails at the end if any of them failed.
+declare -a PROBLEMS=()
+problem() { log "PROBLEM: $*"; PROBLEMS+=("$*"); }
+# The line naming the data file; there must be no other line.
+ERRLINE=$(grep -F "cannot write $OUT_DIR/$NAME/" "$ERR1" | head -1 || true)
+[[ $(wc -l <"$ERR1") -eq 1 ]] || problem "run 1 printed $(wc -l <"$ERR1") lines on stderr, want exactly 1"
+[[ -n $ERRLINE ]] || { problem "no stderr line of run 1 says 'cannot write' a file under $OUT_DIR/$NAME/"; ERRLINE=$(tail -1 "$ERR1"); }
+[[ $ERRLINE == *"No space left on device"* ]] || problem "run 1's error line does not say 'No space left on device'"
+log "tmpfs after run 1: $(df -B1 --output=used,avail "$OUT_DIR" | tail -1) (used, avail bytes)"
+RESUME=$OUT_DIR/.strand/$INFOHASH.resume
+log "contents of $OUT_DIR/.strand: $(ls -la "$OUT_DIR/.strand" 2>&1 | tail -n +2 | awk '{print $NF" ("$5" bytes)"}' | tr '\n' ' ')"
+resume_bytes=none
+if [[ ! -f $RESUME ]]; then
+    problem "no resume file $RESUME after the disk-full exit"
+elif [[ ! -s $RESUME ]]; then
+    problem "the resume file $RESUME is empty"
+else
+    resume_bytes="$(stat -c %s "$RESUME") bytes"
+fi
+read -r good1 good1_bytes < <(good_pieces "$OUT_DIR")
+log "after run 1: resume file: $resume_bytes; $good1/$PIECES pieces on disk hash right ($good1_bytes bytes)"
+
+# Run 2: room again.
+mount -o remount,size=128m "$OUT_DIR" || die "cannot grow the tmpfs to 128 MiB"
+log "grew the tmpfs: $(df -B1 --output=size,avail "$OUT_DIR" | tail -1) (size, avail bytes)"
+mark=$(wc -l <"$WORK/logs/seeder-strand.log")
+ERR2=$WORK/logs/dl-again.stderr
+t2=$(date +%s.%N)
+set +e
+env -u RUST_LOG ERR="$ERR2" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
+    timeout --kill-after=10 "$DL_TIMEOUT" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
+    >"$WORK/logs/dl-again.stdout" </dev/null &
+pid2=$!
+BG_PIDS+=("$pid2"); BG_NAMES[$pid2]=dl-again
+wait "$pid2"
+rc2=$?
+set -e
+secs2=$(elapsed_since "$t2")
+log "run 2 exited with $rc2 after ${secs2}s; stderr:"
+tr '\r' '\n' <"$ERR2" | grep -v '^$' | sed 's/^/    | /' >&2
+(( rc2 == 0 )) || die "run 2 (with room) exited with status $rc2"
+START2=$(grep -E '^(resuming:|checked the data on disk)' "$ERR2" | head -1 || true)
+[[ -n $START2 ]] || die "run 2 did not report resuming or checking the data on disk"
+compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
+sent2=$(sent_bytes "$mark")
+sent1=$(( $(sent_bytes 0) - sent2 ))
+
+kill -INT "$PID_seeder_strand" 2>/dev/null || true
+deadline=$(( $(date +%s) + 20 ))
+while is_running "$PID_seeder_strand" && (( $(date +%s) < deadline )); do sleep 0.1; done
+is_running "$PID_seeder_strand" && die "the seeder did not exit within 20 s of SIGINT"
+summary=$(grep -E 'uploaded [0-9.]+ [KMGT]?i?B' "$WORK/logs/seeder-strand.log" | tail -1 || true)
+leak_check
+
+missing=$(( TOTAL - good1_bytes ))
+log "RESULT: disk_full: 64 MiB torrent into a 32 MiB tmpfs"
+log "RESULT:   run 1: exit $rc1 after ${secs1}s, $(wc -l <"$ERR1") stderr line(s); the error line: $ERRLINE"
+log "RESULT:   resume file: $resume_bytes; on disk after run 1: $good1/$PIECES pieces good ($good1_bytes bytes)"
+log "RESULT:   run 2 (128 MiB): exit 0 after ${secs2}s, files identical; strand said: $START2"
+log "RESULT:   seeder sent $sent1 bytes in run 1 and $sent2 bytes in run 2; missing before run 2: $missing bytes (extra $(( sent2 - missing )))"
+log "RESULT:   seeder summary: ${summary:-none}"
+(( sent2 < TOTAL )) || log "WARNING: run 2 fetched the whole torrent again"
+if (( ${#PROBLEMS[@]} )); then
+    for p in "${PROBLEMS[@]}"; do log "RESULT:   PROBLEM: $p"; done
+    die "${#PROBLEMS[@]} check(s) of run 1 failed (see PROBLEM lines); run 2 recovered"
+fi
+interop_pass

@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Interop case: `kill -9` in the middle of a download, five times in a row in the same
+# output folder, then a run without a kill must complete and every byte must match.
+# Also measures how much the seeder sent in total, against the torrent's size.
+#
+# Everything runs inside a fresh network namespace that has only `lo`:
+#   strand tracker  127.0.0.1:$TRACKER_PORT (HTTP; no whitelist)
+#   strand seed     127.0.0.1:$SEED_PORT, 256 MiB in two files, 256 KiB pieces
+#   strand download default port 6881, same -o folder every run
+#
+# Each killed run: start `strand download`, wait (bounded) until it has finished looking
+# at what is already on disk (its "resuming:"/"checked the data" line; a fresh start has
+# none), sleep a random delay uniformly in [KILL_MIN, KILL_MAX] seconds, `kill -9` it.
+# After each kill the script logs the bytes allocated in the output and the number of
+# pieces on disk that hash correctly (its own SHA-1 check, independent of strand).
+#
+# Measured, not enforced: the seeder's total upload (its summary after SIGINT, plus the
+# exact sum of the blocks it wrote, from its trace log) against size + 2 pieces per restart.
+# Fails on: the final run not exiting 0, any file differing, or no kill landing
+# while pieces were still arriving (then the case tested nothing).
+#
+# Environment:
+#   STRAND            path to the strand binary (default: target/release/strand)
+#   KILL_SEED         seed for bash's RANDOM (default 1): same seed, same delays
+#   KILLS             number of killed runs (default 5)
+#   KILL_MIN/KILL_MAX delay range in seconds after the data phase starts (0.03 / 0.15)
+#   DL_TIMEOUT        seconds the final run may take (default 120)
+#   DL_LOG            RUST_LOG for the killed runs (e.g. strand::peer::connection=trace, to
+#                     see which blocks reached the downloader before the kill); default none
+#   KEEP_WORK=1       keep the temp dir (payload, logs, output) after the run
+CASE_NAME=${CASE_NAME:-kill9}
+. "$(dirname "$0")/lib.sh"
+
+STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
+DL_TIMEOUT=${DL_TIMEOUT:-120}
+KILL_SEED=${KILL_SEED:-1}
+KILLS=${KILLS:-5}
+# strand fetches ~350 MiB/s here, so the data phase of the whole 256 MiB lasts ~0.7 s:
+# five delays must add up to less than that for every kill to land mid-download.
+KILL_MIN=${KILL_MIN:-0.03}
+KILL_MAX=${KILL_MAX:-0.15}
+
+TRACKER_IP=127.0.0.1
+TRACKER_PORT=6969
+SEED_PORT=51413
+ANNOUNCE="http://$TRACKER_IP:$TRACKER_PORT/announce"
+PIECE=262144
+NAME=strand-kill9-payload
+# 256 MiB = 1024 pieces; the file boundary falls inside a piece.
+PAYLOAD_SPEC=(
+    "$NAME/a.bin:100000003"
+    "$NAME/sub/b.bin:168435453"
+)
+
+if [[ ${DOWNLOADER:-strand} != strand ]]; then
+    log "SKIP: this case tests strand's resume after kill -9 (DOWNLOADER=$DOWNLOADER)"
+    exit 0
+fi
+require ip python3 cmp timeout awk du
+[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+
+interop_init
+
+SEED_DIR=$WORK/seed
+OUT_DIR=$WORK/out
+TORRENT=$WORK/payload.torrent
+mkdir -p "$SEED_DIR" "$OUT_DIR"
+make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
+"$STRAND" create "$SEED_DIR/$NAME" -t "$ANNOUNCE" --piece-length "$PIECE" -o "$TORRENT" \
+    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
+INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+TOTAL=$(python3 "$TOOL" files "$TORRENT" | awk -F'\t' '{s += $1} END {print s}')
+PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
+log "info hash $INFOHASH, $TOTAL bytes, $PIECES pieces of $PIECE"
+
+# good_pieces DIR : how many of the torrent's pieces are on disk under DIR with the
+# right SHA-1 (missing files read as zeros, which never match).
+good_pieces() {
+    python3 - "$INTEROP_DIR" "$TORRENT" "$1" <<'EOF'
+import hashlib, os, sys
+sys.path.insert(0, sys.argv[1])
+import torrent_tool as t
+info = t.load(sys.argv[2])[b"info"]
+root, plen, hashes = sys.argv[3], info[b"piece length"], info[b"pieces"]
+name = info[b"name"].decode()
+if b"files" in info:
+    files = [(os.path.join(root, name, *[p.decode() for p in f[b"path"]]), f[b"length"]) for f in info[b"files"]]
+else:
+    files = [(os.path.join(root, name), info[b"length"])]
+def chunks():
+    for path, length in files:
+        try:
+            f = open(path, "rb")
+        except OSError:
+            f = None
+        left = length
+        while left:
+            n = min(left, 1 << 20)
+            b = f.read(n) if f else b""
+            yield b + bytes(n - len(b))
+            left -= n
+        if f:
+            f.close()
+good = index = 0
+h, filled = hashlib.sha1(), 0
+for c in chunks():
+    while c:
+        take = c[:plen - filled]
+        c = c[len(take):]
+        h.update(take)
+        filled += len(take)
+        if filled == plen:
+            good += h.digest() == hashes[20 * index:20 * index + 20]
+            index, h, filled = index + 1, hashlib.sha1(), 0
+if filled:
+    good += h.digest() == hashes[20 * index:20 * index + 20]
+print(good)
+EOF
+}
+
+on_disk() {
+    du -sB1 "$OUT_DIR/$NAME" 2>/dev/null | cut -f1 || echo 0
+}
+
+start_bg tracker-strand "$STRAND" tracker --bind "$TRACKER_IP" --port "$TRACKER_PORT"
+WAIT_ALIVE="$PID_tracker_strand" wait_for 15 "strand tracker answers scrape" \
+    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
+
+# Not -q: its summary after SIGINT says how much it uploaded. The trace of the peer
+# threads has one "-> piece ... len=N" line per block handed to the socket.
+RUST_LOG=strand::peer::connection=trace start_bg seeder-strand "$STRAND" seed "$TORRENT" \
+    -d "$SEED_DIR" --bind 127.0.0.1 --port "$SEED_PORT"
+WAIT_ALIVE="$PID_seeder_strand $PID_tracker_strand" wait_for 60 "tracker lists the seeder" \
+    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+
+RANDOM=$KILL_SEED
+mid_kills=0
+declare -a REPORT=()
+prev_good=0
+for (( i = 1; i <= KILLS; i++ )); do
+    # Uniform in [KILL_MIN, KILL_MAX] with millisecond steps.
+    span_ms=$(awk -v a="$KILL_MIN" -v b="$KILL_MAX" 'BEGIN{printf "%d", (b-a)*1000}')
+    delay=$(awk -v a="$KILL_MIN" -v r=$(( (RANDOM * 32768 + RANDOM) % (span_ms + 1) )) \
+        'BEGIN{printf "%.3f", a + r/1000}')
+    name=dl-$i
+    # strand prints its resume/check line only when some data file exists at start.
+    had_data=$(find "$OUT_DIR/$NAME" -type f 2>/dev/null | head -1 || true)
+    t_start=$(date +%s.%N)
+    if [[ -n ${DL_LOG:-} ]]; then
+        RUST_LOG=$DL_LOG start_bg "$name" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+    else
+        start_bg "$name" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+    fi
+    pid=$(pid_of "$name")
+    logf=$WORK/logs/$name.log
+    # The data phase starts once the resume file or the hash check is done (it prints
+    # a line then); a fresh start prints nothing and starts at once. Bounded: 60 s.
+    if [[ -n $had_data ]]; then
+        deadline=$(( $(date +%s) + 60 ))
+        until grep -qE '^(resuming:|checked the data on disk)' "$logf" 2>/dev/null; do
+            is_running "$pid" || break
+            (( $(date +%s) < deadline )) || die "$name printed no resume/check line in 60 s"
+            sleep 0.01
+        done
+    fi
+    t_data=$(date +%s.%N)
+    sleep "$delay"
+    if is_running "$pid"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        state=killed
+    else
+        state="exited before the kill"
+    fi
+    t_kill=$(date +%s.%N)
+    rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    start_line=$(grep -E '^(resuming:|checked the data on disk)' "$logf" | head -1 || true)
+    good=$(good_pieces "$OUT_DIR")
+    bytes=$(on_disk)
+    since_start=$(awk -v a="$t_start" -v b="$t_kill" 'BEGIN{printf "%.3f", b-a}')
+    check_s=$(awk -v a="$t_start" -v b="$t_data" 'BEGIN{printf "%.3f", b-a}')
+    if [[ $state != killed ]]; then
+        where="nothing to kill"
+    elif (( good == PIECES )); then
+        where="killed after every piece was on disk"
+    elif (( good > prev_good )); then
+        mid_kills=$((mid_kills + 1))
+        where="mid-download"
+    else
+        where="killed before any new piece was on disk"
+    fi
+    line=$(printf 'run %d: delay %ss after data phase (check/resume took %ss), kill at %ss after start; %s (exit %d, %s); strand said: "%s"; after: %d/%d pieces good, %d bytes allocated' \
+        "$i" "$delay" "$check_s" "$since_start" "$state" "$rc" "$where" "${start_line:-fresh start}" \
+        "$good" "$PIECES" "$bytes")
+    log "$line"
+    REPORT+=("$line")
+    prev_good=$good
+done
+
+log "final run, no kill (<= ${DL_TIMEOUT}s)"
+dl_start=$(date +%s.%N)
+set +e
+run_ns dl-final timeout --kill-after=10 "$DL_TIMEOUT" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+dl_rc=$?
+set -e
+dl_secs=$(elapsed_since "$dl_start")
+log "final run exited with $dl_rc after ${dl_secs}s: $(tr '\r' '\n' <"$WORK/logs/dl-final.log" | grep -v '^$' | tr '\n' '|')"
+(( dl_rc == 0 )) || die "the final strand download exited with status $dl_rc"
+compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
+
+# Stop the seeder with SIGINT (it exits 130 and prints its summary); bounded.
+seed_pid=$PID_seeder_strand
+kill -INT "$seed_pid" 2>/dev/null || true
+deadline=$(( $(date +%s) + 20 ))
+while is_running "$seed_pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
+is_running "$seed_pid" && die "the seeder did not exit within 20 s of SIGINT"
+seed_rc=0
+wait "$seed_pid" 2>/dev/null || seed_rc=$?
+summary=$(grep -E 'uploaded [0-9.]+ [KMGT]?i?B' "$WORK/logs/seeder-strand.log" | tail -1 || true)
+log "seeder exited with $seed_rc; summary: ${summary:-none}"
+[[ -n $summary ]] || log "WARNING: no summary line in the seeder's log"
+up_human=$(sed -nE 's/.*uploaded ([0-9.]+ [KMGT]?i?B).*/\1/p' <<<"$summary")
+up_exact=$(grep -F -- '-> piece piece=' "$WORK/logs/seeder-strand.log" \
+    | sed -nE 's/.*len=([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}')
+restarts=$KILLS
+bound=$(( TOTAL + 2 * PIECE * restarts ))
+extra=$(( up_exact - TOTAL ))
+verdict=$( (( up_exact <= bound )) && echo "holds" || echo "DOES NOT hold" )
+leak_check
+
+log "RESULT: kill9 seed $KILL_SEED, delays in [$KILL_MIN, $KILL_MAX] s after the data phase:"
+for line in "${REPORT[@]}"; do log "RESULT:   $line"; done
+log "RESULT:   final run: exit 0 after ${dl_secs}s, all files identical; $mid_kills of $KILLS kills landed mid-download"
+log "RESULT:   seeder uploaded $up_human (summary), $up_exact bytes exactly (sum of blocks written to sockets, trace log)"
+log "RESULT:   torrent $TOTAL bytes; extra $extra bytes = $(awk -v e="$extra" -v p="$PIECE" 'BEGIN{printf "%.1f", e/p}') pieces over $restarts restarts; goal <= size + 2 pieces/restart = $bound: $verdict"
+(( mid_kills > 0 )) || die "no kill landed while pieces were arriving: the case tested nothing (try KILL_MAX or another KILL_SEED)"
+interop_pass
