@@ -19,6 +19,7 @@ CASES=(
     "udp_tracker|bash $HERE/udp_tracker.sh"
     "tier_fallback|bash $HERE/tier_fallback.sh"
     "tracker_stops|bash $HERE/tracker_stops.sh"
+    "create_roundtrip|bash $HERE/create_roundtrip.sh"
     "kill9|bash $HERE/kill9.sh"
     "disk_full|bash $HERE/disk_full.sh"
 )
