@@ -113,8 +113,27 @@ pub fn decode(
     Ok((have, stamps))
 }
 
-/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename, fsync the folder.
+/// Writes `bytes` to `path`: atomically when the disk has room (a temp file beside it, fsync,
+/// rename, fsync the folder); on a full disk, by overwriting the existing file in place, which
+/// needs no new space. An in-place write cut short by a crash leaves a file that either fails
+/// to decode or names only pieces that were on disk at one of the two saves (pieces are only
+/// ever added), so it is never trusted wrongly.
 pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    match save_atomically(path, bytes) {
+        Err(e) if path.exists() => overwrite(path, bytes).map_err(|_| e),
+        other => other,
+    }
+}
+
+fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = OpenOptions::new().write(true).open(path)?;
+    f.write_all_at(bytes, 0)?;
+    f.set_len(bytes.len() as u64)?;
+    f.sync_data()
+}
+
+fn save_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| StorageError::new("create folder", dir, e))?;
     let tmp = path.with_extension("resume.tmp");
@@ -124,9 +143,10 @@ pub fn save(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
         .truncate(true)
         .open(&tmp)
         .map_err(|e| StorageError::new("create", &tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StorageError::new("write", &tmp, e))?;
+    if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StorageError::new("write", &tmp, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| StorageError::new("rename", path, e))?;
     // Makes the rename itself durable; a failure here loses nothing already written.
     if let Ok(d) = File::open(dir) {

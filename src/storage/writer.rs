@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use log::warn;
+use log::{debug, warn};
 
 use super::{resume, FileMap, StorageError};
 use crate::bitfield::Bitfield;
@@ -124,11 +124,16 @@ struct Writer {
 
 impl Writer {
     fn run(&mut self, jobs: &Receiver<WriteCommand>, events: &Sender<Event>) {
+        // A first save at once reserves the resume file's space: on a disk that fills up
+        // later it can still be rewritten in place.
+        self.save(true);
         loop {
             match jobs.recv_timeout(resume::SAVE_INTERVAL) {
                 Ok(job) => {
                     if let Err(e) = self.write_piece(job.piece, &job.data) {
-                        self.save();
+                        // The write error is what the user needs to see; whether the resume
+                        // file could be saved too only goes to the debug log.
+                        self.save(false);
                         let failed = DiskEvent::Failed {
                             path: e.path,
                             error: e.source.to_string(),
@@ -146,18 +151,18 @@ impl Writer {
                         break;
                     }
                     if self.saved_at.elapsed() >= resume::SAVE_INTERVAL {
-                        self.save();
+                        self.save(true);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if self.unsaved {
-                        self.save();
+                        self.save(true);
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
             }
         }
-        self.save();
+        self.save(true);
     }
 
     fn write_piece(&mut self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
@@ -179,8 +184,9 @@ impl Writer {
     }
 
     /// Flushes the data written so far, then records it in the resume file. The data goes to
-    /// disk first, so the file never names a piece that a power cut could still lose.
-    fn save(&mut self) {
+    /// disk first, so the file never names a piece that a power cut could still lose. A
+    /// failure is a warning when `loud`, else only a debug message.
+    fn save(&mut self, loud: bool) {
         for i in self.dirty.drain(..) {
             if let Some(f) = &self.handles[i] {
                 if let Err(e) = f.sync_data() {
@@ -199,7 +205,8 @@ impl Writer {
         );
         match resume::save(&self.resume.path, &bytes) {
             Ok(()) => self.unsaved = false,
-            Err(e) => warn!("{e}"),
+            Err(e) if loud => warn!("{e}"),
+            Err(e) => debug!("{e}"),
         }
         self.saved_at = Instant::now();
     }
