@@ -5,25 +5,27 @@
 
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
 use strand::create::CreateOptions;
+use strand::metadata::{self, FetchRequest};
 use strand::metainfo::Metainfo;
-use strand::select;
 use strand::session::{self, Options, Progress, SeedPolicy, Summary};
 use strand::storage::resume::{self, Found};
 use strand::storage::{check, FileMap};
 use strand::tracker::server::{self, ServerConfig};
+use strand::{magnet, select};
 
 const HELP: &str = "\
 strand — a thread-per-peer BitTorrent client
 
 USAGE:
     strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
+    strand download 'magnet:?xt=…' [OPTIONS] the same, from a magnet link
     strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
     strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
@@ -38,6 +40,8 @@ DOWNLOAD OPTIONS:
                           characters, / included; ? one character); repeatable
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
+    --save-torrent FILE   also write the torrent's metainfo to FILE (for a magnet
+                          link: once its metadata has been fetched from peers)
     --preallocate         reserve the files' full size on disk at start, and fail at
                           once if the space is not there [default: sparse files]
     --seed                keep seeding after the download, until Ctrl-C
@@ -421,11 +425,25 @@ fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let exclude: Vec<String> = args.values_from_str("--exclude").map_err(usage_err)?;
     let recheck = args.contains("--recheck");
     let preallocate = args.contains("--preallocate");
+    let save_torrent: Option<PathBuf> = args
+        .opt_value_from_str("--save-torrent")
+        .map_err(usage_err)?;
     let seed = seed_policy(&mut args)?;
-    let peer = peer_args(&mut args)?;
-    let torrent = torrent_arg(&mut args)?;
+    let mut peer = peer_args(&mut args)?;
+    let source: String = args
+        .opt_free_from_str()
+        .map_err(usage_err)?
+        .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
     finish(args)?;
-    let meta = Metainfo::load(&torrent)?;
+    let meta = if source.starts_with("magnet:") {
+        fetch_magnet(&source, &mut peer)?
+    } else {
+        Metainfo::load(Path::new(&source))?
+    };
+    if let Some(path) = &save_torrent {
+        std::fs::write(path, meta.to_torrent_bytes())
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    }
     let paths: Vec<String> = meta
         .files
         .iter()
@@ -472,6 +490,44 @@ struct Files {
     verified: Option<Bitfield>,
     chosen: Option<Vec<bool>>,
     preallocate: bool,
+}
+
+/// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The
+/// link's `x.pe` peers join `peer.peers` for the download that follows.
+fn fetch_magnet(link: &str, peer: &mut PeerArgs) -> Result<Metainfo, Failure> {
+    let magnet = magnet::parse(link)?;
+    // One tier per tracker keeps the link's order (a single tier would be shuffled).
+    let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
+    peer.peers.extend(magnet.peers.iter().copied());
+    let request = FetchRequest {
+        info_hash: magnet.info_hash,
+        our_id: session::new_peer_id(),
+        trackers: tiers.clone(),
+        peers: peer.peers.clone(),
+        listen_port: peer.listen.port(),
+        max_peers: peer.max_peers,
+        tracker_timeout: peer.tracker_timeout,
+        timeout: peer.tracker_timeout,
+    };
+    let show = !peer.quiet && std::io::stderr().is_terminal();
+    let info = metadata::fetch(request, &mut |peers| {
+        if show {
+            eprint!("\r\x1b[2Kfetching metadata from {peers} peers");
+        }
+    })?;
+    if show {
+        eprint!("\r\x1b[2K");
+    }
+    let meta = Metainfo::from_info_bytes(&info, tiers)?;
+    if !peer.quiet {
+        eprintln!(
+            "metadata: {} ({} in {} files)",
+            meta.name,
+            size(meta.geometry.total_len()),
+            meta.files.len()
+        );
+    }
+    Ok(meta)
 }
 
 /// Runs a session with a progress line, then prints the summary.

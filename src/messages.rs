@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
+use crate::peer::extension::TheirHandshake;
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub type PeerKey = u64;
@@ -45,8 +46,12 @@ pub enum PeerEvent {
         /// The peer speaks the extension protocol (BEP 10).
         extensions: bool,
     },
-    /// The peer's extension handshake said how many requests we may queue with it.
-    RequestLimit(u32),
+    /// The peer's extension handshake (BEP 10): its message ids, `reqq`, listen port.
+    ExtensionHandshake(TheirHandshake),
+    /// The peer asked for one 16 KiB piece of the torrent's metadata (BEP 9).
+    MetadataRequested(u32),
+    /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time).
+    PexPeers(Vec<SocketAddr>),
     /// The peer sent its bitfield (already checked for length and spare bits).
     Bitfield(Bitfield),
     /// The peer announced it has one more piece (index already range-checked).

@@ -194,6 +194,32 @@ impl Metainfo {
         Ok(meta)
     }
 
+    /// A .torrent file for this metainfo: `announce` and `announce-list` from the trackers,
+    /// and the info dict as its raw bytes, so the file has the same info hash.
+    pub fn to_torrent_bytes(&self) -> Vec<u8> {
+        fn str_value(s: &String) -> bencode::Value<'_> {
+            bencode::Value::Bytes(s.as_bytes())
+        }
+        let mut top = Vec::new();
+        if let Some(first) = self.trackers.iter().flatten().next() {
+            top.extend(bencode::Value::Bytes(b"announce").encode());
+            top.extend(str_value(first).encode());
+            let tiers = self
+                .trackers
+                .iter()
+                .map(|tier| bencode::Value::List(tier.iter().map(str_value).collect()))
+                .collect();
+            top.extend(bencode::Value::Bytes(b"announce-list").encode());
+            top.extend(bencode::Value::List(tiers).encode());
+        }
+        let mut out = b"d".to_vec();
+        out.extend(top);
+        out.extend(bencode::Value::Bytes(b"info").encode());
+        out.extend_from_slice(&self.info_bytes);
+        out.push(b'e');
+        out
+    }
+
     /// Parses a bare bencoded info dict (as fetched for a magnet link) with the given
     /// tracker tiers. `info` is hashed as given; the optional top-level fields stay `None`.
     /// Checking that `info_hash` matches the hash the magnet link asked for is the caller's
@@ -933,5 +959,17 @@ mod tests {
             .to_string()
             .starts_with(&format!("cannot read {}: ", absent.display())));
         std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn to_torrent_bytes_keeps_the_info_hash_and_trackers() {
+        let m = Metainfo::from_bytes(include_bytes!("../testdata/multi.torrent")).unwrap();
+        let back = Metainfo::from_bytes(&m.to_torrent_bytes()).unwrap();
+        assert_eq!(back.info_hash, m.info_hash);
+        assert_eq!(back.trackers, m.trackers);
+        assert_eq!(back.files, m.files);
+        let bare = Metainfo::from_info_bytes(&m.info_bytes, Vec::new()).unwrap();
+        let back = Metainfo::from_bytes(&bare.to_torrent_bytes()).unwrap();
+        assert_eq!((back.info_hash, back.trackers.len()), (m.info_hash, 0));
     }
 }

@@ -14,7 +14,7 @@
 //! buffer goes to the hasher as a [`HashJob`]; a good piece goes on to the writer, and the
 //! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -34,7 +34,7 @@ use crate::messages::{
 };
 use crate::metainfo::Metainfo;
 use crate::peer::connection::{self, PeerSetup};
-use crate::peer::extension;
+use crate::peer::extension::{self, MetadataMsg, OurHandshake, Pex};
 use crate::peer::listener::Listener;
 use crate::picker::{Picker, Received};
 use crate::storage::writer::{self, ResumeSetup};
@@ -66,6 +66,10 @@ const MAX_CONNECT_FAILURES: u32 = 5;
 const WANT_MORE_PEERS: usize = 10;
 /// How often the session updates rates, checks for snubs and reports progress.
 const TICK: Duration = Duration::from_secs(1);
+/// How long after a peer's extension handshake we send it our first peer exchange message.
+const PEX_FIRST: Duration = Duration::from_secs(1);
+/// Time between two peer exchange messages to the same peer (BEP 11: at most one a minute).
+const PEX_INTERVAL: Duration = Duration::from_secs(60);
 /// Ticks between two runs of the choker.
 const RECHOKE_TICKS: u64 = 10;
 /// A peer connected for less than this counts as new for the optimistic unchoke.
@@ -269,6 +273,30 @@ struct Peer {
     sent_this_tick: u64,
     /// Smoothed payload bytes per second sent.
     upload_rate: f64,
+    /// The peer dialed us (its address's port is not one we can dial).
+    incoming: bool,
+    /// The port the peer listens on, from its extension handshake.
+    listen_port: Option<u16>,
+    /// The peer's id for `ut_metadata` messages, if it speaks them.
+    ut_metadata: Option<u8>,
+    /// The peer's id for `ut_pex` messages, if it speaks them (never for private torrents).
+    ut_pex: Option<u8>,
+    /// When the next peer exchange message to this peer is due.
+    pex_due: Option<Instant>,
+    /// The addresses our peer exchange messages have told this peer about and not dropped.
+    pex_sent: HashSet<SocketAddr>,
+}
+
+impl Peer {
+    /// The address other peers can dial to reach this one, if we know it.
+    fn dial_addr(&self) -> Option<SocketAddr> {
+        if self.incoming {
+            self.listen_port
+                .map(|port| SocketAddr::new(self.addr.ip(), port))
+        } else {
+            Some(self.addr)
+        }
+    }
 }
 
 /// What we remember about a peer address across connections.
@@ -555,27 +583,48 @@ impl Session {
             return;
         };
         match event {
-            PeerEvent::RequestLimit(reqq) => {
-                peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
-                peer.depth = peer.depth.min(peer.max_depth);
+            PeerEvent::ExtensionHandshake(theirs) => {
+                if let Some(reqq) = theirs.reqq {
+                    peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
+                    peer.depth = peer.depth.min(peer.max_depth);
+                }
+                peer.listen_port = theirs.listen_port;
+                peer.ut_metadata = theirs.ut_metadata;
+                peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
+                if peer.ut_pex.is_some() {
+                    peer.pex_due = Some(Instant::now() + PEX_FIRST);
+                }
+            }
+            PeerEvent::MetadataRequested(piece) => self.on_metadata_request(key, piece),
+            PeerEvent::PexPeers(addrs) => {
+                if !self.meta.private {
+                    self.learn_peers(addrs);
+                }
             }
             PeerEvent::Connected { extensions, .. } => {
                 peer.connected = true;
                 peer.last_block = Instant::now();
                 peer.since = Instant::now();
+                if let Some(a) = self.addresses.get_mut(&peer.addr) {
+                    a.failures = 0;
+                }
                 if self.have.count() > 0 {
                     let _ = peer
                         .commands
                         .send(Command::Bitfield(self.have.as_bytes().to_vec()));
                 }
                 if extensions {
+                    let ours = OurHandshake {
+                        reqq: connection::ADVERTISED_REQQ,
+                        metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
+                        listen_port: self.listener.as_ref().map(|l| l.addr().port()),
+                        yourip: Some(peer.addr.ip()),
+                        pex: !self.meta.private,
+                    };
                     let _ = peer.commands.send(Command::Extended {
                         id: extension::HANDSHAKE_ID,
-                        payload: extension::our_handshake(connection::ADVERTISED_REQQ),
+                        payload: extension::encode_handshake(&ours),
                     });
-                }
-                if let Some(a) = self.addresses.get_mut(&peer.addr) {
-                    a.failures = 0;
                 }
             }
             PeerEvent::Bitfield(bits) => {
@@ -653,6 +702,77 @@ impl Session {
         self.send(key, Command::Upload(block));
     }
 
+    /// A peer asked for a piece of the metadata: send it, or a reject for a piece that does
+    /// not exist.
+    fn on_metadata_request(&mut self, key: PeerKey, piece: u32) {
+        let Some(id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+            return;
+        };
+        let info = &self.meta.info_bytes;
+        let total = u32::try_from(info.len()).unwrap_or(u32::MAX);
+        let msg = match extension::expected_piece_len(total, piece) {
+            Some(len) => {
+                let start = piece as usize * extension::METADATA_PIECE_LEN;
+                MetadataMsg::Data {
+                    piece,
+                    total_size: total,
+                    data: info[start..start + len].to_vec(),
+                }
+            }
+            None => MetadataMsg::Reject { piece },
+        };
+        let payload = extension::encode_metadata(&msg);
+        self.send(key, Command::Extended { id, payload });
+    }
+
+    /// Peer exchange (BEP 11): tells each peer that speaks it, at most once a minute, which
+    /// dialable peers we are connected to now that we have not told it of, and which of
+    /// those we told it of are gone. Never for private torrents.
+    fn send_pex(&mut self) {
+        if self.meta.private {
+            return;
+        }
+        let now = Instant::now();
+        let current: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.connected)
+            .filter_map(Peer::dial_addr)
+            .collect();
+        for peer in self.peers.values_mut() {
+            let (Some(id), Some(due)) = (peer.ut_pex, peer.pex_due) else {
+                continue;
+            };
+            if due > now {
+                continue;
+            }
+            peer.pex_due = Some(now + PEX_INTERVAL);
+            let own = peer.dial_addr();
+            let added: Vec<SocketAddr> = current
+                .iter()
+                .filter(|a| Some(**a) != own && !peer.pex_sent.contains(a))
+                .take(extension::MAX_PEX_PEERS)
+                .copied()
+                .collect();
+            let dropped: Vec<SocketAddr> = peer
+                .pex_sent
+                .iter()
+                .filter(|a| !current.contains(a))
+                .take(extension::MAX_PEX_PEERS)
+                .copied()
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            peer.pex_sent.extend(added.iter().copied());
+            for d in &dropped {
+                peer.pex_sent.remove(d);
+            }
+            let payload = extension::encode_pex(&Pex { added, dropped });
+            let _ = peer.commands.send(Command::Extended { id, payload });
+        }
+    }
+
     /// A peer dialed us: give it a thread, unless we have enough peers already.
     fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr) {
         if self.peers.len() >= self.opts.max_peers {
@@ -668,7 +788,7 @@ impl Session {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             return;
         }
-        let (key, cmd_rx) = self.add_peer(addr);
+        let (key, cmd_rx) = self.add_peer(addr, true);
         if let Err(e) = connection::spawn_incoming(self.peer_setup(key, addr), stream, cmd_rx) {
             warn!("cannot start a thread for {addr}: {e}");
             self.peers.remove(&key);
@@ -950,7 +1070,7 @@ impl Session {
     }
 
     /// Records a new connection; the caller starts its thread.
-    fn add_peer(&mut self, addr: SocketAddr) -> (PeerKey, Receiver<Command>) {
+    fn add_peer(&mut self, addr: SocketAddr, incoming: bool) -> (PeerKey, Receiver<Command>) {
         let key = self.next_key;
         self.next_key += 1;
         let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
@@ -974,6 +1094,12 @@ impl Session {
                 choking_peer: true,
                 sent_this_tick: 0,
                 upload_rate: 0.0,
+                incoming,
+                listen_port: None,
+                ut_metadata: None,
+                ut_pex: None,
+                pex_due: None,
+                pex_sent: HashSet::new(),
             },
         );
         (key, cmd_rx)
@@ -1014,7 +1140,7 @@ impl Session {
             if self.peers.len() >= self.opts.max_peers {
                 break;
             }
-            let (key, cmd_rx) = self.add_peer(addr);
+            let (key, cmd_rx) = self.add_peer(addr, false);
             if let Err(e) = connection::spawn_outgoing(self.peer_setup(key, addr), cmd_rx) {
                 warn!("cannot start a thread for {addr}: {e}");
                 self.peers.remove(&key);
@@ -1070,6 +1196,7 @@ impl Session {
         if self.ticks % RECHOKE_TICKS == 0 {
             self.rechoke();
         }
+        self.send_pex();
         self.connect_more();
         self.fill_all();
         // Each peer that sends to us gets a fair share of the blocks the piece memory budget

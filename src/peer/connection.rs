@@ -23,7 +23,7 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
 
-use super::extension;
+use super::extension::{self, MetadataMsg};
 use super::handshake::{read_handshake, Handshake, HandshakeError};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
@@ -255,17 +255,26 @@ fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
             Message::NotInterested => PeerEvent::NotInterested,
             Message::Request(block) => PeerEvent::Requested(block),
             Message::Cancel(block) => PeerEvent::Canceled(block),
-            Message::Extended { id, payload } if id == extension::HANDSHAKE_ID => {
-                match extension::parse_handshake(&payload).and_then(|h| h.reqq) {
-                    Some(reqq) => PeerEvent::RequestLimit(reqq),
+            Message::Extended { id, payload } => match id {
+                extension::HANDSHAKE_ID => match extension::parse_handshake(&payload) {
+                    Some(theirs) => PeerEvent::ExtensionHandshake(theirs),
                     None => continue,
-                }
-            }
-            // Unknown and other extension messages are ignored, as the spec asks.
-            Message::KeepAlive
-            | Message::Port(_)
-            | Message::Extended { .. }
-            | Message::Unknown { .. } => continue,
+                },
+                // Peers address extension messages to us with the ids we gave in our
+                // handshake. Metadata we are sent (data, reject) is only of use in the metadata
+                // phase, which has its own threads.
+                extension::UT_METADATA => match extension::parse_metadata(&payload) {
+                    Some(MetadataMsg::Request { piece }) => PeerEvent::MetadataRequested(piece),
+                    _ => continue,
+                },
+                extension::UT_PEX => match extension::parse_pex(&payload) {
+                    Some(pex) if !pex.added.is_empty() => PeerEvent::PexPeers(pex.added),
+                    _ => continue,
+                },
+                _ => continue,
+            },
+            // Unknown messages are ignored, as the spec asks.
+            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
         };
         if setup.events.send(Event::Peer(setup.key, event)).is_err() {
             return Ok(());

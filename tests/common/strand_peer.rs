@@ -50,12 +50,36 @@ impl StrandPeer {
         StrandPeer::start_on(t, dir, peers, verified, seed, free_port())
     }
 
+    /// A session downloading only the `chosen` files, listening on 127.0.0.1:`port`.
+    pub fn start_with(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        chosen: Option<Vec<bool>>,
+        seed: SeedPolicy,
+        port: u16,
+    ) -> StrandPeer {
+        StrandPeer::spawn(t, dir, peers, None, chosen, seed, port)
+    }
+
     /// Like [`StrandPeer::start`], listening on 127.0.0.1:`port`.
     pub fn start_on(
         t: &TestTorrent,
         dir: &Path,
         peers: Vec<SocketAddr>,
         verified: Option<Bitfield>,
+        seed: SeedPolicy,
+        port: u16,
+    ) -> StrandPeer {
+        StrandPeer::spawn(t, dir, peers, verified, None, seed, port)
+    }
+
+    fn spawn(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        verified: Option<Bitfield>,
+        chosen: Option<Vec<bool>>,
         seed: SeedPolicy,
         port: u16,
     ) -> StrandPeer {
@@ -67,7 +91,7 @@ impl StrandPeer {
             max_peers: 50,
             listen: Some(addr),
             verified,
-            chosen: None,
+            chosen,
             preallocate: false,
             seed,
             stop: Some(stop_rx),
