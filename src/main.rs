@@ -129,7 +129,7 @@ impl<E: std::error::Error> From<E> for Failure {
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
+        .format_timestamp_micros()
         .init();
     match run(pico_args::Arguments::from_env()) {
         Ok(()) => ExitCode::SUCCESS,
