@@ -72,7 +72,6 @@ PEER OPTIONS (download and seed):
     --max-peers N         most peer connections at once; more are refused [default: 100]
     --tracker-timeout S   seconds a tracker round may take; with no peer and no
                           tracker answering for this long, strand gives up [default: 60]
-    -q, --quiet           no progress line and no summary
 
 TRACKER OPTIONS:
     --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
@@ -80,6 +79,7 @@ TRACKER OPTIONS:
                           0.0.0.0 to serve other machines]
 
 GENERAL:
+    -q, --quiet           no progress line and no summary (every command)
     -h, --help            show this help
     -V, --version         show the version
 
