@@ -631,6 +631,33 @@ pub enum Behaviour {
     /// After handshake, bitfield and unchoke, sends a frame with length 0xFFFF_FFFF and some
     /// bytes, then holds the socket until the peer closes it (or a timeout).
     HugeLengthPrefix,
+    /// Serves every request correctly, but waits this long before each block (so that a
+    /// download from it lasts long enough to watch what happens to other peers meanwhile).
+    Throttled(Duration),
+    /// Sends a bitfield one byte longer than the piece count needs, then behaves honestly.
+    BitfieldWrongLength,
+    /// Sends a bitfield with the spare bits of its last byte set (the torrent's piece count
+    /// must not be a multiple of 8), then behaves honestly.
+    BitfieldSpareBits,
+    /// After a correct bitfield, sends `have` for piece `piece_count` (one past the last),
+    /// then behaves honestly.
+    HaveOutOfRange,
+    /// After the bitfield and while still choking the peer (so it cannot have asked for
+    /// anything), sends a `piece` message with the correct bytes of the torrent's last
+    /// block, then behaves honestly.
+    UnsolicitedPiece,
+    /// Answers every request with the right bytes but one byte short.
+    WrongLengthBlock,
+    /// Answers the handshake with a different info hash, then holds the socket.
+    WrongInfoHash,
+    /// Answers the handshake with its first 30 bytes only, then closes the connection
+    /// (`close`) or holds it without sending anything more.
+    TruncatedHandshake { close: bool },
+    /// After handshake, bitfield and unchoke, trickles a `piece` frame one byte a second,
+    /// never answering requests, until the peer closes the connection (or a timeout).
+    Slowloris,
+    /// Bitfield, unchoke on `interested`, then reads every request and never answers one.
+    Silent,
 }
 
 /// Counters a seeder keeps; all Arc<AtomicU64> so tests can read them while it runs.
@@ -650,6 +677,12 @@ pub struct SeederStats {
     pub bad_requests: Arc<AtomicU64>,
     /// Connections the remote closed (EOF or reset), as opposed to our timeouts or stop.
     pub closed_by_peer: Arc<AtomicU64>,
+    /// When each connection was accepted, in order.
+    pub accepted_at: Arc<Mutex<Vec<Instant>>>,
+    /// When each close counted in `closed_by_peer` was noticed, in order.
+    pub closed_at: Arc<Mutex<Vec<Instant>>>,
+    /// `request` messages received (well-formed or not).
+    pub requests: Arc<AtomicU64>,
 }
 
 fn get(c: &AtomicU64) -> u64 {
@@ -698,6 +731,7 @@ impl TestSeeder {
         let streams = Arc::new(Mutex::new(Vec::new()));
         let thread = thread::spawn(move || {
             accept_loop(listener, stop2, streams, move |s| {
+                ctx.stats.accepted_at.lock().unwrap().push(Instant::now());
                 ctx.stats.connections.fetch_add(1, Ordering::SeqCst);
                 serve_peer(s, &ctx)
             })
@@ -728,6 +762,17 @@ impl TestSeeder {
     pub fn closed_by_peer(&self) -> u64 {
         get(&self.stats.closed_by_peer)
     }
+    pub fn requests(&self) -> u64 {
+        get(&self.stats.requests)
+    }
+    /// When the first connection was accepted, if any was.
+    pub fn first_accepted_at(&self) -> Option<Instant> {
+        self.stats.accepted_at.lock().unwrap().first().copied()
+    }
+    /// When the remote first closed a connection, if it has.
+    pub fn first_closed_at(&self) -> Option<Instant> {
+        self.stats.closed_at.lock().unwrap().first().copied()
+    }
 }
 
 impl Drop for TestSeeder {
@@ -748,8 +793,51 @@ fn note_close(ctx: &SeedCtx, e: &io::Error) {
             | io::ErrorKind::BrokenPipe
     ) && !ctx.stop.load(Ordering::SeqCst)
     {
+        ctx.stats.closed_at.lock().unwrap().push(Instant::now());
         ctx.stats.closed_by_peer.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Reads and discards whatever the peer sends until it closes the connection (an `Err`, for
+/// [`note_close`]), we are stopped, or [`IDLE_LIMIT`] passes. With `trickle`, writes one byte
+/// of it a second meanwhile.
+fn hold(s: &mut TcpStream, ctx: &SeedCtx, trickle: Option<&[u8]>) -> io::Result<()> {
+    let deadline = Instant::now() + IDLE_LIMIT;
+    let mut next_byte = Instant::now();
+    let mut sent = 0;
+    let mut sink = [0u8; 4096];
+    while Instant::now() < deadline && !ctx.stop.load(Ordering::SeqCst) {
+        if let Some(bytes) = trickle {
+            if sent < bytes.len() && Instant::now() >= next_byte {
+                s.write_all(&bytes[sent..sent + 1])?;
+                sent += 1;
+                next_byte += Duration::from_secs(1);
+            }
+        }
+        match s.read(&mut sink) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A `piece` message carrying `t`'s bytes of `piece` from `begin`, `len` long.
+fn piece_frame(t: &TestTorrent, piece: u32, begin: u32, len: u32) -> Vec<u8> {
+    let block = t
+        .block(piece, begin, len)
+        .expect("a block inside the torrent");
+    let mut body = Vec::with_capacity(8 + block.len());
+    body.extend_from_slice(&piece.to_be_bytes());
+    body.extend_from_slice(&begin.to_be_bytes());
+    body.extend_from_slice(block);
+    frame(7, &body)
 }
 
 fn serve_peer(mut s: TcpStream, ctx: &SeedCtx) {
@@ -776,6 +864,20 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
         ctx.stats.bad_handshakes.fetch_add(1, Ordering::SeqCst);
         return Ok(());
     }
+    match ctx.behaviour {
+        Behaviour::WrongInfoHash => {
+            let mut wrong = t.info_hash;
+            wrong[0] ^= 0xFF;
+            s.write_all(&handshake_bytes(&wrong, &ctx.peer_id))?;
+            return hold(s, ctx, None);
+        }
+        Behaviour::TruncatedHandshake { close } => {
+            s.write_all(&handshake_bytes(&t.info_hash, &ctx.peer_id)[..30])?;
+            s.flush()?;
+            return if close { Ok(()) } else { hold(s, ctx, None) };
+        }
+        _ => {}
+    }
     s.write_all(&handshake_bytes(&t.info_hash, &ctx.peer_id))?;
     let mut peer_id = [0u8; 20];
     read_full(s, &mut peer_id, stop, Duration::from_secs(10))?;
@@ -787,7 +889,33 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
     for i in 0..n {
         bits[i / 8] |= 0x80 >> (i % 8);
     }
+    match ctx.behaviour {
+        Behaviour::BitfieldWrongLength => bits.push(0),
+        Behaviour::BitfieldSpareBits => {
+            assert!(
+                n % 8 != 0,
+                "BitfieldSpareBits needs a piece count not a multiple of 8"
+            );
+            *bits.last_mut().unwrap() |= (1u8 << (8 - n % 8)) - 1;
+        }
+        _ => {}
+    }
     s.write_all(&frame(5, &bits))?;
+    match ctx.behaviour {
+        Behaviour::HaveOutOfRange => s.write_all(&frame(4, &(n as u32).to_be_bytes()))?,
+        Behaviour::UnsolicitedPiece => {
+            let last = t.piece_count() - 1;
+            let size = t.piece_size(last);
+            let begin = (size - 1) / BLOCK * BLOCK;
+            s.write_all(&piece_frame(t, last, begin, size - begin))?;
+        }
+        Behaviour::Slowloris => {
+            s.write_all(&frame(1, &[]))?;
+            let trickle = piece_frame(t, 0, 0, BLOCK.min(t.piece_size(0)));
+            return hold(s, ctx, Some(&trickle));
+        }
+        _ => {}
+    }
 
     if ctx.behaviour == Behaviour::HugeLengthPrefix {
         s.write_all(&frame(1, &[]))?;
@@ -838,6 +966,7 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                 }
             }
             6 if msg.len() == 13 => {
+                ctx.stats.requests.fetch_add(1, Ordering::SeqCst);
                 let index = u32::from_be_bytes(msg[1..5].try_into().unwrap());
                 let begin = u32::from_be_bytes(msg[5..9].try_into().unwrap());
                 let length = u32::from_be_bytes(msg[9..13].try_into().unwrap());
@@ -853,6 +982,11 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                     ctx.stats.bad_requests.fetch_add(1, Ordering::SeqCst);
                     continue;
                 }
+                match ctx.behaviour {
+                    Behaviour::Silent => continue,
+                    Behaviour::Throttled(delay) => thread::sleep(delay),
+                    _ => {}
+                }
                 let mut body = Vec::with_capacity(8 + block.len());
                 body.extend_from_slice(&index.to_be_bytes());
                 body.extend_from_slice(&begin.to_be_bytes());
@@ -865,6 +999,9 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                             && !ctx.corrupted.swap(true, Ordering::SeqCst) =>
                     {
                         body[8] ^= 0xFF
+                    }
+                    Behaviour::WrongLengthBlock => {
+                        body.pop();
                     }
                     _ => {}
                 }
@@ -879,6 +1016,7 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                 }
             }
             6 => {
+                ctx.stats.requests.fetch_add(1, Ordering::SeqCst);
                 ctx.stats.bad_requests.fetch_add(1, Ordering::SeqCst);
                 return Ok(());
             }

@@ -1,0 +1,489 @@
+//! Hostile peers. Each download test runs strand (the library) against one honest seeder and
+//! one seeder that misbehaves in one way; the output must be byte-identical and strand must
+//! be the side that closes the hostile connection. Where strand should drop the peer for the
+//! misbehaviour itself, the test also asserts that the drop came before the download
+//! completed: at completion strand hangs up on everyone, which proves nothing.
+//!
+//! The honest seeder is throttled (a few ms per block) so a download lasts about a second,
+//! long enough to tell "dropped for misbehaving" from "closed at shutdown". Two cases strand
+//! only handles after its 30 s snub timeout have a fast test (the download is not held up,
+//! the connection is closed by the end) and a slow ignored one (dropped by the snub timeout
+//! while the download still runs). Cases strand does not handle are ignored with the reason.
+//!
+//! The seeder side (a strand seeder flooded with requests, or with connections) runs
+//! `StrandPeer` sessions against `RawPeer`s.
+//!
+//! `RUST_LOG=strand=debug cargo test --test hostile -- --nocapture` shows strand's reasons.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use common::strand_peer::StrandPeer;
+use common::*;
+use strand::session::{SeedPolicy, Summary};
+
+const MIB: usize = 1024 * 1024;
+/// 64 KiB pieces: a 2 MiB + 777 byte payload has 33 of them, so the bitfield has spare bits.
+const PIECE_LEN: u32 = 64 * 1024;
+/// Every download here is bounded by this.
+const DOWNLOAD_LIMIT: Duration = Duration::from_secs(30);
+/// The honest seeder's pause before each block: 129 blocks make a download of about a second.
+const HONEST_DELAY: Duration = Duration::from_millis(8);
+/// strand's handshake timeout (`peer::connection::HANDSHAKE_TIMEOUT`).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// strand's snub timeout (`session::SNUB_TIMEOUT`, private).
+const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tests share the process; the one that counts the process's threads runs alone.
+static PROCESS: RwLock<()> = RwLock::new(());
+
+fn shared() -> RwLockReadGuard<'static, ()> {
+    PROCESS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    PROCESS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn torrent(seed: u64) -> TestTorrent {
+    let data = payload(2 * MIB + 777, seed);
+    let t = make_torrent(&[("f", &data)], PIECE_LEN, "hostile.bin", None, false);
+    assert_eq!(t.piece_count(), 33);
+    t
+}
+
+/// A finished download beside a hostile peer.
+struct Outcome {
+    summary: Summary,
+    /// When the session had completed: no later than its end, before it hung up on anyone.
+    done_by: Instant,
+}
+
+/// Downloads `t` from `hostile` and `honest`, checks the output byte for byte.
+fn download_beside(t: &TestTorrent, hostile: &TestSeeder, honest: &TestSeeder) -> Outcome {
+    let out = TempDir::new("hostile");
+    let started = Instant::now();
+    let summary = run_download_with_timeout(
+        t,
+        vec![hostile.addr(), honest.addr()],
+        out.path(),
+        DOWNLOAD_LIMIT,
+    )
+    .expect("download");
+    assert_output_matches(t, out.path());
+    assert_eq!(summary.bytes, t.data.len() as u64);
+    // The session started after `started` and measured `elapsed` before shutting down.
+    let done_by = started + summary.elapsed;
+    Outcome { summary, done_by }
+}
+
+/// Waits (bounded) until strand has closed every connection to `hostile`, and returns how
+/// long after the first connection the first close came.
+fn wait_all_closed(what: &str, hostile: &TestSeeder, limit: Duration) -> Duration {
+    assert!(hostile.connections() >= 1, "{what}: never dialled");
+    assert!(
+        wait_until(limit, || hostile.closed_by_peer() >= hostile.connections()),
+        "{what}: strand kept a connection open: {} closed of {}",
+        hostile.closed_by_peer(),
+        hostile.connections()
+    );
+    let opened = hostile.first_accepted_at().expect("accepted");
+    let closed = hostile.first_closed_at().expect("closed");
+    closed.saturating_duration_since(opened)
+}
+
+/// Asserts strand dropped `hostile` for misbehaving: it closed the connection before the
+/// download completed, not at shutdown.
+fn assert_dropped_before_completion(what: &str, hostile: &TestSeeder, outcome: &Outcome) {
+    let after = wait_all_closed(what, hostile, Duration::from_secs(10));
+    let closed = hostile.first_closed_at().expect("closed");
+    assert!(
+        closed <= outcome.done_by,
+        "{what}: not dropped for it; closed only at shutdown, {:?} after completion",
+        closed.saturating_duration_since(outcome.done_by)
+    );
+    eprintln!(
+        "{what}: dropped {after:?} after it connected; download {:?}",
+        outcome.summary.elapsed
+    );
+}
+
+/// Runs one honest and one hostile seeder; strand must finish and drop the hostile one
+/// before completing.
+fn dropped_before_completion(what: &str, behaviour: Behaviour, seed: u64) {
+    let _g = shared();
+    let t = torrent(seed);
+    let hostile = TestSeeder::start(&t, behaviour);
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+    let outcome = download_beside(&t, &hostile, &honest);
+    assert_dropped_before_completion(what, &hostile, &outcome);
+}
+
+#[test]
+fn huge_length_prefix() {
+    dropped_before_completion("length prefix 2^32-1", Behaviour::HugeLengthPrefix, 1);
+}
+
+#[test]
+fn bitfield_of_the_wrong_length() {
+    dropped_before_completion("bitfield one byte long", Behaviour::BitfieldWrongLength, 2);
+}
+
+#[test]
+fn bitfield_with_spare_bits_set() {
+    dropped_before_completion("bitfield spare bits", Behaviour::BitfieldSpareBits, 3);
+}
+
+#[test]
+fn have_out_of_range() {
+    dropped_before_completion("have out of range", Behaviour::HaveOutOfRange, 4);
+}
+
+#[test]
+#[ignore = "strand bug: a piece never requested from the peer is accepted (or silently ignored), the peer is kept"]
+fn unsolicited_piece() {
+    dropped_before_completion("unsolicited piece", Behaviour::UnsolicitedPiece, 5);
+}
+
+#[test]
+fn block_of_the_wrong_length() {
+    dropped_before_completion("block one byte short", Behaviour::WrongLengthBlock, 6);
+}
+
+#[test]
+fn wrong_info_hash_in_handshake() {
+    dropped_before_completion("wrong info hash", Behaviour::WrongInfoHash, 7);
+}
+
+/// Every block the hostile peer serves has a flipped byte; every piece it touches fails.
+/// strand gives each sender of a failed piece a strike and drops a peer at the third. The
+/// pieces are one block each, so no piece mixes the two peers' blocks (that case is
+/// `honest_peer_sharing_pieces_with_corrupt_ones_is_kept`).
+#[test]
+fn corrupt_data_in_every_piece() {
+    let _g = shared();
+    let data = payload(2 * MIB + 777, 8);
+    let t = make_torrent(&[("f", &data)], BLOCK, "corrupt.bin", None, false);
+    let hostile = TestSeeder::start(&t, Behaviour::CorruptPieces((0..t.piece_count()).collect()));
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+    let outcome = download_beside(&t, &hostile, &honest);
+    assert!(
+        outcome.summary.failed_pieces >= 3,
+        "only {} pieces failed",
+        outcome.summary.failed_pieces
+    );
+    assert_dropped_before_completion("corrupt every block", &hostile, &outcome);
+    assert_eq!(
+        hostile.connections(),
+        1,
+        "strand dialled a peer again after three strikes"
+    );
+    eprintln!(
+        "corrupt every block: {} pieces failed, {} blocks served by the hostile peer",
+        outcome.summary.failed_pieces,
+        hostile.blocks_served()
+    );
+}
+
+/// 30 bytes of handshake, then nothing: strand gives up after its handshake timeout, which
+/// is longer than this download, so the close comes after completion (the connection's
+/// thread outlives the session) but no later than the timeout.
+#[test]
+fn truncated_handshake_then_stall() {
+    let _g = shared();
+    let t = torrent(9);
+    let hostile = TestSeeder::start(&t, Behaviour::TruncatedHandshake { close: false });
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+    let outcome = download_beside(&t, &hostile, &honest);
+    let after = wait_all_closed(
+        "truncated handshake",
+        &hostile,
+        HANDSHAKE_TIMEOUT + Duration::from_secs(5),
+    );
+    assert!(
+        after >= HANDSHAKE_TIMEOUT - Duration::from_secs(1)
+            && after <= HANDSHAKE_TIMEOUT + Duration::from_secs(3),
+        "closed {after:?} after connecting, expected about {HANDSHAKE_TIMEOUT:?}"
+    );
+    eprintln!(
+        "truncated handshake: dropped {after:?} after it connected; download {:?}",
+        outcome.summary.elapsed
+    );
+}
+
+/// 30 bytes of handshake, then the peer closes: nothing for strand to drop, but the
+/// download must not suffer and strand must not hammer the address.
+#[test]
+fn truncated_handshake_then_close() {
+    let _g = shared();
+    let t = torrent(10);
+    let hostile = TestSeeder::start(&t, Behaviour::TruncatedHandshake { close: true });
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+    let outcome = download_beside(&t, &hostile, &honest);
+    assert!(
+        hostile.connections() <= 2,
+        "strand redialled a failing peer {} times in {:?}",
+        hostile.connections(),
+        outcome.summary.elapsed
+    );
+}
+
+/// Runs `behaviour` (a peer that owes blocks and never delivers) beside an honest seeder;
+/// the download must not wait for it, and its connection must be closed by the end.
+fn not_held_up_by(what: &str, behaviour: Behaviour, seed: u64) {
+    let _g = shared();
+    let t = torrent(seed);
+    let hostile = TestSeeder::start(&t, behaviour);
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+    let outcome = download_beside(&t, &hostile, &honest);
+    let after = wait_all_closed(what, &hostile, Duration::from_secs(5));
+    eprintln!(
+        "{what}: closed {after:?} after it connected; download {:?}; {} requests sent to it",
+        outcome.summary.elapsed,
+        hostile.requests()
+    );
+}
+
+/// Runs `behaviour` beside an honest seeder slow enough (~40 s) for strand's snub timeout to
+/// fire before completion.
+fn dropped_by_snub_timeout(what: &str, behaviour: Behaviour, seed: u64) {
+    let _g = shared();
+    let t = torrent(seed);
+    let hostile = TestSeeder::start(&t, behaviour);
+    let honest = TestSeeder::start(&t, Behaviour::Throttled(Duration::from_millis(300)));
+    let out = TempDir::new("snub");
+    let started = Instant::now();
+    let summary = run_download_with_timeout(
+        &t,
+        vec![hostile.addr(), honest.addr()],
+        out.path(),
+        Duration::from_secs(90),
+    )
+    .expect("download");
+    assert_output_matches(&t, out.path());
+    let outcome = Outcome {
+        done_by: started + summary.elapsed,
+        summary,
+    };
+    assert_dropped_before_completion(what, &hostile, &outcome);
+    let after = hostile.first_closed_at().unwrap() - hostile.first_accepted_at().unwrap();
+    assert!(
+        after <= SNUB_TIMEOUT + Duration::from_secs(5),
+        "{what}: dropped only {after:?} after connecting"
+    );
+}
+
+#[test]
+fn slowloris_does_not_hold_up_the_download() {
+    not_held_up_by("slowloris", Behaviour::Slowloris, 11);
+}
+
+#[test]
+#[ignore = "slow (~40 s): strand drops a slowloris only by its 30 s snub timeout"]
+fn slowloris_is_dropped_by_the_snub_timeout() {
+    dropped_by_snub_timeout("slowloris", Behaviour::Slowloris, 12);
+}
+
+#[test]
+fn silent_peer_does_not_hold_up_the_download() {
+    not_held_up_by("unchokes, never sends", Behaviour::Silent, 13);
+}
+
+#[test]
+#[ignore = "slow (~40 s): strand drops a peer that never answers only by its 30 s snub timeout"]
+fn silent_peer_is_dropped_by_the_snub_timeout() {
+    dropped_by_snub_timeout("unchokes, never sends", Behaviour::Silent, 14);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against a strand seeder
+// ---------------------------------------------------------------------------------------------
+
+/// 10,000 requests in one burst from an unchoked peer: the strand seeder hangs up on it
+/// (more than `MAX_QUEUED_UPLOADS` queued) while an honest strand leecher completes.
+#[test]
+fn request_flood_against_a_strand_seeder() {
+    let _g = shared();
+    let t = torrent(15);
+    let seed_dir = TempDir::new("flood-seed");
+    let seeder = StrandPeer::seeder(&t, seed_dir.path());
+    let mut flooder = unchoked_peer(&seeder, &t);
+    let mut burst = Vec::new();
+    for i in 0..10_000u32 {
+        burst.extend_from_slice(&[0, 0, 0, 13, 6]);
+        burst.extend_from_slice(&(i % 32).to_be_bytes());
+        burst.extend_from_slice(&((i % 4) * BLOCK).to_be_bytes());
+        burst.extend_from_slice(&BLOCK.to_be_bytes());
+    }
+    let leech_dir = TempDir::new("flood-leech");
+    let leecher = StrandPeer::start(
+        &t,
+        leech_dir.path(),
+        vec![seeder.addr],
+        None,
+        SeedPolicy::No,
+    );
+    let started = Instant::now();
+    // The write may fail once the seeder hangs up: that is the point.
+    let _ = flooder.stream.write_all(&burst);
+    assert!(
+        hung_up(&mut flooder),
+        "the seeder kept a peer that sent 10,000 requests"
+    );
+    let flood_dropped = started.elapsed();
+    let summary = leecher.wait(DOWNLOAD_LIMIT).expect("the leecher finished");
+    assert_eq!(summary.bytes, t.data.len() as u64);
+    assert_output_matches(&t, leech_dir.path());
+    eprintln!(
+        "request flood: hung up {flood_dropped:?} after the burst began; leecher done in {:?}",
+        summary.elapsed
+    );
+    seeder.stop().expect("seeder summary");
+}
+
+/// 500 connections opened and dropped in a row (every other one after a full handshake):
+/// the strand seeder's threads for them all end, and an honest leecher still completes.
+#[test]
+fn connect_churn_against_a_strand_seeder() {
+    let _g = exclusive();
+    let t = torrent(16);
+    let seed_dir = TempDir::new("churn-seed");
+    let seeder = StrandPeer::seeder(&t, seed_dir.path());
+    let addr = seeder.addr;
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
+        "the seeder never listened"
+    );
+    // Let the probe connection's thread end.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = threads();
+    let started = Instant::now();
+    let info_hash = t.info_hash;
+    let peak = with_timeout(Duration::from_secs(30), move || {
+        churn(addr, &info_hash, 500)
+    })
+    .expect("churn");
+    let churned = started.elapsed();
+    let settled = wait_until(Duration::from_secs(10), || threads() <= before + 2);
+    let after = threads();
+    assert!(
+        settled,
+        "threads: {before} before 500 connections, still {after} after 10 s (peak {peak})"
+    );
+    let leech_dir = TempDir::new("churn-leech");
+    let leecher = StrandPeer::start(&t, leech_dir.path(), vec![addr], None, SeedPolicy::No);
+    let summary = leecher.wait(DOWNLOAD_LIMIT).expect("the leecher finished");
+    assert_eq!(summary.bytes, t.data.len() as u64);
+    assert_output_matches(&t, leech_dir.path());
+    seeder.stop().expect("seeder summary");
+    eprintln!(
+        "churn: 500 connections in {churned:?}; threads {before} before, peak {peak}, {after} \
+         after; leecher done in {:?}",
+        summary.elapsed
+    );
+}
+
+/// Opens and drops `n` connections to `addr`, every other one after sending a handshake;
+/// returns the most threads this process had meanwhile.
+fn churn(addr: SocketAddr, info_hash: &[u8; 20], n: usize) -> usize {
+    let mut handshake = vec![19];
+    handshake.extend_from_slice(PSTR);
+    handshake.extend_from_slice(&[0; 8]);
+    handshake.extend_from_slice(info_hash);
+    handshake.extend_from_slice(b"-CHURN0-abcdefghijkl");
+    let mut peak = 0;
+    for i in 0..n {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        if i % 2 == 1 {
+            let _ = s.write_all(&handshake);
+        }
+        drop(s);
+        if i % 10 == 0 {
+            peak = peak.max(threads());
+        }
+    }
+    peak.max(threads())
+}
+
+/// This process's thread count, from /proc/self/status.
+fn threads() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a Threads line")
+}
+
+/// Handshakes with `seeder`, says interested and waits for its unchoke.
+fn unchoked_peer(seeder: &StrandPeer, t: &TestTorrent) -> RawPeer {
+    let mut p = None;
+    // The listener may need a moment to come up.
+    assert!(wait_until(Duration::from_secs(10), || {
+        p = RawPeer::connect(seeder.addr).ok();
+        p.is_some()
+    }));
+    let mut p = p.expect("connected");
+    let hs = p.handshake(&t.info_hash).expect("handshake");
+    assert_eq!(&hs[28..48], &t.info_hash);
+    p.send(2, &[]).expect("interested");
+    p.recv_id(1).expect("unchoke");
+    p
+}
+
+/// Whether the other side closes the connection within 10 s.
+fn hung_up(p: &mut RawPeer) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match p.recv() {
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+/// Two peers corrupt every block; the honest one ends up sending blocks of some of the same
+/// pieces. strand strikes every sender of a failed piece, so the honest peer must not collect
+/// three strikes for blocks it sent correctly and be dropped. The mix is up to chance, so
+/// six rounds.
+#[test]
+#[ignore = "strand bug: every sender of a failed piece gets a strike, so an honest peer that shares pieces with corrupt ones is banned (download fails NoPeers)"]
+fn honest_peer_sharing_pieces_with_corrupt_ones_is_kept() {
+    let _g = shared();
+    for round in 0..6 {
+        let t = torrent(17 + round);
+        let all: Vec<u32> = (0..t.piece_count()).collect();
+        let bad1 = TestSeeder::start(&t, Behaviour::CorruptPieces(all.clone()));
+        let bad2 = TestSeeder::start(&t, Behaviour::CorruptPieces(all));
+        let honest = TestSeeder::start(&t, Behaviour::Throttled(HONEST_DELAY));
+        let out = TempDir::new("mixed");
+        let started = Instant::now();
+        let summary = run_download_with_timeout(
+            &t,
+            vec![bad1.addr(), bad2.addr(), honest.addr()],
+            out.path(),
+            DOWNLOAD_LIMIT,
+        )
+        .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let done_by = started + summary.elapsed;
+        assert_output_matches(&t, out.path());
+        assert!(
+            honest.first_closed_at().is_none_or(|c| c > done_by),
+            "round {round}: strand dropped the honest peer before completing ({} pieces failed)",
+            summary.failed_pieces
+        );
+    }
+}
