@@ -2,13 +2,15 @@
 //!
 //! Runs on its own thread ("hasher"), so the main thread never spends time hashing. It owns
 //! nothing but a read-only copy of the piece hashes. A piece that matches goes straight on to
-//! the writer thread; either way the main thread hears the verdict as [`Event::Hashed`].
+//! the writer thread; either way the main thread hears the verdict as [`Event::Hashed`], with
+//! per-block digests when the main thread needs them to find who sent bad blocks.
 
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 use sha1::{Digest, Sha1};
 
+use crate::geometry::BLOCK_LEN;
 use crate::messages::{Event, HashJob, HashResult, WriteCommand};
 
 /// Starts the hasher. It ends when every sender of `jobs` is dropped or a receiver goes away.
@@ -25,11 +27,18 @@ pub fn spawn(
                 let ok = piece_hashes
                     .get(job.piece as usize)
                     .is_some_and(|want| Sha1::digest(&job.data)[..] == want[..]);
+                let block_digests = (!ok || job.block_digests).then(|| {
+                    job.data
+                        .chunks(BLOCK_LEN as usize)
+                        .map(|block| Sha1::digest(block).into())
+                        .collect()
+                });
                 // The verdict goes out before the data moves on, so the main thread always
                 // hears `Hashed` before the writer's `PieceWritten` for the same piece.
                 let verdict = Event::Hashed(HashResult {
                     piece: job.piece,
                     ok,
+                    block_digests,
                 });
                 if events.send(verdict).is_err() {
                     return;

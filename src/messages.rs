@@ -158,6 +158,9 @@ pub struct HashJob {
     pub piece: u32,
     /// The piece's bytes.
     pub data: Vec<u8>,
+    /// Also return each block's SHA-1 when the piece passes (it failed before, and the
+    /// good copy tells which earlier blocks were bad).
+    pub block_digests: bool,
 }
 
 /// The hasher's verdict on one piece.
@@ -167,6 +170,9 @@ pub struct HashResult {
     pub piece: u32,
     /// True when the SHA-1 matched the torrent; the data has gone on to the writer.
     pub ok: bool,
+    /// The SHA-1 of each 16 KiB block: always for a failed piece, and for a good one when
+    /// the job asked.
+    pub block_digests: Option<Vec<[u8; 20]>>,
 }
 
 /// A verified piece for the writer thread.

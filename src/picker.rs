@@ -303,6 +303,13 @@ impl Picker {
         self.free_blocks == 0
     }
 
+    /// Whether `block` is outstanding with `peer` (requested, not delivered or released).
+    pub fn is_requested_from(&self, peer: PeerKey, block: BlockRef) -> bool {
+        self.outstanding
+            .get(&peer)
+            .is_some_and(|set| set.contains(&block))
+    }
+
     /// How many blocks are outstanding with `peer` (requested, not delivered or released).
     pub fn requested_from(&self, peer: PeerKey) -> usize {
         self.outstanding.get(&peer).map_or(0, BTreeSet::len)

@@ -56,8 +56,11 @@ const MAX_DEPTH: usize = 250;
 const DEPTH_SECONDS: f64 = 2.0;
 /// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
 const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
-/// Hash failures a peer may take part in before we stop talking to it.
+/// Strikes (pieces that failed with this peer as their only source) before we stop talking
+/// to a peer; a peer caught sending a bad block gets them all at once.
 const MAX_STRIKES: u32 = 3;
+/// Most withdrawn blocks remembered per peer (a late block we canceled is not unsolicited).
+const WITHDRAWN_LIMIT: usize = 1024;
 /// Connections being opened (not yet handshaken) at once.
 const MAX_HALF_OPEN: usize = 16;
 /// Failed connects to one address before we forget it.
@@ -215,6 +218,18 @@ pub fn new_peer_id() -> [u8; 20] {
     id
 }
 
+/// Takes one count of `block` from `withdrawn`; false if there was none.
+fn take_one(withdrawn: &mut HashMap<BlockRef, u32>, block: BlockRef) -> bool {
+    match withdrawn.get_mut(&block) {
+        Some(n) if *n > 1 => {
+            *n -= 1;
+            true
+        }
+        Some(_) => withdrawn.remove(&block).is_some(),
+        None => false,
+    }
+}
+
 /// The pieces that hold at least one byte of a chosen file.
 fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
     let g = meta.geometry;
@@ -285,6 +300,9 @@ struct Peer {
     pex_due: Option<Instant>,
     /// The addresses our peer exchange messages have told this peer about and not dropped.
     pex_sent: HashSet<SocketAddr>,
+    /// Blocks we asked this peer for and then withdrew (a cancel, or its choke), with how many
+    /// times: they may still arrive, once per request, and are then not unsolicited.
+    withdrawn: HashMap<BlockRef, u32>,
 }
 
 impl Peer {
@@ -317,8 +335,16 @@ struct Address {
 /// A piece being assembled from blocks.
 struct PieceBuffer {
     data: Vec<u8>,
-    /// Addresses that sent blocks of it, to blame if the hash fails.
-    senders: Vec<SocketAddr>,
+    /// Who sent each block (by block index), to find the culprit if the hash fails.
+    block_from: Vec<Option<SocketAddr>>,
+}
+
+/// One block of a piece that failed its hash: who sent it and what it hashed to. When the
+/// piece later passes, a block whose digest differs from the good copy's was bad.
+struct Suspect {
+    block: usize,
+    from: SocketAddr,
+    digest: [u8; 20],
 }
 
 /// Threads the session started and must wind down.
@@ -347,7 +373,9 @@ struct Session {
     depth_cap: usize,
     /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
     /// addresses that sent their blocks.
-    in_pipeline: HashMap<u32, Vec<SocketAddr>>,
+    in_pipeline: HashMap<u32, Vec<Option<SocketAddr>>>,
+    /// Blocks of pieces that failed their hash, kept until the piece passes.
+    suspects: HashMap<u32, Vec<Suspect>>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     workers: Workers,
@@ -460,6 +488,7 @@ impl Session {
             spare_buffers: Vec::new(),
             depth_cap: MAX_DEPTH,
             in_pipeline: HashMap::new(),
+            suspects: HashMap::new(),
             events_tx,
             events_rx,
             workers: Workers {
@@ -644,7 +673,9 @@ impl Session {
             }
             PeerEvent::Choked => {
                 peer.choking_us = true;
-                self.picker.release_peer(key);
+                for block in self.picker.release_peer(key) {
+                    *peer.withdrawn.entry(block).or_default() += 1;
+                }
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
@@ -844,12 +875,25 @@ impl Session {
         peer.bytes_this_tick += len;
         peer.last_block = Instant::now();
         let addr = peer.addr;
+        let solicited =
+            self.picker.is_requested_from(key, block) || take_one(&mut peer.withdrawn, block);
+        if !solicited {
+            warn!("{addr}: dropped for sending a block nobody asked for: {block:?}");
+            self.send(key, Command::Disconnect);
+            return;
+        }
         if let Received::Wanted {
             cancel,
             piece_complete,
         } = self.picker.block_received(key, block)
         {
             for other in cancel {
+                if let Some(p) = self.peers.get_mut(&other) {
+                    if p.withdrawn.len() >= WITHDRAWN_LIMIT {
+                        p.withdrawn.clear();
+                    }
+                    *p.withdrawn.entry(block).or_default() += 1;
+                }
                 self.send(other, Command::Cancel(block));
             }
             let size = self.geometry.piece_size(block.piece) as usize;
@@ -861,14 +905,12 @@ impl Session {
                 data.resize(size, 0);
                 PieceBuffer {
                     data,
-                    senders: Vec::new(),
+                    block_from: vec![None; size.div_ceil(BLOCK_LEN as usize)],
                 }
             });
             let at = block.offset as usize;
             buffer.data[at..at + data.len()].copy_from_slice(&data);
-            if !buffer.senders.contains(&addr) {
-                buffer.senders.push(addr);
-            }
+            buffer.block_from[at / BLOCK_LEN as usize] = Some(addr);
             if piece_complete {
                 self.submit_piece(block.piece);
             }
@@ -881,24 +923,45 @@ impl Session {
         let Some(buffer) = self.buffers.remove(&piece) else {
             return;
         };
-        self.in_pipeline.insert(piece, buffer.senders);
+        self.in_pipeline.insert(piece, buffer.block_from);
         if let Some(jobs) = &self.workers.hash_jobs {
             // The hasher only stops when we drop this sender.
             let _ = jobs.send(HashJob {
                 piece,
                 data: buffer.data,
+                block_digests: self.suspects.contains_key(&piece),
             });
         }
     }
 
+    /// The hasher's verdict. A bad piece is fetched again. Blame is laid carefully, so that an
+    /// honest peer that shared a piece with a liar is not dropped with it ("smart ban"): a
+    /// piece that came from a single peer gives that peer a strike; the blocks of a piece
+    /// from several peers are remembered, and when a good copy of the piece passes later,
+    /// every peer that had sent a block that differs from it is dropped.
     fn on_hashed(&mut self, result: HashResult) {
+        let block_from = self.in_pipeline.remove(&result.piece).unwrap_or_default();
         if result.ok {
             self.picker.piece_verified(result.piece);
+            // Back in the pipeline until the writer is done with it.
+            self.in_pipeline.insert(result.piece, Vec::new());
+            if let (Some(bad), Some(good)) =
+                (self.suspects.remove(&result.piece), result.block_digests)
+            {
+                for s in bad {
+                    if good.get(s.block) != Some(&s.digest) {
+                        let why = format!("bad data in piece {} block {}", result.piece, s.block);
+                        self.strike(s.from, MAX_STRIKES, &why);
+                    }
+                }
+            }
             return;
         }
         self.failed_pieces += 1;
         self.picker.piece_failed(result.piece);
-        let senders = self.in_pipeline.remove(&result.piece).unwrap_or_default();
+        let mut senders: Vec<SocketAddr> = block_from.iter().flatten().copied().collect();
+        senders.sort();
+        senders.dedup();
         warn!(
             "piece {} failed its hash check (sent by {})",
             result.piece,
@@ -908,14 +971,18 @@ impl Session {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        for addr in senders {
-            let address = self.addresses.entry(addr).or_default();
-            address.strikes += 1;
-            if address.strikes >= MAX_STRIKES {
-                warn!("{addr}: dropped after {} bad pieces", address.strikes);
-                if let Some(key) = address.peer {
-                    self.send(key, Command::Disconnect);
-                }
+        if let [only] = senders[..] {
+            self.strike(only, 1, &format!("bad piece {}", result.piece));
+        }
+        let digests = result.block_digests.unwrap_or_default();
+        let suspects = self.suspects.entry(result.piece).or_default();
+        for (block, (from, digest)) in block_from.iter().zip(digests).enumerate() {
+            if let Some(from) = *from {
+                suspects.push(Suspect {
+                    block,
+                    from,
+                    digest,
+                });
             }
         }
         // The piece is wanted again: peers we lost interest in (because every piece we
@@ -924,6 +991,27 @@ impl Session {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.update_interest(key);
+        }
+    }
+
+    /// Adds `count` strikes to `addr`; at [`MAX_STRIKES`] its connections are closed and it
+    /// is never dialed or accepted again.
+    fn strike(&mut self, addr: SocketAddr, count: u32, why: &str) {
+        let address = self.addresses.entry(addr).or_default();
+        let before = address.strikes;
+        address.strikes = before.saturating_add(count);
+        if before >= MAX_STRIKES || address.strikes < MAX_STRIKES {
+            return;
+        }
+        warn!("{addr}: dropped ({why})");
+        let keys: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.addr == addr)
+            .map(|(&k, _)| k)
+            .collect();
+        for key in keys {
+            self.send(key, Command::Disconnect);
         }
     }
 
@@ -1100,6 +1188,7 @@ impl Session {
                 ut_pex: None,
                 pex_due: None,
                 pex_sent: HashSet::new(),
+                withdrawn: HashMap::new(),
             },
         );
         (key, cmd_rx)

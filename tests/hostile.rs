@@ -144,7 +144,6 @@ fn have_out_of_range() {
 }
 
 #[test]
-#[ignore = "strand bug: a piece never requested from the peer is accepted (or silently ignored), the peer is kept"]
 fn unsolicited_piece() {
     dropped_before_completion("unsolicited piece", Behaviour::UnsolicitedPiece, 5);
 }
@@ -456,11 +455,10 @@ fn hung_up(p: &mut RawPeer) -> bool {
 }
 
 /// Two peers corrupt every block; the honest one ends up sending blocks of some of the same
-/// pieces. strand strikes every sender of a failed piece, so the honest peer must not collect
-/// three strikes for blocks it sent correctly and be dropped. The mix is up to chance, so
-/// six rounds.
+/// pieces. The honest peer must not be blamed for pieces it only shared with the liars (strand
+/// strikes only a piece's sole sender, and otherwise compares the failed blocks with the good
+/// copy once it passes). The mix is up to chance, so six rounds.
 #[test]
-#[ignore = "strand bug: every sender of a failed piece gets a strike, so an honest peer that shares pieces with corrupt ones is banned (download fails NoPeers)"]
 fn honest_peer_sharing_pieces_with_corrupt_ones_is_kept() {
     let _g = shared();
     for round in 0..6 {
