@@ -264,3 +264,69 @@ tracker_lists_seeder() {
 elapsed_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'
 }
+
+# start_transmission IP PEER_PORT RPC_PORT DOWNLOAD_DIR : transmission-daemon in the
+# foreground (recorded as "transmission"), peers on IP:PEER_PORT, RPC on
+# 127.0.0.1:RPC_PORT, config in $WORK/transmission; DHT, LPD, PEX, uTP, port
+# forwarding, speed and ratio limits off, plaintext preferred. Log level from
+# TR_LOG (error|info|debug, default info). Waits (bounded) until RPC answers and
+# sets TR to the RPC address for transmission-remote.
+start_transmission() {
+    local ip=$1 peer_port=$2 rpc_port=$3 dl_dir=$4 cfg=$WORK/transmission
+    mkdir -p "$cfg"
+    cat >"$cfg/settings.json" <<JSON
+{
+    "alt-speed-enabled": false,
+    "bind-address-ipv4": "$ip",
+    "bind-address-ipv6": "::1",
+    "blocklist-enabled": false,
+    "dht-enabled": false,
+    "download-dir": "$dl_dir",
+    "encryption": 0,
+    "idle-seeding-limit-enabled": false,
+    "incomplete-dir-enabled": false,
+    "lpd-enabled": false,
+    "message-level": 2,
+    "peer-port": $peer_port,
+    "peer-port-random-on-start": false,
+    "pex-enabled": false,
+    "port-forwarding-enabled": false,
+    "ratio-limit-enabled": false,
+    "rename-partial-files": false,
+    "rpc-authentication-required": false,
+    "rpc-bind-address": "127.0.0.1",
+    "rpc-enabled": true,
+    "rpc-host-whitelist-enabled": false,
+    "rpc-port": $rpc_port,
+    "rpc-whitelist-enabled": false,
+    "speed-limit-down-enabled": false,
+    "speed-limit-up-enabled": false,
+    "start-added-torrents": true,
+    "utp-enabled": false,
+    "watch-dir-enabled": false
+}
+JSON
+    start_bg transmission transmission-daemon -f -g "$cfg" "--log-${TR_LOG:-info}"
+    TR="127.0.0.1:$rpc_port"
+    WAIT_ALIVE="$PID_transmission" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
+}
+
+# tr_seeding : true once transmission (at $TR) has verified its torrent(s) and seeds.
+# A complete torrent with no peers shows "State: Idle" in 3.00, with peers
+# "Seeding"; "Percent Done" reaches 100% only once the verify has finished.
+tr_seeding() {
+    local info
+    info=$(nsx transmission-remote "$TR" -t all -i 2>&1) || return 1
+    grep -q 'Percent Done: 100%' <<<"$info" && grep -Eq 'State: (Idle|Seeding)' <<<"$info"
+}
+
+# start_transmission_seed IP PEER_PORT RPC_PORT TORRENT DATA_DIR : start_transmission,
+# add TORRENT with its data in DATA_DIR, and wait (bounded) until it is verified
+# and seeding.
+start_transmission_seed() {
+    local ip=$1 peer_port=$2 rpc_port=$3 torrent=$4 data=$5
+    start_transmission "$ip" "$peer_port" "$rpc_port" "$data"
+    nsx transmission-remote "$TR" -a "$torrent" -w "$data" >>"$WORK/logs/transmission-remote.log" 2>&1 \
+        || die "transmission-remote -a failed"
+    WAIT_ALIVE="$PID_transmission" wait_for 120 "transmission verified the data and seeds" tr_seeding
+}

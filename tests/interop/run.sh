@@ -22,6 +22,8 @@ CASES=(
     "create_roundtrip|bash $HERE/create_roundtrip.sh"
     "kill9|bash $HERE/kill9.sh"
     "disk_full|bash $HERE/disk_full.sh"
+    "magnet_from_transmission|bash $HERE/magnet_from_transmission.sh"
+    "magnet_to_libtorrent|bash $HERE/magnet_to_libtorrent.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.

@@ -91,43 +91,7 @@ tracker_has_seed()    { local v; v=$(scrape_field 1); [[ ${v:-0} -ge 1 ]]; }
 
 # ---------------------------------------------------------------- transmission downloader
 # The output dir must be writable by the daemon (it runs as root here) and empty.
-TR_CFG=$WORK/transmission
-mkdir -p "$TR_CFG"
-cat >"$TR_CFG/settings.json" <<EOF
-{
-    "alt-speed-enabled": false,
-    "bind-address-ipv4": "$LEECH_IP",
-    "bind-address-ipv6": "::1",
-    "blocklist-enabled": false,
-    "dht-enabled": false,
-    "download-dir": "$OUT_DIR",
-    "encryption": 0,
-    "idle-seeding-limit-enabled": false,
-    "incomplete-dir-enabled": false,
-    "lpd-enabled": false,
-    "message-level": 2,
-    "peer-port": $LEECH_PORT,
-    "peer-port-random-on-start": false,
-    "pex-enabled": false,
-    "port-forwarding-enabled": false,
-    "ratio-limit-enabled": false,
-    "rename-partial-files": false,
-    "rpc-authentication-required": false,
-    "rpc-bind-address": "127.0.0.1",
-    "rpc-enabled": true,
-    "rpc-host-whitelist-enabled": false,
-    "rpc-port": $RPC_PORT,
-    "rpc-whitelist-enabled": false,
-    "speed-limit-down-enabled": false,
-    "speed-limit-up-enabled": false,
-    "start-added-torrents": true,
-    "utp-enabled": false,
-    "watch-dir-enabled": false
-}
-EOF
-start_bg transmission transmission-daemon -f -g "$TR_CFG" "--log-$TR_LOG"
-TR="127.0.0.1:$RPC_PORT"
-WAIT_ALIVE="$PID_transmission" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
+start_transmission "$LEECH_IP" "$LEECH_PORT" "$RPC_PORT" "$OUT_DIR"
 nsx transmission-remote "$TR" -a "$TORRENT" -w "$OUT_DIR" >>"$WORK/logs/transmission-remote.log" 2>&1 \
     || die "transmission-remote -a failed"
 # The tracker learns transmission's address (127.0.2.x, it binds its announces to

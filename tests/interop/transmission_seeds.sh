@@ -69,59 +69,12 @@ log "info hash $INFOHASH"
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 
 # ---------------------------------------------------------------- transmission seeder
-TR_CFG=$WORK/transmission
-mkdir -p "$TR_CFG"
-cat >"$TR_CFG/settings.json" <<EOF
-{
-    "alt-speed-enabled": false,
-    "bind-address-ipv4": "$SEED_IP",
-    "bind-address-ipv6": "::1",
-    "blocklist-enabled": false,
-    "dht-enabled": false,
-    "download-dir": "$SEED_DIR",
-    "encryption": 0,
-    "idle-seeding-limit-enabled": false,
-    "incomplete-dir-enabled": false,
-    "lpd-enabled": false,
-    "message-level": 2,
-    "peer-port": $SEED_PORT,
-    "peer-port-random-on-start": false,
-    "pex-enabled": false,
-    "port-forwarding-enabled": false,
-    "ratio-limit-enabled": false,
-    "rename-partial-files": false,
-    "rpc-authentication-required": false,
-    "rpc-bind-address": "127.0.0.1",
-    "rpc-enabled": true,
-    "rpc-host-whitelist-enabled": false,
-    "rpc-port": $RPC_PORT,
-    "rpc-whitelist-enabled": false,
-    "speed-limit-down-enabled": false,
-    "speed-limit-up-enabled": false,
-    "start-added-torrents": true,
-    "utp-enabled": false,
-    "watch-dir-enabled": false
-}
-EOF
-start_bg transmission transmission-daemon -f -g "$TR_CFG" "--log-$TR_LOG"
-TR="127.0.0.1:$RPC_PORT"
-WAIT_ALIVE="$PID_transmission" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
-nsx transmission-remote "$TR" -a "$TORRENT" -w "$SEED_DIR" >>"$WORK/logs/transmission-remote.log" 2>&1 \
-    || die "transmission-remote -a failed"
-
-tr_seeding() {
-    local info
-    info=$(nsx transmission-remote "$TR" -t all -i 2>&1) || return 1
-    # A complete torrent with no peers shows "State: Idle" in 3.00, with peers
-    # "Seeding"; "Percent Done" reaches 100% only once the verify has finished.
-    grep -q 'Percent Done: 100%' <<<"$info" && grep -Eq 'State: (Idle|Seeding)' <<<"$info"
-}
+start_transmission_seed "$SEED_IP" "$SEED_PORT" "$RPC_PORT" "$TORRENT" "$SEED_DIR"
 tracker_has_seed() {
     local complete
     complete=$(nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH" | awk '{print $1}')
     [[ ${complete:-0} -ge 1 ]]
 }
-WAIT_ALIVE="$PID_transmission" wait_for 120 "transmission verified the data and seeds" tr_seeding
 WAIT_ALIVE="$PID_transmission $PID_opentracker" wait_for 60 "tracker lists a seeder" tracker_has_seed
 nsx transmission-remote "$TR" -t all -i >"$WORK/logs/transmission-before.txt" 2>&1 || true
 

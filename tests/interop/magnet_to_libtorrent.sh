@@ -1,0 +1,240 @@
+#!/usr/bin/env bash
+# Interop case: strand ALONE seeds a 32 MiB multi-file torrent (`strand seed`)
+# through a whitelist-only opentracker; libtorrent-rasterbar 2.0 (Debian's python3
+# binding) is given only the magnet link and must fetch the info dictionary from
+# strand over ut_metadata (BEP 9/10), then the files. Every file is compared byte
+# for byte with the original.
+#
+# The libtorrent session uses the DEFAULT flags (default plugins, ut_metadata
+# among them): `lt.session(settings, 0)`, as libtorrent_downloads.sh uses, loads
+# none, and a magnet link could never get its metadata.
+#
+# The magnet link is `transmission-show -m`'s (xt, dn, tr) plus, unless
+# LT_DIRECT=0, `x.pe=` strand's address. Strand announces from 127.0.0.1 (the
+# kernel's source address), not from its --bind address, so the tracker lists it
+# where nothing listens (see libtorrent_downloads.sh); with LT_DIRECT=0 the case
+# is expected to fail for that reason.
+#
+# Timings logged (not checked): from add_torrent to the metadata (libtorrent's
+# metadata_received_alert / has_metadata) and to complete.
+#
+# Everything runs inside a fresh network namespace that has only `lo`:
+#   opentracker   127.0.0.1:$TRACKER_PORT (HTTP and UDP)
+#   strand seed   127.0.1.5:$SEED_PORT
+#   libtorrent    127.0.2.5:$LEECH_PORT
+#
+# Environment:
+#   STRAND       path to the strand binary (default: target/release/strand)
+#   DL_TIMEOUT   seconds libtorrent may take (default 300)
+#   RUST_LOG     strand's log filter (default strand=debug, into its log file)
+#   LT_DIRECT=0  no x.pe in the magnet link: tracker only
+#   KEEP_WORK=1  keep the temp dir (payload, logs, output) after the run
+CASE_NAME=${CASE_NAME:-magnet_to_libtorrent}
+. "$(dirname "$0")/lib.sh"
+
+if [[ ${DOWNLOADER:-strand} != strand ]]; then
+    log "SKIP: strand is the seeder here (DOWNLOADER=$DOWNLOADER)"
+    exit 0
+fi
+STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
+DL_TIMEOUT=${DL_TIMEOUT:-300}
+LT_DIRECT=${LT_DIRECT:-1}
+LT_PYTHON=${LT_PYTHON:-/usr/bin/python3}
+
+TRACKER_IP=127.0.0.1
+TRACKER_PORT=6969
+SEED_IP=127.0.1.5
+SEED_PORT=6885
+LEECH_IP=127.0.2.5
+LEECH_PORT=6895
+ANNOUNCE="http://$TRACKER_IP:$TRACKER_PORT/announce"
+PIECE_EXP=18            # 256 KiB pieces
+NAME=strand-magnet-to-libtorrent
+
+# 32 MiB in all (33554432 bytes); sizes off the piece grid, one empty file, nesting.
+PAYLOAD_SPEC=(
+    "$NAME/big.bin:16777217"
+    "$NAME/docs/readme.txt:1000"
+    "$NAME/docs/empty.txt:0"
+    "$NAME/docs/nested/deep/c.bin:10000003"
+    "$NAME/media/d.bin:6776212"
+)
+
+require ip opentracker mktorrent transmission-show python3 cmp timeout
+[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+"$STRAND" --help 2>&1 | grep -q 'strand seed' || die "$STRAND has no 'seed' subcommand (strand --help)"
+"$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
+    || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+
+interop_init
+
+# ---------------------------------------------------------------- payload + torrent
+SEED_DIR=$WORK/seed
+OUT_DIR=$WORK/out
+TORRENT=$WORK/payload.torrent
+mkdir -p "$SEED_DIR" "$OUT_DIR"
+log "generating payload (${#PAYLOAD_SPEC[@]} files, 32 MiB)"
+make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
+log "mktorrent (piece 2^$PIECE_EXP)"
+mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
+    || die "mktorrent failed"
+INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+log "info hash $INFOHASH"
+MAGNET=$(transmission-show -m "$TORRENT" | grep -m1 '^magnet:') || die "transmission-show -m printed no magnet link"
+[[ ${MAGNET,,} == *"xt=urn:btih:$INFOHASH"* ]] || die "magnet link does not carry info hash $INFOHASH"
+[[ $LT_DIRECT == 1 ]] && MAGNET="$MAGNET&x.pe=$SEED_IP:$SEED_PORT"
+log "magnet: $MAGNET"
+
+# ---------------------------------------------------------------- tracker + strand seeder
+start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
+seed_start=$(date +%s.%N)
+RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
+    "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind "$SEED_IP" --port "$SEED_PORT" -q
+WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
+    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+log "strand start -> tracker lists it: $(elapsed_since "$seed_start")s (hash check + announce)"
+
+# ---------------------------------------------------------------- libtorrent, magnet only
+LT_SCRIPT=$WORK/lt_magnet.py
+cat >"$LT_SCRIPT" <<'PYEOF'
+"""Fetch a magnet link with libtorrent (metadata over ut_metadata, then the data), on
+loopback only; exit 0 when complete.
+
+argv: MAGNET OUT_DIR LISTEN_IP LISTEN_PORT TIMEOUT_S [PEER_IP:PEER_PORT]
+The session is created with libtorrent's DEFAULT flags, so the default plugins
+(ut_metadata, ut_pex, smart_ban) are loaded: `lt.session(settings, 0)` would load
+none and a magnet link could never get its metadata. DHT, LSD, UPnP, NAT-PMP and
+uTP are off through the settings. With PEER, libtorrent also dials that address
+(connect_peer) besides the peers the tracker and the link's x.pe give.
+Prints alerts, a progress line every 2 s, `METADATA <seconds>` when the metadata
+arrives and, at the end, `DONE <seconds to metadata> <seconds to complete> <bytes>`
+(seconds from add_torrent).
+"""
+import sys
+import time
+
+import libtorrent as lt
+
+magnet, out_dir, ip, port, timeout = sys.argv[1:6]
+peer = sys.argv[6] if len(sys.argv) > 6 else ""
+port, timeout = int(port), float(timeout)
+T0 = time.monotonic()
+
+
+def say(*a):
+    print("[lt %7.2f]" % (time.monotonic() - T0), *a, flush=True)
+
+
+settings = {
+    "listen_interfaces": "%s:%d" % (ip, port),
+    "outgoing_interfaces": ip,
+    "enable_dht": False,
+    "enable_lsd": False,
+    "enable_upnp": False,
+    "enable_natpmp": False,
+    "enable_outgoing_utp": False,
+    "enable_incoming_utp": False,
+    "enable_outgoing_tcp": True,
+    "enable_incoming_tcp": True,
+    "allow_multiple_connections_per_ip": True,
+    "in_enc_policy": 1,   # pe_enabled: accept both
+    "out_enc_policy": 2,  # pe_disabled: plaintext handshakes out
+    "announce_to_all_trackers": True,
+    "user_agent": "strand-interop/libtorrent-" + lt.__version__,
+    "alert_mask": (lt.alert.category_t.error_notification
+                   | lt.alert.category_t.status_notification
+                   | lt.alert.category_t.tracker_notification
+                   | lt.alert.category_t.connect_notification
+                   | lt.alert.category_t.peer_notification),
+}
+ses = lt.session(settings)  # default flags: default plugins, ut_metadata among them
+atp = lt.parse_magnet_uri(magnet)
+atp.save_path = out_dir
+say("libtorrent", lt.__version__, "magnet: trackers", list(atp.trackers),
+    "x.pe peers", ["%s:%d" % p for p in atp.peers])
+start = time.monotonic()
+h = ses.add_torrent(atp)
+if peer:
+    pip, pport = peer.rsplit(":", 1)
+    h.connect_peer((pip, int(pport)))
+    say("connect_peer", peer)
+
+deadline = start + timeout
+last = 0.0
+meta_at = None
+peers_seen = {}
+done = False
+while time.monotonic() < deadline:
+    for a in ses.pop_alerts():
+        if isinstance(a, (lt.block_finished_alert, lt.piece_finished_alert, lt.block_downloading_alert)):
+            continue
+        if isinstance(a, lt.metadata_received_alert) and meta_at is None:
+            meta_at = time.monotonic() - start
+            print("METADATA %.3f" % meta_at, flush=True)
+        say(type(a).__name__ + ":", a.message())
+    st = h.status()
+    if meta_at is None and st.has_metadata:
+        meta_at = time.monotonic() - start
+        print("METADATA %.3f" % meta_at, flush=True)
+    for p in h.get_peer_info():
+        key = "%s:%d" % p.ip
+        peers_seen[key] = max(peers_seen.get(key, 0), p.total_download)
+    now = time.monotonic()
+    if now - last >= 2:
+        last = now
+        say("progress %.1f%% state=%s metadata=%s down=%d peers=%d rate=%.1f MiB/s"
+            % (st.progress * 100, st.state, st.has_metadata, st.total_wanted_done, st.num_peers,
+               st.download_rate / 1048576))
+    if st.has_metadata and (st.is_seeding or st.state == lt.torrent_status.seeding or st.is_finished):
+        done = True
+        break
+    time.sleep(0.02)
+
+elapsed = time.monotonic() - start
+st = h.status()
+total = h.torrent_file().total_size() if st.has_metadata else 0
+say("peers seen (address: bytes received by the last sample):", peers_seen or "none")
+say("final progress %.1f%% state=%s wanted_done=%d" % (st.progress * 100, st.state, st.total_wanted_done))
+h.pause()
+ses.remove_torrent(h)
+t = time.monotonic() + 15
+removed = False
+while time.monotonic() < t and not removed:
+    for a in ses.pop_alerts():
+        say(type(a).__name__ + ":", a.message())
+        if isinstance(a, lt.torrent_removed_alert):
+            removed = True
+    time.sleep(0.1)
+del ses
+if not done:
+    say("TIMEOUT after %.1fs (metadata: %s)" % (elapsed, "yes" if meta_at is not None else "no"))
+    sys.exit(3)
+print("DONE %.3f %.3f %d" % (meta_at, elapsed, total), flush=True)
+PYEOF
+
+log "libtorrent fetches the magnet link from strand (timeout ${DL_TIMEOUT}s, x.pe: $LT_DIRECT)"
+set +e
+run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "$LT_SCRIPT" \
+    "$MAGNET" "$OUT_DIR" "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT"
+lt_rc=$?
+set -e
+LT_LOG=$WORK/logs/libtorrent.log
+log "libtorrent exited with $lt_rc; $(grep -E 'peers seen' "$LT_LOG" | sed 's/^\[lt *[0-9.]*\] //')"
+refused=$(grep -oE 'peer \[ [0-9.]+:[0-9]+ [^]]*\] disconnecting \(TCP\) \[connect\][^(]*' "$LT_LOG" \
+    | sed -E 's/^peer \[ //; s/ client: [^]]*\]//; s/ disconnecting \(TCP\) \[connect\] \[system\]:/:/' | sort -u | tr '\n' ';' || true)
+[[ -z $refused ]] || log "libtorrent could not connect to: $refused"
+(( lt_rc != 124 && lt_rc != 137 )) || die "libtorrent timed out (killed by timeout)"
+(( lt_rc != 3 )) || die "libtorrent did not complete within ${DL_TIMEOUT}s"
+(( lt_rc == 0 )) || die "libtorrent exited with status $lt_rc"
+is_running "$PID_strand_seed" || die "strand seed exited before the end of the test"
+grep -q '^METADATA ' "$LT_LOG" || die "libtorrent completed without reporting the metadata"
+
+log "comparing files"
+compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
+leak_check
+
+read -r _ meta_secs lt_secs bytes < <(grep '^DONE ' "$LT_LOG")
+mib=$(( bytes / 1048576 ))
+log "RESULT: libtorrent <- strand (magnet): metadata in $(printf '%.2f' "$meta_secs")s, ${mib} MiB in $(printf '%.2f' "$lt_secs")s total from add_torrent ($(awk -v m="$bytes" -v s="$lt_secs" 'BEGIN{ if (s > 0) printf "%.1f", m/1048576/s; else print "inf" }') MiB/s incl. metadata)"
+stop_name strand-seed
+interop_pass
