@@ -28,6 +28,11 @@ const EXTENDED: u8 = 20;
 /// Longest fixed header of any message id (request and cancel: three u32 fields).
 const MAX_HEAD_LEN: usize = 12;
 
+/// Most bytes allocated for a payload before any of it has arrived: a whole 16 KiB block
+/// (and any bitfield up to 256 Ki pieces) in one allocation; longer payloads grow as they come,
+/// so a peer that announces 1 MiB and sends 5 bytes does not make us hold 1 MiB.
+const FIRST_ALLOC: usize = 32 * 1024;
+
 /// One peer wire message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
@@ -224,7 +229,8 @@ pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
 /// A length prefix over [`MAX_FRAME_LEN`] and a payload length that does not fit the id
 /// are refused before anything is allocated for the payload. Variable-length payloads
 /// (piece data, bitfields, extension messages) are read straight into the message's own
-/// buffer, with no intermediate copy.
+/// buffer, with no intermediate copy; at most 32 KiB is allocated for them ahead of the
+/// bytes actually received.
 pub fn read_message(r: &mut impl Read) -> Result<Message, WireError> {
     let mut prefix = [0u8; 4];
     r.read_exact(&mut prefix)?;
@@ -245,8 +251,12 @@ pub fn read_message(r: &mut impl Read) -> Result<Message, WireError> {
     let mut head = [0u8; MAX_HEAD_LEN];
     let head = &mut head[..shape.head()];
     r.read_exact(head)?;
-    let mut tail = vec![0u8; payload_len - shape.head()];
-    r.read_exact(&mut tail)?;
+    let tail_len = payload_len - shape.head();
+    let mut tail = Vec::with_capacity(tail_len.min(FIRST_ALLOC));
+    r.take(tail_len as u64).read_to_end(&mut tail)?;
+    if tail.len() < tail_len {
+        return Err(WireError::Io(io::ErrorKind::UnexpectedEof.into()));
+    }
     Ok(build(id, head, tail))
 }
 
@@ -584,6 +594,60 @@ mod tests {
             assert!(
                 matches!(&err, WireError::Io(e) if e.kind() == ErrorKind::UnexpectedEof),
                 "cut at {cut}: {err}"
+            );
+        }
+    }
+
+    /// Fuzz regression (fuzz/ wire_stream): a 24-byte stream whose last length prefix
+    /// announced a 136 KiB extended message made `read_message` allocate all of it before
+    /// reading; now it allocates at most `FIRST_ALLOC` ahead of what arrives, and still
+    /// reports the cut frame as `UnexpectedEof`.
+    #[test]
+    fn announced_length_is_not_allocated_ahead_of_the_data() {
+        let stream = b"\x00\x00\x00\x02\x14\x01\x00\x00\x00\x02\x14\x01\x00\x00\x00\x02\
+                       \x14\x00\x00\x02\x14\x21\x5d\x5d";
+        let mut r = Cursor::new(&stream[..]);
+        for id in [1, 1, 0] {
+            let msg = read_message(&mut r).unwrap();
+            assert_eq!(
+                msg,
+                Message::Extended {
+                    id,
+                    payload: Vec::new()
+                }
+            );
+        }
+        let err = read_message(&mut r).unwrap_err();
+        assert!(matches!(&err, WireError::Io(e) if e.kind() == ErrorKind::UnexpectedEof));
+
+        // The biggest frame allowed, cut after 3 payload bytes.
+        let mut cut = MAX_FRAME_LEN.to_be_bytes().to_vec();
+        cut.extend_from_slice(&[PIECE, 0, 0, 0, 1, 0, 0, 0, 0, 7, 7, 7]);
+        let err = read_message(&mut Cursor::new(cut)).unwrap_err();
+        assert!(matches!(&err, WireError::Io(e) if e.kind() == ErrorKind::UnexpectedEof));
+    }
+
+    #[test]
+    fn long_payloads_arrive_whole() {
+        for len in [
+            0,
+            1,
+            FIRST_ALLOC - 9,
+            FIRST_ALLOC,
+            FIRST_ALLOC + 1,
+            MAX_FRAME_LEN as usize - 9,
+        ] {
+            let msg = Message::Piece {
+                piece: 1,
+                offset: 2,
+                data: (0..len).map(|i| i as u8).collect(),
+            };
+            let mut frame = Vec::new();
+            encode(&msg, &mut frame);
+            assert_eq!(
+                read_message(&mut Cursor::new(frame)).unwrap(),
+                msg,
+                "len {len}"
             );
         }
     }
