@@ -10,6 +10,7 @@ pub mod choker;
 pub mod create;
 pub mod geometry;
 pub mod hasher;
+pub mod limits;
 pub mod magnet;
 pub mod messages;
 pub mod metadata;

@@ -51,18 +51,18 @@ const INITIAL_DEPTH: usize = 32;
 /// Fewest requests kept in flight to an unchoked peer.
 const MIN_DEPTH: usize = 4;
 /// Most requests kept in flight to one peer.
-const MAX_DEPTH: usize = 250;
+pub const MAX_DEPTH: usize = 250;
 /// Seconds of a peer's rate worth of requests kept in flight.
 const DEPTH_SECONDS: f64 = 2.0;
 /// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
-const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
 /// Strikes (pieces that failed with this peer as their only source) before we stop talking
 /// to a peer; a peer caught sending a bad block gets them all at once.
-const MAX_STRIKES: u32 = 3;
+pub const MAX_STRIKES: u32 = 3;
 /// Most withdrawn blocks remembered per peer (a late block we canceled is not unsolicited).
-const WITHDRAWN_LIMIT: usize = 1024;
+pub const WITHDRAWN_LIMIT: usize = 1024;
 /// Connections being opened (not yet handshaken) at once.
-const MAX_HALF_OPEN: usize = 16;
+pub const MAX_HALF_OPEN: usize = 16;
 /// Failed connects to one address before we forget it.
 const MAX_CONNECT_FAILURES: u32 = 5;
 /// Below this many connected peers, the session asks the trackers for more.

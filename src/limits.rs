@@ -1,0 +1,53 @@
+//! Every limit on what a stranger (a peer, a tracker, a .torrent file) can make strand spend,
+//! in one place.
+//!
+//! Each limit is defined beside the code that enforces it; this module only re-exports them,
+//! so that one page lists them all. `--max-peers` (default 100; each connection has two
+//! threads) and `--tracker-timeout` are the ones the user sets; see `strand --help`.
+
+// Peers, and the threads that come with them.
+
+/// Stack reserved for each of a connection's two threads.
+pub use crate::peer::connection::STACK_SIZE;
+/// A connect, a handshake, silence, and one write may take this long before the connection
+/// is dropped.
+pub use crate::peer::connection::{
+    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, WRITE_TIMEOUT,
+};
+/// Connections being opened (not yet handshaken) at once.
+pub use crate::session::MAX_HALF_OPEN;
+/// Pieces with a peer as their only source that may fail their hash before it is dropped.
+pub use crate::session::MAX_STRIKES;
+/// A peer that owes us blocks and sends nothing for this long is dropped.
+pub use crate::session::SNUB_TIMEOUT;
+
+// What a peer can make us queue or buffer.
+
+/// Requests a peer may queue with us before it counts as a flood (we advertise
+/// [`ADVERTISED_REQQ`]).
+pub use crate::peer::connection::{ADVERTISED_REQQ, MAX_QUEUED_UPLOADS};
+/// Bytes buffered per connection: the read buffer, and the most a write batch grows to.
+pub use crate::peer::connection::{READ_BUFFER, WRITE_BATCH};
+/// Largest info dict accepted from peers for a magnet link.
+pub use crate::peer::extension::MAX_METADATA_SIZE;
+/// Peers taken from one peer exchange message, and sent in one.
+pub use crate::peer::extension::MAX_PEX_PEERS;
+/// Largest frame (length prefix) accepted from a peer.
+pub use crate::peer::wire::MAX_FRAME_LEN;
+/// Requests we keep in flight to one peer (less if its `reqq` says so).
+pub use crate::session::MAX_DEPTH;
+/// Piece data held in memory at once, whatever the torrent's size.
+pub use crate::session::PIECE_MEMORY_BUDGET;
+/// Late blocks we remember having withdrawn, per peer.
+pub use crate::session::WITHDRAWN_LIMIT;
+
+// What trackers and files can make us read.
+
+/// Deepest nesting of bencoded lists and dicts decoded.
+pub use crate::bencode::MAX_DEPTH as MAX_BENCODE_DEPTH;
+/// Largest .torrent file read, and largest piece length accepted in one.
+pub use crate::metainfo::{MAX_PIECE_LEN, MAX_TORRENT_FILE_LEN};
+/// Largest HTTP tracker reply read.
+pub use crate::tracker::http::MAX_BODY;
+/// Largest UDP tracker datagram read.
+pub use crate::tracker::udp::MAX_DATAGRAM;
