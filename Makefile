@@ -53,3 +53,11 @@ bench-smoke: build interop-deps
 bench-scale: build
 	$(CARGO) build --release --manifest-path bench/seeder/Cargo.toml
 	STRAND=$(STRAND) bash bench/scale.sh
+
+# Soak (bench/soak.sh, needs root): one `strand seed` watched for SOAK_MINUTES while leechers
+# come and go and hostile peers attack it; RSS, threads and fds every 10 s into a CSV,
+# fails if one of them grows.
+SOAK_MINUTES ?= 30
+.PHONY: soak
+soak: build
+	SOAK_MINUTES=$(SOAK_MINUTES) STRAND=$(STRAND) bash bench/soak.sh
