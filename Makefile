@@ -5,7 +5,7 @@ DOWNLOADER ?= strand
 STRAND ?= $(CURDIR)/target/release/strand
 
 .PHONY: all build test lint fmt interop interop-deps demo clean
-.PHONY: bench bench-smoke bench-scale
+.PHONY: bench bench-smoke bench-scale fuzz
 
 all: build
 
@@ -53,6 +53,12 @@ bench-smoke: build interop-deps
 bench-scale: build
 	$(CARGO) build --release --manifest-path bench/seeder/Cargo.toml
 	STRAND=$(STRAND) bash bench/scale.sh
+
+# Fuzzing (fuzz/README.md): every cargo-fuzz target for FUZZ_SECONDS (default 60) each; fails
+# on a crash, hang or oversized allocation. Not part of test or CI. Needs cargo-fuzz.
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
 # Soak (bench/soak.sh, needs root): one `strand seed` watched for SOAK_MINUTES while leechers
 # come and go and hostile peers attack it; RSS, threads and fds every 10 s into a CSV,

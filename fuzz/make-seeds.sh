@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Rebuilds the seed corpora under fuzz/corpus/<target>/ (committed; a few KiB each):
+# torrents made by mktorrent, transmission-create and python3-libtorrent over tiny payloads,
+# the repository's testdata/*.torrent, and hand-made wire frames, tracker replies, UDP
+# datagrams, extension messages, magnet links and --only/--exclude strings.
+# Needs mktorrent, transmission-create and python3 with the libtorrent module (Debian:
+# python3-libtorrent); a missing tool only leaves its torrents out.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+corpus="$here/corpus"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp extension magnet select; do
+    mkdir -p "$corpus/$t"
+done
+
+# Payloads: one file, and a small tree with an empty file and a nested directory.
+mkdir -p "$tmp/payload/tree/sub/deeper"
+seq 1 3000 > "$tmp/payload/one.txt"
+seq 1 500 > "$tmp/payload/tree/a.txt"
+seq 501 900 > "$tmp/payload/tree/sub/b.txt"
+: > "$tmp/payload/tree/sub/empty.dat"
+printf 'deep\n' > "$tmp/payload/tree/sub/deeper/c.txt"
+
+torrents="$tmp/torrents"
+mkdir -p "$torrents"
+if command -v mktorrent >/dev/null; then
+    (cd "$tmp/payload" &&
+        mktorrent -d -l 15 -a http://127.0.0.1:6969/announce -o "$torrents/mktorrent-single.torrent" one.txt >/dev/null &&
+        mktorrent -d -p -l 15 -a http://a/announce,udp://b:80 -a http://c/announce -c comment \
+            -o "$torrents/mktorrent-multi.torrent" tree >/dev/null)
+fi
+if command -v transmission-create >/dev/null; then
+    (cd "$tmp/payload" &&
+        transmission-create -s 16 -t http://127.0.0.1:6969/announce -o "$torrents/transmission-single.torrent" one.txt >/dev/null &&
+        transmission-create -p -s 16 -t http://a/announce -t udp://b:80 -c comment \
+            -o "$torrents/transmission-multi.torrent" tree >/dev/null)
+fi
+PY=python3
+for p in /usr/bin/python3 python3; do
+    if "$p" -c 'import libtorrent' 2>/dev/null; then PY="$p"; break; fi
+done
+if "$PY" -c 'import libtorrent' 2>/dev/null; then
+    "$PY" - "$tmp/payload" "$torrents" <<'PYEOF'
+import os, sys
+import libtorrent as lt
+payload, out = sys.argv[1], sys.argv[2]
+for name, flags in (("one.txt", 0), ("tree", 0)):
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.join(payload, name))
+    # v1 only: strand speaks BitTorrent v1.
+    t = lt.create_torrent(fs, 16384, flags=lt.create_torrent.v1_only)
+    t.add_tracker("http://127.0.0.1:6969/announce", 0)
+    t.add_tracker("udp://127.0.0.1:6969", 1)
+    t.set_creator("python3-libtorrent " + lt.__version__)
+    lt.set_piece_hashes(t, payload)
+    with open(os.path.join(out, "libtorrent-" + name.split(".")[0] + ".torrent"), "wb") as f:
+        f.write(lt.bencode(t.generate()))
+PYEOF
+fi
+cp "$here"/../testdata/*.torrent "$torrents/"
+for f in "$torrents"/*.torrent; do
+    cp "$f" "$corpus/metainfo/$(basename "$f")"
+    cp "$f" "$corpus/bencode/$(basename "$f")"
+done
+
+# The rest: small hand-made samples, written by Python (standard library only).
+python3 - "$corpus" "$torrents" <<'PYEOF'
+import os, struct, sys
+corpus, torrents = sys.argv[1], sys.argv[2]
+
+def put(target, name, data):
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(corpus, target, name), "wb") as f:
+        f.write(data)
+
+def be(v):
+    """Minimal bencoder: bytes, str, int, list, dict (keys sorted)."""
+    if isinstance(v, int):
+        return b"i%de" % v
+    if isinstance(v, str):
+        v = v.encode()
+    if isinstance(v, bytes):
+        return b"%d:%s" % (len(v), v)
+    if isinstance(v, list):
+        return b"l" + b"".join(be(x) for x in v) + b"e"
+    if isinstance(v, dict):
+        items = sorted((k.encode() if isinstance(k, str) else k, x) for k, x in v.items())
+        return b"d" + b"".join(be(k) + be(x) for k, x in items) + b"e"
+    raise TypeError(v)
+
+# bencode: the basics and a few edge cases.
+for i, s in enumerate([b"i0e", b"i-42e", b"0:", b"4:spam", b"le", b"de", b"l4:spami42ee",
+                       b"d3:cow3:moo4:spam4:eggse", b"d1:bi1e1:ai2ee", b"lllleeee",
+                       b"d1:ad1:bd1:cleeee", b"i9223372036854775807e"]):
+    put("bencode", "sample%02d" % i, s)
+
+# metainfo: bare info dicts, as from_info_bytes reads them, cut from the torrents.
+def info_slice(data):
+    i = data.index(b"4:info") + 6
+    return data[i:-1]
+for name in sorted(os.listdir(torrents)):
+    with open(os.path.join(torrents, name), "rb") as f:
+        data = f.read()
+    put("metainfo", "info-" + name.replace(".torrent", ".bin"), info_slice(data))
+    put("extension", "metadata-data-" + name.replace(".torrent", ".bin"),
+        be({"msg_type": 1, "piece": 0, "total_size": len(info_slice(data))}) + info_slice(data))
+
+# wire: every message id, as a frame (wire_message) and as one length-prefixed stream.
+frames = [b"", b"\x00", b"\x01", b"\x02", b"\x03", b"\x04" + struct.pack(">I", 7),
+          b"\x05\xff\xff\xe0", b"\x06" + struct.pack(">III", 1, 16384, 16384),
+          b"\x07" + struct.pack(">II", 1, 0) + b"blockdata",
+          b"\x08" + struct.pack(">III", 1, 16384, 16384), b"\x09" + struct.pack(">H", 6881),
+          b"\x14\x00" + be({"m": {"ut_metadata": 1, "ut_pex": 2}, "metadata_size": 1234, "p": 6881, "reqq": 250, "v": "strand 0.1.0"}),
+          b"\x14\x01" + be({"msg_type": 0, "piece": 0}),
+          b"\x0d" + struct.pack(">I", 3)]
+for i, fr in enumerate(frames):
+    put("wire_message", "frame%02d" % i, fr)
+stream = b"".join(struct.pack(">I", len(fr)) + fr for fr in frames)
+handshake = (b"\x13BitTorrent protocol" + b"\x00\x00\x00\x00\x00\x10\x00\x05"
+             + bytes(range(20)) + b"-ST0100-abcdefghijkl")
+put("wire_stream", "handshake-then-all", handshake + stream)
+put("wire_stream", "all-messages", stream)
+put("wire_stream", "handshake-only", handshake)
+put("wire_stream", "too-long", struct.pack(">I", (1 << 20) + 1) + b"\x07")
+put("wire_stream", "bitfield-have-piece",
+    struct.pack(">I", 3) + b"\x05\xff\xc0" + struct.pack(">I", 5) + b"\x04\x00\x00\x00\x09"
+    + struct.pack(">I", 13) + b"\x07" + struct.pack(">II", 9, 0) + b"abcd")
+
+# HTTP tracker replies.
+peer4 = bytes([127, 0, 0, 1]) + struct.pack(">H", 6881)
+peer6 = bytes(15) + b"\x01" + struct.pack(">H", 6882)
+replies = {
+    "compact": {"interval": 1800, "min interval": 60, "complete": 3, "incomplete": 1, "peers": peer4 * 3},
+    "compact6": {"interval": 900, "peers": peer4, "peers6": peer6 * 2},
+    "dicts": {"interval": 60, "peers": [{"ip": "10.0.0.1", "peer id": "A" * 20, "port": 6881},
+                                        {"ip": "::1", "port": 6882}, {"ip": "host.example", "port": 1}]},
+    "failure": {"failure reason": "unregistered torrent"},
+    "warning": {"interval": 60, "peers": b"", "warning message": "slow down"},
+    "opentracker": {"complete": 0, "downloaded": 0, "incomplete": 1, "interval": 1801, "min interval": 900, "peers": peer4},
+}
+for name, v in replies.items():
+    put("tracker_http", name, be(v))
+
+# UDP tracker datagrams (BEP 15): replies the client reads and requests the tracker reads.
+tid, cid = 0x12345678, 0x0102030405060708
+udp = {
+    "connect-reply": struct.pack(">IIQ", 0, tid, cid),
+    "announce-reply4": struct.pack(">IIIII", 1, tid, 1800, 2, 5) + peer4 * 2,
+    "announce-reply6": struct.pack(">IIIII", 1, tid, 1800, 2, 5) + peer6,
+    "scrape-reply": struct.pack(">II", 2, tid) + struct.pack(">III", 5, 10, 2) * 2,
+    "error-reply": struct.pack(">II", 3, tid) + b"unknown info hash",
+    "connect-request": struct.pack(">QII", 0x41727101980, 0, tid),
+    "announce-request": struct.pack(">QII", cid, 1, tid) + bytes(range(20)) + b"-ST0100-abcdefghijkl"
+                        + struct.pack(">QQQIIIiH", 0, 1000, 0, 2, 0, 7, -1, 6881),
+    "scrape-request": struct.pack(">QII", cid, 2, tid) + bytes(range(20)) + bytes(range(20, 40)),
+}
+for name, d in udp.items():
+    put("tracker_udp", name, d)
+
+# Extension protocol payloads (the bytes after the extended id).
+ext = {
+    "handshake-strand": be({"m": {"ut_metadata": 1, "ut_pex": 2}, "metadata_size": 31235, "p": 6881, "reqq": 250, "v": "strand 0.1.0", "yourip": bytes([127, 0, 0, 1])}),
+    "handshake-libtorrent": be({"complete_ago": -1, "m": {"lt_donthave": 7, "share_mode": 8, "upload_only": 3, "ut_holepunch": 4, "ut_metadata": 2, "ut_pex": 1},
+                                "metadata_size": 5041, "reqq": 500, "upload_only": 0, "v": "libtorrent/2.0.8.0", "yourip": bytes([127, 0, 0, 1])}),
+    "handshake-transmission": be({"e": 0, "ipv4": bytes([127, 0, 0, 1]), "m": {"ut_holepunch": 4, "ut_metadata": 3, "ut_pex": 1}, "metadata_size": 5041,
+                                  "p": 51413, "reqq": 512, "v": "Transmission 3.00", "yourip": bytes([127, 0, 0, 1])}),
+    "metadata-request": be({"msg_type": 0, "piece": 0}),
+    "metadata-reject": be({"msg_type": 2, "piece": 3}),
+    "metadata-data-short": be({"msg_type": 1, "piece": 1, "total_size": 16390}) + b"abcdef",
+    "pex": be({"added": peer4 * 2, "added.f": b"\x00\x10", "added6": peer6, "dropped": peer4, "dropped6": b""}),
+}
+for name, d in ext.items():
+    put("extension", name, d)
+
+# Magnet links.
+h = "c12fe1c06bba254a9dc9f519b335aa7c1367a88a"
+magnets = {
+    "hex": "magnet:?xt=urn:btih:" + h,
+    "full": "magnet:?xt=urn:btih:" + h + "&dn=Some+Name%20here&tr=http%3A%2F%2F127.0.0.1%3A6969%2Fannounce&tr=udp://t:80&x.pe=127.0.0.1:6881&x.pe=[::1]:6882",
+    "base32": "magnet:?xt=urn:btih:YEX6DQDLXISUVHOJ6UM3GNNKPQJWPKEK&dn=x",
+    "numbered": "MAGNET:?xt.1=urn:btih:" + h.upper() + "&tr.1=http://a/announce&tr.2=http://b/announce&so=0,2-4",
+    "hybrid": "magnet:?xt=urn:btih:" + h + "&xt=urn:btmh:1220" + "ab" * 32,
+    "v2-only": "magnet:?xt=urn:btmh:1220" + "ab" * 32,
+}
+for name, m in magnets.items():
+    put("magnet", name, m)
+
+# select: two bytes of file count, then the --only list or glob, NUL, the path it is matched to.
+sel = {
+    "only-list": b"\x00\x0a" + b"1,3-5, 7 - 9\x00album/disc1/track02.txt",
+    "glob-star": b"\x00\x04" + b"*.txt\x00album/notes.txt",
+    "glob-mixed": b"\x00\x04" + b"album/*/t?ack*.txt\x00album/disc1/deep/track01.txt",
+    "glob-stars": b"\x00\x01" + b"a*a*a*a*b\x00aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+}
+for name, d in sel.items():
+    put("select", name, d)
+PYEOF
+du -sh "$corpus"
