@@ -330,6 +330,8 @@ struct Address {
     retry_at: Option<Instant>,
     /// Hash failures it took part in.
     strikes: u32,
+    /// It had every piece when last connected: once we do too, there is no point dialing it.
+    seed: bool,
 }
 
 /// A piece being assembled from blocks.
@@ -663,11 +665,21 @@ impl Session {
                         self.picker.peer_has_piece(piece as u32);
                     }
                 }
+                if peer.has.is_full() {
+                    if let Some(a) = self.addresses.get_mut(&peer.addr) {
+                        a.seed = true;
+                    }
+                }
                 self.update_interest(key);
             }
             PeerEvent::Have(piece) => {
                 if peer.has.set(piece as usize) {
                     self.picker.peer_has_piece(piece);
+                }
+                if peer.has.is_full() {
+                    if let Some(a) = self.addresses.get_mut(&peer.addr) {
+                        a.seed = true;
+                    }
                 }
                 self.update_interest(key);
             }
@@ -1131,7 +1143,9 @@ impl Session {
             if !peer.connected {
                 a.failures += 1;
             }
-            let backoff = Duration::from_secs(5 << a.failures.min(6));
+            // 2 s after a connection that worked, then 4, 8, 16, 32 s after failed ones
+            // (MAX_CONNECT_FAILURES in a row and the address is forgotten).
+            let backoff = Duration::from_secs(2 << a.failures.min(MAX_CONNECT_FAILURES));
             a.retry_at = Some(Instant::now() + backoff);
         }
     }
@@ -1215,6 +1229,7 @@ impl Session {
             .iter()
             .filter(|(_, a)| {
                 a.dialable
+                    && !(a.seed && self.have.is_full())
                     && a.peer.is_none()
                     && a.strikes < MAX_STRIKES
                     && a.failures < MAX_CONNECT_FAILURES
