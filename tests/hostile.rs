@@ -344,6 +344,51 @@ fn request_flood_against_a_strand_seeder() {
     seeder.stop().expect("seeder summary");
 }
 
+/// A peer that drips its handshake one byte a second (every read arrives well inside the
+/// handshake timeout) is still dropped once the whole handshake has taken the timeout.
+#[test]
+fn dripped_handshake_is_dropped_by_its_deadline() {
+    let _g = shared();
+    let t = torrent(16);
+    let seed_dir = TempDir::new("drip-seed");
+    let seeder = StrandPeer::seeder(&t, seed_dir.path());
+    let mut stream = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        stream = TcpStream::connect(seeder.addr).ok();
+        stream.is_some()
+    }));
+    let mut stream = stream.expect("connected");
+    let mut handshake = vec![19u8];
+    handshake.extend_from_slice(b"BitTorrent protocol");
+    handshake.extend_from_slice(&[0; 8]);
+    handshake.extend_from_slice(&t.info_hash);
+    handshake.extend_from_slice(b"-DRIP01-000000000000");
+    let started = Instant::now();
+    let mut cut_off = None;
+    // 68 bytes at one a second would take 68 s; strand must hang up near its 10 s limit.
+    for byte in handshake {
+        if stream.write_all(&[byte]).is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let mut probe = [0u8; 1];
+        stream.set_nonblocking(true).expect("nonblocking");
+        let closed = matches!(std::io::Read::read(&mut stream, &mut probe), Ok(0));
+        stream.set_nonblocking(false).expect("blocking");
+        if closed {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+    }
+    let cut_off = cut_off.expect("strand kept a connection whose handshake took 68 s");
+    assert!(
+        cut_off < Duration::from_secs(15),
+        "dropped only after {cut_off:?}"
+    );
+    seeder.stop().expect("seeder summary");
+}
+
 /// 500 connections opened and dropped in a row (every other one after a full handshake):
 /// the strand seeder's threads for them all end, and an honest leecher still completes.
 #[test]

@@ -15,10 +15,10 @@
 //! which ends the other; the peer thread reports [`PeerEvent::Closed`] last.
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
@@ -34,9 +34,10 @@ use crate::storage::FileMap;
 
 /// How long a TCP connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the peer may take to answer our handshake.
+/// How long the peer may take to send its whole handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// A peer silent for this long (not even a keep-alive) is dropped.
+/// A peer that takes this long to send one whole message (or stays silent, not even a
+/// keep-alive) is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// We send a keep-alive after this long without sending anything.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
@@ -98,7 +99,7 @@ impl std::fmt::Display for PeerError {
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                write!(f, "silent for {} s", IDLE_TIMEOUT.as_secs())
+                write!(f, "no whole message in {} s", IDLE_TIMEOUT.as_secs())
             }
             PeerError::Wire(e) => write!(f, "{e}"),
             PeerError::Protocol(what) => write!(f, "protocol violation: {what}"),
@@ -196,15 +197,14 @@ fn handshake(
 ) -> Result<Handshake, PeerError> {
     let io = |e| PeerError::Handshake(HandshakeError::Io(e));
     stream.set_nodelay(true).map_err(io)?;
-    stream
-        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-        .map_err(io)?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
     let ours = Handshake::new(setup.info_hash, setup.our_id).to_bytes();
     if outgoing {
         (&mut &*stream).write_all(&ours).map_err(io)?;
     }
-    let theirs = read_handshake(&mut &*stream).map_err(PeerError::Handshake)?;
+    // The whole handshake must arrive within the timeout, however the peer slices it.
+    let mut within = DeadlineReader::new(stream, HANDSHAKE_TIMEOUT);
+    let theirs = read_handshake(&mut within).map_err(PeerError::Handshake)?;
     theirs
         .check_info_hash(&setup.info_hash)
         .map_err(PeerError::Handshake)?;
@@ -214,15 +214,58 @@ fn handshake(
     if !outgoing {
         (&mut &*stream).write_all(&ours).map_err(io)?;
     }
-    stream.set_read_timeout(Some(IDLE_TIMEOUT)).map_err(io)?;
     Ok(theirs)
+}
+
+/// Reads from a socket with one deadline for a whole unit (the handshake, or one message):
+/// each read waits only for the time left, so a peer that drips a byte at a time cannot keep
+/// the connection past the deadline. The socket's timeout is only reset when it is off by
+/// more than a second, so a busy connection costs no extra system call per read.
+struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+    /// The read timeout last set on the socket.
+    applied: Option<Duration>,
+}
+
+impl<'a> DeadlineReader<'a> {
+    fn new(stream: &'a TcpStream, limit: Duration) -> DeadlineReader<'a> {
+        DeadlineReader {
+            stream,
+            deadline: Instant::now() + limit,
+            applied: None,
+        }
+    }
+
+    /// Starts a new unit that must arrive within `limit` from now.
+    fn restart(&mut self, limit: Duration) {
+        self.deadline = Instant::now() + limit;
+    }
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let off_by = self.applied.map(|a| a.abs_diff(left));
+        if off_by.is_none_or(|d| d > Duration::from_secs(1)) {
+            self.stream.set_read_timeout(Some(left))?;
+            self.applied = Some(left);
+        }
+        (&mut &*self.stream).read(buf)
+    }
 }
 
 /// Reads messages until the connection fails, reporting each one that matters.
 fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
-    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
+    let mut reader =
+        BufReader::with_capacity(READ_BUFFER, DeadlineReader::new(stream, IDLE_TIMEOUT));
     let pieces = setup.geometry.piece_count() as usize;
     loop {
+        // Each message, keep-alives included, must arrive whole within the idle timeout.
+        reader.get_mut().restart(IDLE_TIMEOUT);
         let msg = wire::read_message(&mut reader).map_err(PeerError::Wire)?;
         trace!("{} <- {msg}", setup.addr);
         let event = match msg {
