@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use common::strand_peer::StrandPeer;
+use common::strand_peer::{hung_up, unchoked_peer, StrandPeer};
 use common::*;
 use strand::session::{SeedPolicy, Summary};
 
@@ -461,42 +461,6 @@ fn threads() -> usize {
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|n| n.trim().parse().ok())
         .expect("a Threads line")
-}
-
-/// Handshakes with `seeder`, says interested and waits for its unchoke.
-fn unchoked_peer(seeder: &StrandPeer, t: &TestTorrent) -> RawPeer {
-    let mut p = None;
-    // The listener may need a moment to come up.
-    assert!(wait_until(Duration::from_secs(10), || {
-        p = RawPeer::connect(seeder.addr).ok();
-        p.is_some()
-    }));
-    let mut p = p.expect("connected");
-    let hs = p.handshake(&t.info_hash).expect("handshake");
-    assert_eq!(&hs[28..48], &t.info_hash);
-    p.send(2, &[]).expect("interested");
-    p.recv_id(1).expect("unchoke");
-    p
-}
-
-/// Whether the other side closes the connection within 10 s.
-fn hung_up(p: &mut RawPeer) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        match p.recv() {
-            Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(_) => return true,
-        }
-    }
-    false
 }
 
 /// Two peers corrupt every block; the honest one ends up sending blocks of some of the same

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::strand_peer::{free_port, StrandPeer};
+use common::strand_peer::{free_port, hung_up, unchoked_peer, StrandPeer};
 use common::*;
 use strand::bitfield::Bitfield;
 use strand::session::SeedPolicy;
@@ -120,33 +120,3 @@ fn seeder_drops_hostile_requesters() {
 
 /// Something a hostile peer sends after it is unchoked.
 type Attack = dyn Fn(&mut RawPeer) -> std::io::Result<()>;
-
-/// Handshakes with `seeder`, says interested and waits for its unchoke.
-fn unchoked_peer(seeder: &StrandPeer, t: &TestTorrent) -> RawPeer {
-    let mut p = None;
-    // The listener may need a moment to come up.
-    assert!(wait_until(Duration::from_secs(10), || {
-        p = RawPeer::connect(seeder.addr).ok();
-        p.is_some()
-    }));
-    let mut p = p.expect("connected");
-    let hs = p.handshake(&t.info_hash).expect("handshake");
-    assert_eq!(&hs[28..48], &t.info_hash);
-    p.send(2, &[]).expect("interested");
-    p.recv_id(1).expect("unchoke");
-    p
-}
-
-/// Whether the other side closes the connection within a few seconds.
-fn hung_up(p: &mut RawPeer) -> bool {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while std::time::Instant::now() < deadline {
-        match p.recv() {
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-            Err(_) => return true,
-        }
-    }
-    false
-}

@@ -5,13 +5,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use strand::bitfield::Bitfield;
 use strand::session::{Options, SeedPolicy, Summary};
 
-use super::TestTorrent;
+use super::{wait_until, RawPeer, TestTorrent};
 
 /// A free port on 127.0.0.1 (bound, read, released; the session binds it again).
 pub fn free_port() -> u16 {
@@ -132,4 +132,40 @@ impl StrandPeer {
         let _ = self.stop.try_send(());
         self.wait(Duration::from_secs(20))
     }
+}
+
+/// Handshakes with `seeder`, says interested and waits for its unchoke.
+pub fn unchoked_peer(seeder: &StrandPeer, t: &TestTorrent) -> RawPeer {
+    let mut p = None;
+    // The listener may need a moment to come up.
+    assert!(wait_until(Duration::from_secs(10), || {
+        p = RawPeer::connect(seeder.addr).ok();
+        p.is_some()
+    }));
+    let mut p = p.expect("connected");
+    let hs = p.handshake(&t.info_hash).expect("handshake");
+    assert_eq!(&hs[28..48], &t.info_hash);
+    p.send(2, &[]).expect("interested");
+    p.recv_id(1).expect("unchoke");
+    p
+}
+
+/// Whether the other side closes the connection within 10 s.
+pub fn hung_up(p: &mut RawPeer) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        match p.recv() {
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return true,
+        }
+    }
+    false
 }
