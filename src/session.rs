@@ -1163,11 +1163,10 @@ impl Session {
     fn is_us(&self, addr: SocketAddr) -> bool {
         self.listener.as_ref().is_some_and(|l| {
             let ours = l.addr();
+            // Trackers on this host list us at the address our announce came from, which
+            // may be a loopback address other than the one we listen on.
             addr.port() == ours.port()
-                && (addr.ip() == ours.ip()
-                    || addr.ip().is_loopback()
-                    || addr.ip().is_unspecified()
-                    || ours.ip().is_unspecified() && addr.ip().is_loopback())
+                && (addr.ip() == ours.ip() || addr.ip().is_loopback() || addr.ip().is_unspecified())
         })
     }
 
