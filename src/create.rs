@@ -195,7 +195,7 @@ pub fn create(
         return Err(CreateError::EmptyTracker { index });
     }
     let name = torrent_name(path)?;
-    let meta = std::fs::metadata(path).map_err(|e| storage_error("inspect", path, e))?;
+    let meta = std::fs::metadata(path).map_err(|e| StorageError::new("inspect", path, e))?;
     let entries = if meta.is_dir() {
         walk(path)?
     } else if meta.is_file() {
@@ -274,7 +274,7 @@ fn torrent_name(path: &Path) -> Result<String, CreateError> {
         None => {
             resolved = path
                 .canonicalize()
-                .map_err(|e| storage_error("resolve", path, e))?;
+                .map_err(|e| StorageError::new("resolve", path, e))?;
             resolved.file_name().ok_or_else(|| CreateError::NoName {
                 path: path.to_path_buf(),
             })?
@@ -293,9 +293,9 @@ fn walk(root: &Path) -> Result<Vec<Entry>, CreateError> {
     let mut found: Vec<(String, Entry)> = Vec::new();
     let mut folders = vec![(Vec::<String>::new(), root.to_path_buf())];
     while let Some((prefix, dir)) = folders.pop() {
-        let listing = std::fs::read_dir(&dir).map_err(|e| storage_error("list", &dir, e))?;
+        let listing = std::fs::read_dir(&dir).map_err(|e| StorageError::new("list", &dir, e))?;
         for item in listing {
-            let item = item.map_err(|e| storage_error("list", &dir, e))?;
+            let item = item.map_err(|e| StorageError::new("list", &dir, e))?;
             let disk = item.path();
             let Some(component) = item.file_name().to_str().map(str::to_string) else {
                 return Err(CreateError::NotUtf8 { path: disk });
@@ -305,7 +305,7 @@ fn walk(root: &Path) -> Result<Vec<Entry>, CreateError> {
             // `DirEntry::metadata` does not follow symbolic links.
             let meta = item
                 .metadata()
-                .map_err(|e| storage_error("inspect", &disk, e))?;
+                .map_err(|e| StorageError::new("inspect", &disk, e))?;
             let kind = meta.file_type();
             if kind.is_dir() {
                 folders.push((components, disk));
@@ -416,14 +416,6 @@ fn encode(
     top.push((&b"created by"[..], Value::Bytes(created_by.as_bytes())));
     top.push((&b"info"[..], Value::Dict(info)));
     Some(Value::Dict(top).encode())
-}
-
-fn storage_error(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
-    StorageError {
-        op,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 #[cfg(test)]

@@ -321,8 +321,13 @@ impl Metainfo {
 
     /// The info hash as 40 lowercase hex digits.
     pub fn info_hash_hex(&self) -> String {
-        self.info_hash.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.info_hash)
     }
+}
+
+/// Bytes as lowercase hex: how info hashes are shown to users and used in file names.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The byte range of the top-level `info` value in `data`, found by walking the top-level
@@ -511,10 +516,6 @@ mod tests {
     const SINGLE: &[u8] = include_bytes!("../testdata/single.torrent");
     const MULTI: &[u8] = include_bytes!("../testdata/multi.torrent");
     const UNSORTED: &[u8] = include_bytes!("../testdata/unsorted.torrent");
-
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
 
     /// A minimal single-file info dict (keys sorted) with the right number of hashes.
     fn info_with(extra: &str, name: &str, length: u64, piece_len: u32) -> Vec<u8> {

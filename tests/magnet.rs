@@ -9,13 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::strand_peer::{free_port, StrandPeer};
 use common::*;
+use strand::metainfo::hex;
 use strand::session::SeedPolicy;
 
 const KIB: usize = 1024;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// `strand download 'magnet:?xt=…&x.pe=SEEDER'`: the binary fetches the metadata from the
 /// strand seeder, then the files; `--save-torrent` writes a .torrent with the same info hash.

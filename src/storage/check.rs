@@ -10,7 +10,6 @@
 use std::fs::File;
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use sha1::{Digest, Sha1};
@@ -151,7 +150,7 @@ impl Worker<'_> {
                     Err(e) if e.kind() == ErrorKind::NotFound => {
                         return Ok(PieceData::Absent { file: run.file })
                     }
-                    Err(source) => return Err(storage_error("open", path, source)),
+                    Err(source) => return Err(StorageError::new("open", path, source)),
                 },
             };
             let at = run.buf_offset;
@@ -160,7 +159,7 @@ impl Worker<'_> {
                 Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
                     return Ok(PieceData::Absent { file: run.file })
                 }
-                Err(source) => return Err(storage_error("read", path, source)),
+                Err(source) => return Err(StorageError::new("read", path, source)),
             }
         }
         Ok(PieceData::Hash(
@@ -169,16 +168,12 @@ impl Worker<'_> {
     }
 }
 
-fn storage_error(op: &'static str, path: &Path, source: std::io::Error) -> StorageError {
-    StorageError::new(op, path, source)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use crate::geometry::Geometry;
     use crate::metainfo::FileInfo;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     /// A fresh folder under the system temp dir, removed on drop.
     pub(crate) struct Scratch(pub(crate) PathBuf);

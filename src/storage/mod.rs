@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use layout::Layout;
 
 use crate::geometry::Geometry;
-use crate::metainfo::{FileInfo, Metainfo};
+use crate::metainfo::{hex, FileInfo, Metainfo};
 
 /// The folder, under the output folder, where strand keeps its own files for a torrent.
 pub const STATE_DIR: &str = ".strand";
@@ -177,11 +177,6 @@ impl FileMap {
         }
         out
     }
-}
-
-/// The hex form of an info hash, as used in strand's own file names.
-pub fn hex(info_hash: &[u8; 20]) -> String {
-    info_hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `DIR/.strand/<infohash>.parts`: bytes of unchosen files that chosen pieces bring.

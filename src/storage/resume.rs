@@ -14,10 +14,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use super::{check, hex, FileMap, StorageError, STATE_DIR};
+use super::{check, FileMap, StorageError, STATE_DIR};
 use crate::bencode::{self, Value};
 use crate::bitfield::Bitfield;
-use crate::metainfo::Metainfo;
+use crate::metainfo::{hex, Metainfo};
 
 /// How often the writer saves the resume file while pieces arrive.
 pub const SAVE_INTERVAL: Duration = Duration::from_secs(5);

@@ -549,7 +549,7 @@ fn run_swarms(mut swarms: Swarms, queries: Receiver<Query>) {
                 let answer = swarms.announce(&announce, now);
                 log::debug!(
                     "tracker: announce {} from {} event {:?} left {:?}: {}",
-                    hex(&announce.info_hash),
+                    crate::metainfo::hex(&announce.info_hash),
                     announce.addr,
                     announce.event,
                     announce.left,
@@ -568,10 +568,6 @@ fn run_swarms(mut swarms: Swarms, queries: Receiver<Query>) {
             Err(RecvTimeoutError::Disconnected) => return,
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
