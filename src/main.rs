@@ -740,11 +740,17 @@ impl ProgressLine {
         } else {
             "--:--".to_string()
         };
+        let state = if left == 0 {
+            "seeding".to_string()
+        } else {
+            format!("{percent:5.1}%  ↓ {}/s  ETA {eta}", size(p.download_rate as u64))
+        };
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
-            "\r\x1b[2K{percent:5.1}%  ↓ {}/s  ETA {eta}  peers {}/{}",
-            size(p.download_rate as u64),
+            "\r\x1b[2K{state}  ↑ {}/s ({} sent)  peers {}/{}",
+            size(p.upload_rate as u64),
+            size(p.uploaded_bytes),
             p.peers_connected,
             p.peers_known
         );

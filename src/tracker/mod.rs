@@ -645,7 +645,9 @@ impl TrackerThread {
                 }
                 Err(TrackerError::Interrupted { .. }) => return Round::Stop,
                 Err(error) => {
-                    log::warn!("{error}");
+                    // The round's TrackerEvent::Failed carries every tracker's error to the
+                    // main thread, which shows it; warning here too would print it twice.
+                    log::debug!("{error}");
                     errors.push(error);
                 }
             }
