@@ -97,109 +97,7 @@ seed_listed=$(date +%s.%N)
 log "strand start -> tracker lists it: $(awk -v a="$seed_start" -v b="$seed_listed" 'BEGIN{printf "%.1f", b-a}')s (hash check + announce)"
 
 # ---------------------------------------------------------------- libtorrent downloader
-LT_SCRIPT=$WORK/lt_download.py
-cat >"$LT_SCRIPT" <<'PYEOF'
-"""Download one torrent with libtorrent, on loopback only; exit 0 when complete.
-
-argv: TORRENT OUT_DIR LISTEN_IP LISTEN_PORT TIMEOUT_S [PEER_IP:PEER_PORT]
-Prints alerts (tracker, peers, errors), a progress line every 2 s and, at the
-end, `DONE <seconds> <bytes>` (seconds from add_torrent to complete).
-"""
-import sys
-import time
-
-import libtorrent as lt
-
-torrent, out_dir, ip, port, timeout = sys.argv[1:6]
-peer = sys.argv[6] if len(sys.argv) > 6 else ""
-port, timeout = int(port), float(timeout)
-
-
-def say(*a):
-    print("[lt %7.2f]" % (time.monotonic() - T0), *a, flush=True)
-
-
-T0 = time.monotonic()
-settings = {
-    "listen_interfaces": "%s:%d" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "enable_outgoing_tcp": True,
-    "enable_incoming_tcp": True,
-    "allow_multiple_connections_per_ip": True,
-    "in_enc_policy": 1,   # pe_enabled: accept both
-    "out_enc_policy": 2,  # pe_disabled: plaintext handshakes out
-    "announce_to_all_trackers": True,
-    "user_agent": "strand-interop/libtorrent-" + lt.__version__,
-    "alert_mask": (lt.alert.category_t.error_notification
-                   | lt.alert.category_t.status_notification
-                   | lt.alert.category_t.tracker_notification
-                   | lt.alert.category_t.connect_notification
-                   | lt.alert.category_t.peer_notification),
-}
-# flags 0: no default plugins (no ut_pex, no ut_metadata); see INTEROP-NOTES.
-ses = lt.session(settings, 0)
-ti = lt.torrent_info(torrent)
-atp = lt.add_torrent_params()
-atp.ti = ti
-atp.save_path = out_dir
-h = ses.add_torrent(atp)
-say("libtorrent", lt.__version__, "added", ti.name(), ti.total_size(), "bytes,", ti.num_pieces(), "pieces")
-if peer:
-    pip, pport = peer.rsplit(":", 1)
-    h.connect_peer((pip, int(pport)))
-    say("connect_peer", peer)
-
-start = time.monotonic()
-deadline = start + timeout
-last = 0.0
-peers_seen = {}
-done = False
-while time.monotonic() < deadline:
-    for a in ses.pop_alerts():
-        if isinstance(a, (lt.block_finished_alert, lt.piece_finished_alert, lt.block_downloading_alert)):
-            continue
-        say(type(a).__name__ + ":", a.message())
-    st = h.status()
-    for p in h.get_peer_info():
-        key = "%s:%d" % p.ip
-        peers_seen[key] = max(peers_seen.get(key, 0), p.total_download)
-    now = time.monotonic()
-    if now - last >= 2:
-        last = now
-        say("progress %.1f%% state=%s down=%d peers=%d rate=%.1f MiB/s"
-            % (st.progress * 100, st.state, st.total_wanted_done, st.num_peers, st.download_rate / 1048576))
-    if st.is_seeding or st.state == lt.torrent_status.seeding or st.is_finished:
-        done = True
-        break
-    time.sleep(0.1)
-
-elapsed = time.monotonic() - start
-st = h.status()
-say("peers seen (address: bytes received by the last 0.1 s sample):", peers_seen or "none")
-say("final progress %.1f%% state=%s wanted_done=%d" % (st.progress * 100, st.state, st.total_wanted_done))
-# Clean shutdown: pause, remove the torrent (flushes and closes the files).
-h.pause()
-ses.remove_torrent(h)
-t = time.monotonic() + 15
-removed = False
-while time.monotonic() < t and not removed:
-    for a in ses.pop_alerts():
-        say(type(a).__name__ + ":", a.message())
-        if isinstance(a, lt.torrent_removed_alert):
-            removed = True
-    time.sleep(0.1)
-del ses
-if not done:
-    say("TIMEOUT after %.1fs" % elapsed)
-    sys.exit(3)
-print("DONE %.3f %d" % (elapsed, ti.total_size()), flush=True)
-PYEOF
+LT_SCRIPT=$INTEROP_DIR/lt_download.py
 
 LT_ARGS=("$TORRENT" "$OUT_DIR" "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT")
 [[ $LT_DIRECT == 1 ]] && LT_ARGS+=("$SEED_IP:$SEED_PORT")
@@ -227,7 +125,7 @@ done
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 leak_check
 
-read -r _ lt_secs bytes < <(grep '^DONE ' "$WORK/logs/libtorrent.log")
+read -r _ _ lt_secs bytes < <(grep '^DONE ' "$WORK/logs/libtorrent.log")
 secs=$(awk -v a="$seed_start" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
 mib=$(( bytes / 1048576 ))
 log "RESULT: libtorrent <- strand: ${mib} MiB in $(printf '%.1f' "$lt_secs")s ($(awk -v m="$bytes" -v s="$lt_secs" 'BEGIN{ if (s > 0) printf "%.1f", m/1048576/s; else print "inf" }') MiB/s; ${secs}s from strand's start incl. its hash check)"
