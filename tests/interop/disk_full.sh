@@ -91,55 +91,9 @@ TOTAL=$(python3 "$TOOL" files "$TORRENT" | awk -F'\t' '{s += $1} END {print s}')
 PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
 log "info hash $INFOHASH, $TOTAL bytes, $PIECES pieces of $PIECE"
 
-# good_pieces DIR : how many of the torrent's pieces are on disk under DIR with the
-# right SHA-1 (missing files read as zeros, which never match); then the bytes they hold.
+# good_pieces DIR : "GOOD BYTES" for the torrent's pieces on disk under DIR (torrent_tool.py).
 good_pieces() {
-    python3 - "$INTEROP_DIR" "$TORRENT" "$1" <<'EOF'
-import hashlib, os, sys
-sys.path.insert(0, sys.argv[1])
-import torrent_tool as t
-info = t.load(sys.argv[2])[b"info"]
-root, plen, hashes = sys.argv[3], info[b"piece length"], info[b"pieces"]
-name = info[b"name"].decode()
-if b"files" in info:
-    files = [(os.path.join(root, name, *[p.decode() for p in f[b"path"]]), f[b"length"]) for f in info[b"files"]]
-else:
-    files = [(os.path.join(root, name), info[b"length"])]
-total = sum(length for _, length in files)
-def chunks():
-    for path, length in files:
-        try:
-            f = open(path, "rb")
-        except OSError:
-            f = None
-        left = length
-        while left:
-            n = min(left, 1 << 20)
-            b = f.read(n) if f else b""
-            yield b + bytes(n - len(b))
-            left -= n
-        if f:
-            f.close()
-good = good_bytes = index = 0
-h, filled = hashlib.sha1(), 0
-def finish():
-    global good, good_bytes
-    if h.digest() == hashes[20 * index:20 * index + 20]:
-        good += 1
-        good_bytes += filled
-for c in chunks():
-    while c:
-        take = c[:plen - filled]
-        c = c[len(take):]
-        h.update(take)
-        filled += len(take)
-        if filled == plen:
-            finish()
-            index, h, filled = index + 1, hashlib.sha1(), 0
-if filled:
-    finish()
-print(good, good_bytes)
-EOF
+    python3 "$TOOL" goodpieces "$TORRENT" "$1"
 }
 
 # sent_bytes FROM_LINE : bytes of the blocks the seeder wrote to sockets, from its trace
