@@ -743,7 +743,10 @@ impl ProgressLine {
         let state = if left == 0 {
             "seeding".to_string()
         } else {
-            format!("{percent:5.1}%  ↓ {}/s  ETA {eta}", size(p.download_rate as u64))
+            format!(
+                "{percent:5.1}%  ↓ {}/s  ETA {eta}",
+                size(p.download_rate as u64)
+            )
         };
         let mut err = std::io::stderr().lock();
         let _ = write!(
