@@ -11,7 +11,7 @@ corpus="$here/corpus"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp extension magnet select; do
+for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume; do
     mkdir -p "$corpus/$t"
 done
 
@@ -197,5 +197,43 @@ sel = {
 }
 for name, d in sel.items():
     put("select", name, d)
+# tracker_server: request heads as clients send them to `strand tracker`.
+from urllib.parse import quote_from_bytes
+ih = bytes.fromhex("c12fe1c06bba254a9dc9f519b335aa7c1367a88a")
+q = lambda b: quote_from_bytes(b, safe="")
+heads = {
+    "announce-transmission": "GET /announce?info_hash=" + q(ih) + "&peer_id=-TR3000-abcdefghijkl&port=51413"
+        "&uploaded=0&downloaded=0&left=1048576&numwant=80&key=1a2b3c4d&compact=1&supportcrypto=1"
+        "&event=started HTTP/1.1\r\nHost: 127.0.0.1:6969\r\nUser-Agent: Transmission/3.00\r\n"
+        "Accept: */*\r\nAccept-Encoding: deflate, gzip\r\n\r\n",
+    "announce-libtorrent": "GET /announce?info_hash=" + q(ih) + "&peer_id=-LT2080-" + q(b"\x01\x02abcdefghi")
+        + "&port=6881&uploaded=0&downloaded=0&left=0&corrupt=0&key=5F2A&event=completed&numwant=200"
+        "&compact=1&no_peer_id=1&ipv6=%3a%3a1 HTTP/1.1\r\nHost: 127.0.0.1:6969\r\n"
+        "User-Agent: libtorrent/2.0.8.0\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    "announce-strand": "GET /announce?info_hash=" + q(ih) + "&peer_id=-SR0100-aaaaaaaaaaaa&port=6882"
+        "&uploaded=10&downloaded=20&left=30&compact=1&event=stopped HTTP/1.1\r\n"
+        "Host: 127.0.0.1:6969\r\nUser-Agent: ureq/2.12.1\r\nAccept: */*\r\n\r\n",
+    "announce-noncompact": "GET /announce?info_hash=" + q(ih) + "&peer_id=-XX0000-bbbbbbbbbbbb&port=1&compact=0 HTTP/1.0\n\n",
+    "scrape-two": "GET /scrape?info_hash=" + q(ih) + "&info_hash=" + q(bytes(20)) + " HTTP/1.1\r\n\r\n",
+    "scrape-all": "GET /scrape HTTP/1.1\r\n\r\n",
+    "post": "POST /announce HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    "not-found": "GET /favicon.ico HTTP/1.1\r\n\r\n",
+}
+for name, d in heads.items():
+    put("tracker_server", name, d)
+
+# resume: two bytes of piece count, then a resume file for the info hash the target expects.
+rih = b"strand fuzz: resume!"
+def resume_file(pieces, bits, files):
+    return struct.pack(">H", pieces) + be({b"files": files, b"info hash": rih,
+        b"piece count": pieces, b"pieces": bits, b"version": 1})
+resumes = {
+    "empty": resume_file(0, b"", []),
+    "partial": resume_file(10, b"\xa5\x40", [[4096, 1732435200123456789], [], [0, 0]]),
+    "complete": resume_file(16, b"\xff\xff", [[262144, 1700000000000000000]]),
+    "spare-bits": resume_file(3, b"\xff", [[1, 2]]),
+}
+for name, d in resumes.items():
+    put("resume", name, d)
 PYEOF
 du -sh "$corpus"

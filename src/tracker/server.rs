@@ -320,7 +320,7 @@ enum Query {
 
 /// A parsed announce.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Announce {
+pub struct Announce {
     info_hash: [u8; 20],
     peer_id: [u8; 20],
     /// The connection's source IP with the announced port: the peer's key.
@@ -575,7 +575,7 @@ fn run_swarms(mut swarms: Swarms, queries: Receiver<Query>) {
 
 /// An HTTP reply: status and `text/plain` body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Response {
+pub struct Response {
     status: u16,
     body: Vec<u8>,
 }
@@ -722,38 +722,10 @@ impl Handler {
 
     /// The reply to the request head `head` from `from`.
     fn respond(&self, head: &[u8], from: SocketAddr) -> Response {
-        let Some(line) = head
-            .split(|&b| b == b'\n')
-            .next()
-            .and_then(|line| std::str::from_utf8(line).ok())
-        else {
-            return Response::status(400);
-        };
-        let parts: Vec<&str> = line.trim_end_matches('\r').split(' ').collect();
-        let [method, target, version] = parts[..] else {
-            return Response::status(400);
-        };
-        if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
-            return Response::status(400);
-        }
-        if method != "GET" {
-            return Response::status(405);
-        }
-        let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        let params = match parse_query(query) {
-            Ok(params) => params,
-            Err(reason) => return Response::failure(&reason),
-        };
-        match path {
-            "/announce" => match parse_announce(&params, from) {
-                Ok(announce) => self.announce(announce),
-                Err(reason) => Response::failure(&reason),
-            },
-            "/scrape" => match parse_scrape(&params) {
-                Ok(hashes) => self.scrape(hashes),
-                Err(reason) => Response::failure(&reason),
-            },
-            _ => Response::status(404),
+        match parse_request(head, from) {
+            Ok(HttpRequest::Announce(announce)) => self.announce(announce),
+            Ok(HttpRequest::Scrape(hashes)) => self.scrape(hashes),
+            Err(refusal) => refusal,
         }
     }
 
@@ -970,6 +942,46 @@ impl UdpServer {
 
 fn saturate(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What a request head asks of the tracker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpRequest {
+    /// `GET /announce?…`.
+    Announce(Announce),
+    /// `GET /scrape?…`: these info hashes, or every torrent when there are none.
+    Scrape(Vec<[u8; 20]>),
+}
+
+/// Parses the request head `head` (request line and headers, as a stranger sent them) from
+/// `from`. `Err` is the reply that refuses it: an HTTP error status, or a `200` with a
+/// `failure reason` for a well-formed request with bad parameters.
+pub fn parse_request(head: &[u8], from: SocketAddr) -> Result<HttpRequest, Response> {
+    let Some(line) = head
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|line| std::str::from_utf8(line).ok())
+    else {
+        return Err(Response::status(400));
+    };
+    let parts: Vec<&str> = line.trim_end_matches('\r').split(' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(Response::status(400));
+    };
+    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+        return Err(Response::status(400));
+    }
+    if method != "GET" {
+        return Err(Response::status(405));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let params = parse_query(query).map_err(|reason| Response::failure(&reason))?;
+    match path {
+        "/announce" => parse_announce(&params, from).map(HttpRequest::Announce),
+        "/scrape" => parse_scrape(&params).map(HttpRequest::Scrape),
+        _ => return Err(Response::status(404)),
+    }
+    .map_err(|reason| Response::failure(&reason))
 }
 
 /// Where the head ends (just past `\r\n\r\n` or `\n\n`) in `bytes`, if it does.
