@@ -4,6 +4,7 @@
 //! state, a hasher verifies pieces and a writer thread puts them on disk. The threads share
 //! nothing mutable; they exchange the messages in [`messages`]. See ARCHITECTURE.md.
 
+pub mod addresses;
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;

@@ -7,6 +7,10 @@
 
 // Peers, and the threads that come with them.
 
+/// Peer addresses remembered (from trackers, peer exchange and the user).
+pub use crate::addresses::MAX_KNOWN_PEERS;
+/// Pieces with a peer as their only source that may fail their hash before it is dropped.
+pub use crate::addresses::MAX_STRIKES;
 /// Stack reserved for each of a connection's two threads.
 pub use crate::peer::connection::STACK_SIZE;
 /// A connect, a handshake, silence, and one write may take this long before the connection
@@ -16,8 +20,6 @@ pub use crate::peer::connection::{
 };
 /// Connections being opened (not yet handshaken) at once.
 pub use crate::session::MAX_HALF_OPEN;
-/// Pieces with a peer as their only source that may fail their hash before it is dropped.
-pub use crate::session::MAX_STRIKES;
 /// A peer that owes us blocks and sends nothing for this long is dropped.
 pub use crate::session::SNUB_TIMEOUT;
 

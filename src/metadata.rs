@@ -24,6 +24,7 @@ use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, info, warn};
 use sha1::{Digest, Sha1};
 
+use crate::addresses::MAX_KNOWN_PEERS;
 use crate::messages::{Event, TrackerCommand, TrackerEvent};
 use crate::peer::connection::{
     ADVERTISED_REQQ, CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, STACK_SIZE, WRITE_TIMEOUT,
@@ -356,8 +357,12 @@ impl Fetcher {
         self.peers.values().filter(|p| p.size.is_some()).count()
     }
 
+    /// Queues addresses not seen before, up to [`MAX_KNOWN_PEERS`] over the whole phase.
     fn add_candidates(&mut self, addrs: &[SocketAddr]) {
         for &addr in addrs {
+            if self.seen.len() >= MAX_KNOWN_PEERS {
+                break;
+            }
             if addr.port() != 0 && self.seen.insert(addr) {
                 self.candidates.push_back(addr);
             }

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, info, warn};
 
+use crate::addresses::{AddressBook, MAX_KNOWN_PEERS, MAX_STRIKES};
 use crate::bitfield::Bitfield;
 use crate::choker::{Candidate, Choker};
 use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
@@ -56,15 +57,10 @@ pub const MAX_DEPTH: usize = 250;
 const DEPTH_SECONDS: f64 = 2.0;
 /// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
 pub const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
-/// Strikes (pieces that failed with this peer as their only source) before we stop talking
-/// to a peer; a peer caught sending a bad block gets them all at once.
-pub const MAX_STRIKES: u32 = 3;
 /// Most withdrawn blocks remembered per peer (a late block we canceled is not unsolicited).
 pub const WITHDRAWN_LIMIT: usize = 1024;
 /// Connections being opened (not yet handshaken) at once.
 pub const MAX_HALF_OPEN: usize = 16;
-/// Failed connects to one address before we forget it.
-const MAX_CONNECT_FAILURES: u32 = 5;
 /// Below this many connected peers, the session asks the trackers for more.
 const WANT_MORE_PEERS: usize = 10;
 /// How often the session updates rates, checks for snubs and reports progress.
@@ -317,23 +313,6 @@ impl Peer {
     }
 }
 
-/// What we remember about a peer address across connections.
-#[derive(Default)]
-struct Address {
-    /// We may dial it (a tracker or the user gave it; not just a peer that dialed us).
-    dialable: bool,
-    /// The live connection to it, if any.
-    peer: Option<PeerKey>,
-    /// Consecutive connections that ended before the handshake.
-    failures: u32,
-    /// Not before this time.
-    retry_at: Option<Instant>,
-    /// Hash failures it took part in.
-    strikes: u32,
-    /// It had every piece when last connected: once we do too, there is no point dialing it.
-    seed: bool,
-}
-
 /// A piece being assembled from blocks.
 struct PieceBuffer {
     data: Vec<u8>,
@@ -366,7 +345,7 @@ struct Session {
     /// Pieces verified and on disk.
     have: Bitfield,
     peers: HashMap<PeerKey, Peer>,
-    addresses: HashMap<SocketAddr, Address>,
+    addresses: AddressBook,
     next_key: PeerKey,
     buffers: HashMap<u32, PieceBuffer>,
     /// Buffers of written pieces, ready for new ones.
@@ -484,7 +463,7 @@ impl Session {
             geometry,
             our_id,
             peers: HashMap::new(),
-            addresses: HashMap::new(),
+            addresses: AddressBook::default(),
             next_key: 0,
             buffers: HashMap::new(),
             spare_buffers: Vec::new(),
@@ -636,9 +615,7 @@ impl Session {
                 peer.connected = true;
                 peer.last_block = Instant::now();
                 peer.since = Instant::now();
-                if let Some(a) = self.addresses.get_mut(&peer.addr) {
-                    a.failures = 0;
-                }
+                self.addresses.handshaken(peer.addr);
                 if self.have.count() > 0 {
                     let _ = peer
                         .commands
@@ -666,9 +643,7 @@ impl Session {
                     }
                 }
                 if peer.has.is_full() {
-                    if let Some(a) = self.addresses.get_mut(&peer.addr) {
-                        a.seed = true;
-                    }
+                    self.addresses.is_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
@@ -677,9 +652,7 @@ impl Session {
                     self.picker.peer_has_piece(piece);
                 }
                 if peer.has.is_full() {
-                    if let Some(a) = self.addresses.get_mut(&peer.addr) {
-                        a.seed = true;
-                    }
+                    self.addresses.is_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
@@ -823,11 +796,7 @@ impl Session {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             return;
         }
-        let banned = self
-            .addresses
-            .get(&addr)
-            .is_some_and(|a| a.strikes >= MAX_STRIKES);
-        if banned {
+        if self.addresses.is_banned(addr) {
             let _ = stream.shutdown(std::net::Shutdown::Both);
             return;
         }
@@ -1009,10 +978,7 @@ impl Session {
     /// Adds `count` strikes to `addr`; at [`MAX_STRIKES`] its connections are closed and it
     /// is never dialed or accepted again.
     fn strike(&mut self, addr: SocketAddr, count: u32, why: &str) {
-        let address = self.addresses.entry(addr).or_default();
-        let before = address.strikes;
-        address.strikes = before.saturating_add(count);
-        if before >= MAX_STRIKES || address.strikes < MAX_STRIKES {
+        if !self.addresses.strike(addr, count) {
             return;
         }
         warn!("{addr}: dropped ({why})");
@@ -1138,22 +1104,14 @@ impl Session {
             return;
         };
         self.picker.peer_gone(key, &peer.has);
-        if let Some(a) = self.addresses.get_mut(&peer.addr) {
-            a.peer = None;
-            if !peer.connected {
-                a.failures += 1;
-            }
-            // 2 s after a connection that worked, then 4, 8, 16, 32 s after failed ones
-            // (MAX_CONNECT_FAILURES in a row and the address is forgotten).
-            let backoff = Duration::from_secs(2 << a.failures.min(MAX_CONNECT_FAILURES));
-            a.retry_at = Some(Instant::now() + backoff);
-        }
+        self.addresses
+            .closed(peer.addr, peer.connected, Instant::now());
     }
 
     fn learn_peers(&mut self, addrs: Vec<SocketAddr>) {
         for addr in addrs {
-            if !self.is_us(addr) {
-                self.addresses.entry(addr).or_default().dialable = true;
+            if !self.is_us(addr) && !self.addresses.learn(addr) {
+                debug!("{addr}: not remembered, already {MAX_KNOWN_PEERS} addresses");
             }
         }
         self.connect_more();
@@ -1223,19 +1181,7 @@ impl Session {
     fn connect_more(&mut self) {
         let now = Instant::now();
         let half_open = self.peers.values().filter(|p| !p.connected).count();
-        let candidates: Vec<SocketAddr> = self
-            .addresses
-            .iter()
-            .filter(|(_, a)| {
-                a.dialable
-                    && !(a.seed && self.have.is_full())
-                    && a.peer.is_none()
-                    && a.strikes < MAX_STRIKES
-                    && a.failures < MAX_CONNECT_FAILURES
-                    && a.retry_at.is_none_or(|t| t <= now)
-            })
-            .map(|(&addr, _)| addr)
-            .collect();
+        let candidates = self.addresses.to_dial(now, self.have.is_full());
         for addr in candidates
             .into_iter()
             .take(MAX_HALF_OPEN.saturating_sub(half_open))
@@ -1249,9 +1195,7 @@ impl Session {
                 self.peers.remove(&key);
                 break;
             }
-            if let Some(a) = self.addresses.get_mut(&addr) {
-                a.peer = Some(key);
-            }
+            self.addresses.dialing(addr);
         }
     }
 
@@ -1350,7 +1294,7 @@ impl Session {
             total_bytes: self.wanted_bytes,
             download_rate: self.rate,
             peers_connected: self.peers.values().filter(|p| p.connected).count(),
-            peers_known: self.addresses.values().filter(|a| a.dialable).count(),
+            peers_known: self.addresses.dialable(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload_rate,
         }
