@@ -7,8 +7,8 @@
 //! The honest seeder is throttled (a few ms per block) so a download lasts about a second,
 //! long enough to tell "dropped for misbehaving" from "closed at shutdown". Two cases strand
 //! only handles after its 30 s snub timeout have a fast test (the download is not held up,
-//! the connection is closed by the end) and a slow ignored one (dropped by the snub timeout
-//! while the download still runs). Cases strand does not handle are ignored with the reason.
+//! the connection is closed by the end) and a slow one, about 40 s, that runs beside the
+//! others (dropped by the snub timeout while the download still runs).
 //!
 //! The seeder side (a strand seeder flooded with requests, or with connections) runs
 //! `StrandPeer` sessions against `RawPeer`s.
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use common::strand_peer::{hung_up, unchoked_peer, StrandPeer};
 use common::*;
+use strand::limits::{HANDSHAKE_TIMEOUT, SNUB_TIMEOUT};
 use strand::session::{SeedPolicy, Summary};
 
 const MIB: usize = 1024 * 1024;
@@ -33,10 +34,6 @@ const PIECE_LEN: u32 = 64 * 1024;
 const DOWNLOAD_LIMIT: Duration = Duration::from_secs(30);
 /// The honest seeder's pause before each block: 129 blocks make a download of about a second.
 const HONEST_DELAY: Duration = Duration::from_millis(8);
-/// strand's handshake timeout (`peer::connection::HANDSHAKE_TIMEOUT`).
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// strand's snub timeout (`session::SNUB_TIMEOUT`, private).
-const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tests share the process; the one that counts the process's threads runs alone.
 static PROCESS: RwLock<()> = RwLock::new(());
@@ -281,8 +278,8 @@ fn slowloris_does_not_hold_up_the_download() {
     not_held_up_by("slowloris", Behaviour::Slowloris, 11);
 }
 
+/// Slow (~40 s, beside the other tests): strand drops a slowloris by its 30 s snub timeout.
 #[test]
-#[ignore = "slow (~40 s): strand drops a slowloris only by its 30 s snub timeout"]
 fn slowloris_is_dropped_by_the_snub_timeout() {
     dropped_by_snub_timeout("slowloris", Behaviour::Slowloris, 12);
 }
@@ -292,8 +289,9 @@ fn silent_peer_does_not_hold_up_the_download() {
     not_held_up_by("unchokes, never sends", Behaviour::Silent, 13);
 }
 
+/// Slow (~40 s, beside the other tests): strand drops a peer that never answers by its 30 s
+/// snub timeout.
 #[test]
-#[ignore = "slow (~40 s): strand drops a peer that never answers only by its 30 s snub timeout"]
 fn silent_peer_is_dropped_by_the_snub_timeout() {
     dropped_by_snub_timeout("unchokes, never sends", Behaviour::Silent, 14);
 }
