@@ -24,12 +24,9 @@ PAYLOAD_SPEC=(
     "$NAME/z/deep/c.bin:3000000"
 )
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand create (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand create"
 require ip mktorrent transmission-show python3 cmp
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 

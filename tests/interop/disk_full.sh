@@ -42,12 +42,9 @@ PAYLOAD_SPEC=(
     "$NAME/b.bin:43108863"
 )
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand's disk-full handling (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand's disk-full handling"
 require ip python3 cmp timeout awk mount umount mountpoint
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 
@@ -73,9 +70,7 @@ disk_full_cleanup() {
 }
 trap disk_full_cleanup EXIT
 
-SEED_DIR=$WORK/seed
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
+mkdir -p "$OUT_DIR"
 if ! err=$(mount -t tmpfs -o size=32m tmpfs "$OUT_DIR" 2>&1); then
     log "SKIP: cannot mount a tmpfs here: ${err:-mount failed}"
     interop_pass
@@ -83,48 +78,36 @@ fi
 MOUNTED=1
 log "mounted a 32 MiB tmpfs on $OUT_DIR: $(df -B1 --output=size,avail "$OUT_DIR" | tail -1)"
 
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-"$STRAND" create "$SEED_DIR/$NAME" -t "$ANNOUNCE" --piece-length "$PIECE" -o "$TORRENT" \
-    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-TOTAL=$(python3 "$TOOL" files "$TORRENT" | awk -F'\t' '{s += $1} END {print s}')
+setup_payload "64 MiB" "${PAYLOAD_SPEC[@]}"   # OUT_DIR is the tmpfs above
+torrent_by_strand_create "$PIECE" "$ANNOUNCE"
+TOTAL=$(torrent_bytes "$TORRENT")
 PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
-log "info hash $INFOHASH, $TOTAL bytes, $PIECES pieces of $PIECE"
+log "$TOTAL bytes, $PIECES pieces of $PIECE"
 
-# good_pieces DIR : "GOOD BYTES" for the torrent's pieces on disk under DIR (torrent_tool.py).
-good_pieces() {
-    python3 "$TOOL" goodpieces "$TORRENT" "$1"
+# run_download NAME LIMIT KILL_AFTER : `strand download $TORRENT -o $OUT_DIR` in the
+# namespace, not -q, RUST_LOG unset, under `timeout --kill-after=KILL_AFTER LIMIT`; its
+# stderr alone in logs/NAME.stderr, stdout in logs/NAME.stdout. Returns its exit status.
+run_download() {
+    local name=$1 limit=$2 kill_after=$3 pid rc=0
+    # `exec` keeps one PID from bash through `ip netns exec` to timeout.
+    env -u RUST_LOG ERR="$WORK/logs/$name.stderr" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
+        timeout --kill-after="$kill_after" "$limit" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
+        >"$WORK/logs/$name.stdout" </dev/null &
+    pid=$!
+    BG_PIDS+=("$pid"); BG_NAMES[$pid]=$name
+    wait "$pid" || rc=$?
+    return "$rc"
 }
 
-# sent_bytes FROM_LINE : bytes of the blocks the seeder wrote to sockets, from its trace
-# log, counting lines after FROM_LINE.
-sent_bytes() {
-    tail -n +"$(( $1 + 1 ))" "$WORK/logs/seeder-strand.log" | grep -F -- '-> piece piece=' \
-        | sed -nE 's/.*len=([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
-}
+start_strand_tracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
+RUST_LOG=strand::peer::connection=trace start_seeder_strand "$PID_tracker_strand" "$ANNOUNCE"
 
-start_bg tracker-strand "$STRAND" tracker --bind "$TRACKER_IP" --port "$TRACKER_PORT"
-WAIT_ALIVE="$PID_tracker_strand" wait_for 15 "strand tracker answers scrape" \
-    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
-RUST_LOG=strand::peer::connection=trace start_bg seeder-strand "$STRAND" seed "$TORRENT" \
-    -d "$SEED_DIR" --bind 127.0.0.1 --port "$SEED_PORT"
-WAIT_ALIVE="$PID_seeder_strand $PID_tracker_strand" wait_for 60 "tracker lists the seeder" \
-    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
-
-# Run 1: stderr alone in its own file (stdout in the usual log), not -q, no RUST_LOG.
+# Run 1: into the 32 MiB tmpfs.
 ERR1=$WORK/logs/dl-full.stderr
 log "run 1 into the 32 MiB tmpfs (must give up within ${DISKFULL_LIMIT}s)"
 t1=$(date +%s.%N)
-set +e
-# `exec` keeps one PID from bash through `ip netns exec` to timeout.
-env -u RUST_LOG ERR="$ERR1" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
-    timeout --kill-after=5 "$DISKFULL_LIMIT" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
-    >"$WORK/logs/dl-full.stdout" </dev/null &
-pid1=$!
-BG_PIDS+=("$pid1"); BG_NAMES[$pid1]=dl-full
-wait "$pid1"
-rc1=$?
-set -e
+rc1=0
+run_download dl-full "$DISKFULL_LIMIT" 5 || rc1=$?
 secs1=$(elapsed_since "$t1")
 log "run 1 exited with $rc1 after ${secs1}s; stderr ($(wc -l <"$ERR1") lines):"
 sed 's/^/    | /' "$ERR1" >&2
@@ -159,15 +142,8 @@ log "grew the tmpfs: $(df -B1 --output=size,avail "$OUT_DIR" | tail -1) (size, a
 mark=$(wc -l <"$WORK/logs/seeder-strand.log")
 ERR2=$WORK/logs/dl-again.stderr
 t2=$(date +%s.%N)
-set +e
-env -u RUST_LOG ERR="$ERR2" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
-    timeout --kill-after=10 "$DL_TIMEOUT" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
-    >"$WORK/logs/dl-again.stdout" </dev/null &
-pid2=$!
-BG_PIDS+=("$pid2"); BG_NAMES[$pid2]=dl-again
-wait "$pid2"
-rc2=$?
-set -e
+rc2=0
+run_download dl-again "$DL_TIMEOUT" 10 || rc2=$?
 secs2=$(elapsed_since "$t2")
 log "run 2 exited with $rc2 after ${secs2}s; stderr:"
 tr '\r' '\n' <"$ERR2" | grep -v '^$' | sed 's/^/    | /' >&2
@@ -175,13 +151,10 @@ tr '\r' '\n' <"$ERR2" | grep -v '^$' | sed 's/^/    | /' >&2
 START2=$(grep -E '^(resuming:|checked the data on disk)' "$ERR2" | head -1 || true)
 [[ -n $START2 ]] || die "run 2 did not report resuming or checking the data on disk"
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
-sent2=$(sent_bytes "$mark")
-sent1=$(( $(sent_bytes 0) - sent2 ))
+sent2=$(seeder_sent_bytes "$WORK/logs/seeder-strand.log" "$mark")
+sent1=$(( $(seeder_sent_bytes "$WORK/logs/seeder-strand.log") - sent2 ))
 
-kill -INT "$PID_seeder_strand" 2>/dev/null || true
-deadline=$(( $(date +%s) + 20 ))
-while is_running "$PID_seeder_strand" && (( $(date +%s) < deadline )); do sleep 0.1; done
-is_running "$PID_seeder_strand" && die "the seeder did not exit within 20 s of SIGINT"
+stop_by_sigint "$PID_seeder_strand" 20 || true
 summary=$(grep -E 'uploaded [0-9.]+ [KMGT]?i?B' "$WORK/logs/seeder-strand.log" | tail -1 || true)
 leak_check
 

@@ -52,46 +52,26 @@ PAYLOAD_SPEC=(
     "$NAME/sub/b.bin:168435453"
 )
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand's resume after kill -9 (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand's resume after kill -9"
 require ip python3 cmp timeout awk du
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-"$STRAND" create "$SEED_DIR/$NAME" -t "$ANNOUNCE" --piece-length "$PIECE" -o "$TORRENT" \
-    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-TOTAL=$(python3 "$TOOL" files "$TORRENT" | awk -F'\t' '{s += $1} END {print s}')
+setup_payload "256 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_strand_create "$PIECE" "$ANNOUNCE"
+TOTAL=$(torrent_bytes "$TORRENT")
 PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
-log "info hash $INFOHASH, $TOTAL bytes, $PIECES pieces of $PIECE"
-
-# good_pieces DIR : "GOOD BYTES" for the torrent's pieces on disk under DIR (torrent_tool.py).
-good_pieces() {
-    python3 "$TOOL" goodpieces "$TORRENT" "$1"
-}
+log "$TOTAL bytes, $PIECES pieces of $PIECE"
 
 on_disk() {
     du -sB1 "$OUT_DIR/$NAME" 2>/dev/null | cut -f1 || echo 0
 }
 
-start_bg tracker-strand "$STRAND" tracker --bind "$TRACKER_IP" --port "$TRACKER_PORT"
-WAIT_ALIVE="$PID_tracker_strand" wait_for 15 "strand tracker answers scrape" \
-    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH"
-
+start_strand_tracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 # Not -q: its summary after SIGINT says how much it uploaded. The trace of the peer
 # threads has one "-> piece ... len=N" line per block handed to the socket.
-RUST_LOG=strand::peer::connection=trace start_bg seeder-strand "$STRAND" seed "$TORRENT" \
-    -d "$SEED_DIR" --bind 127.0.0.1 --port "$SEED_PORT"
-WAIT_ALIVE="$PID_seeder_strand $PID_tracker_strand" wait_for 60 "tracker lists the seeder" \
-    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+RUST_LOG=strand::peer::connection=trace start_seeder_strand "$PID_tracker_strand" "$ANNOUNCE"
 
 RANDOM=$KILL_SEED
 mid_kills=0
@@ -169,19 +149,13 @@ log "final run exited with $dl_rc after ${dl_secs}s: $(tr '\r' '\n' <"$WORK/logs
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 
 # Stop the seeder with SIGINT (it exits 130 and prints its summary); bounded.
-seed_pid=$PID_seeder_strand
-kill -INT "$seed_pid" 2>/dev/null || true
-deadline=$(( $(date +%s) + 20 ))
-while is_running "$seed_pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
-is_running "$seed_pid" && die "the seeder did not exit within 20 s of SIGINT"
 seed_rc=0
-wait "$seed_pid" 2>/dev/null || seed_rc=$?
+stop_by_sigint "$PID_seeder_strand" 20 || seed_rc=$?
 summary=$(grep -E 'uploaded [0-9.]+ [KMGT]?i?B' "$WORK/logs/seeder-strand.log" | tail -1 || true)
 log "seeder exited with $seed_rc; summary: ${summary:-none}"
 [[ -n $summary ]] || log "WARNING: no summary line in the seeder's log"
 up_human=$(sed -nE 's/.*uploaded ([0-9.]+ [KMGT]?i?B).*/\1/p' <<<"$summary")
-up_exact=$(grep -F -- '-> piece piece=' "$WORK/logs/seeder-strand.log" \
-    | sed -nE 's/.*len=([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}')
+up_exact=$(seeder_sent_bytes "$WORK/logs/seeder-strand.log")
 restarts=$KILLS
 bound=$(( TOTAL + 2 * PIECE * restarts ))
 extra=$(( up_exact - TOTAL ))

@@ -196,9 +196,79 @@ require() {
     done
 }
 
+# strand_only WHY : for the cases that test strand itself: with another DOWNLOADER, log
+# "SKIP: WHY" and exit 0. Call it before interop_init (there is nothing to clean up yet).
+strand_only() {
+    if [[ ${DOWNLOADER:-strand} != strand ]]; then
+        log "SKIP: $1 (DOWNLOADER=$DOWNLOADER)"
+        exit 0
+    fi
+}
+
+# require_strand [HELP_TEXT PROBLEM] : die unless $STRAND is an executable; with HELP_TEXT,
+# also die ("$STRAND PROBLEM") unless `strand --help` mentions HELP_TEXT.
+require_strand() {
+    [[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+    if [[ -n ${1:-} ]]; then
+        "$STRAND" --help 2>&1 | grep -q "$1" || die "$STRAND $2 (strand --help)"
+    fi
+}
+
 # make_payload DIR SPEC... : deterministic content, see torrent_tool.py.
 make_payload() {
     python3 "$TOOL" payload "$@"
+}
+
+# setup_payload SIZE SPEC... : the payload and the folders of a case. Writes SPEC (entries
+# "$NAME/PATH:BYTES", see torrent_tool.py) into a new $WORK/seed and makes an empty
+# $WORK/out for the downloader; SIZE (e.g. "64 MiB") only labels the log line.
+# Sets SEED_DIR, OUT_DIR and TORRENT ($WORK/payload.torrent, written by torrent_by_*).
+setup_payload() {
+    local size=$1; shift
+    SEED_DIR=$WORK/seed
+    OUT_DIR=$WORK/out
+    TORRENT=$WORK/payload.torrent
+    mkdir -p "$SEED_DIR" "$OUT_DIR"
+    log "generating payload ($# file$( (( $# == 1 )) || echo s), $size)"
+    make_payload "$SEED_DIR" "$@"
+}
+
+# torrent_by_mktorrent PIECE_EXP TIER... : write $TORRENT for the payload folder
+# $SEED_DIR/$NAME with mktorrent: pieces of 2^PIECE_EXP bytes, one -a per TIER (the URLs
+# of one tier comma-separated), -d (no creation date: the same bytes every run); output
+# in logs/mktorrent.log, dies if it fails. Sets INFOHASH (hex) and logs it.
+torrent_by_mktorrent() {
+    local exp=$1 tier; shift
+    local -a tiers=()
+    for tier in "$@"; do tiers+=(-a "$tier"); done
+    log "mktorrent (piece 2^$exp)"
+    mktorrent -d -l "$exp" "${tiers[@]}" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
+        || die "mktorrent failed"
+    INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+    log "info hash $INFOHASH, tracker tiers: $*"
+}
+
+# torrent_by_strand_create PIECE_LENGTH ANNOUNCE : the same with `strand create` ($STRAND):
+# pieces of PIECE_LENGTH bytes, the one tracker ANNOUNCE; output in logs/create.log, dies
+# if it fails. Sets INFOHASH (hex) and logs it.
+torrent_by_strand_create() {
+    local piece=$1 announce=$2
+    log "strand create (piece $piece)"
+    "$STRAND" create "$SEED_DIR/$NAME" -t "$announce" --piece-length "$piece" -o "$TORRENT" \
+        >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
+    INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+    log "info hash $INFOHASH, tracker $announce"
+}
+
+# torrent_bytes TORRENT : print the total size of the files TORRENT lists.
+torrent_bytes() {
+    python3 "$TOOL" files "$1" | awk -F'\t' '{s += $1} END {print s}'
+}
+
+# good_pieces DIR : print "GOOD BYTES" for the pieces of $TORRENT on disk under DIR that
+# hash right (torrent_tool.py goodpieces, independent of strand).
+good_pieces() {
+    python3 "$TOOL" goodpieces "$TORRENT" "$1"
 }
 
 # compare_tree TORRENT SRC_DIR OUT_DIR [skip-empty] : cmp every file the torrent
@@ -258,6 +328,98 @@ tracker_lists_seeder() {
     local complete
     complete=$(tracker_counts "$1" "$2" | awk '{print $1}')
     [[ ${complete:-0} -ge 1 ]]
+}
+
+# tracker_lists_leecher HTTP_ANNOUNCE INFOHASH : true once the tracker counts a leecher.
+tracker_lists_leecher() {
+    local incomplete
+    incomplete=$(tracker_counts "$1" "$2" | awk '{print $2}')
+    [[ ${incomplete:-0} -ge 1 ]]
+}
+
+# start_strand_tracker IP PORT INFOHASH : `strand tracker` (HTTP, no whitelist) on IP:PORT,
+# recorded as "tracker-strand"; waits (bounded) until it answers a scrape for INFOHASH.
+start_strand_tracker() {
+    local ip=$1 port=$2 infohash=$3
+    start_bg tracker-strand "$STRAND" tracker --bind "$ip" --port "$port"
+    WAIT_ALIVE="$PID_tracker_strand" wait_for 15 "strand tracker answers scrape" \
+        nsx python3 "$TOOL" scrape "http://$ip:$port/announce" "$infohash"
+}
+
+# start_seeder_strand TRACKER_PID HTTP_ANNOUNCE [ARG...] : the seeder of the cases that
+# test strand's downloader against strand: `strand seed $TORRENT -d $SEED_DIR --bind
+# 127.0.0.1 --port $SEED_PORT ARG...` (RUST_LOG default info), recorded as "seeder-strand".
+# Waits (<= 60 s; dies if the seeder or TRACKER_PID exits) until the tracker lists a seeder
+# (a scrape of HTTP_ANNOUNCE for $INFOHASH).
+start_seeder_strand() {
+    local tracker_pid=$1 announce=$2; shift 2
+    RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed "$TORRENT" -d "$SEED_DIR" \
+        --bind 127.0.0.1 --port "$SEED_PORT" "$@"
+    WAIT_ALIVE="$PID_seeder_strand $tracker_pid" wait_for 60 "tracker lists the seeder" \
+        tracker_lists_seeder "$announce" "$INFOHASH"
+}
+
+# start_strand_seed IP PORT [ARG...] : strand as the seeder another client downloads from:
+# `strand seed $TORRENT -d $SEED_DIR --bind IP --port PORT -q ARG...` (RUST_LOG default
+# strand=debug, into its log), recorded as "strand-seed". Waits (<= 120 s: the hash check
+# comes first; dies if strand or opentracker exits) until opentracker lists a seeder at
+# $ANNOUNCE. Sets SEED_START and SEED_LISTED (`date +%s.%N`) and logs the time between.
+start_strand_seed() {
+    local ip=$1 port=$2; shift 2
+    SEED_START=$(date +%s.%N)
+    RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
+        "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind "$ip" --port "$port" -q "$@"
+    WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
+        tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+    SEED_LISTED=$(date +%s.%N)
+    log "strand start -> tracker lists it: $(awk -v a="$SEED_START" -v b="$SEED_LISTED" 'BEGIN{printf "%.1f", b-a}')s (hash check + announce)"
+}
+
+# start_strand_download : `strand download $TORRENT -o $OUT_DIR -q` in the background under
+# `timeout $DL_TIMEOUT` (RUST_LOG default info), recorded as "downloader-strand". Sets
+# DL_LOG (its log file), DL_PID and DL_START (`date +%s.%N`).
+# wait_strand_download : wait for it; sets DL_RC and DL_SECS (since DL_START), logs them,
+# and dies unless it exited 0.
+start_strand_download() {
+    DL_LOG=$WORK/logs/downloader-strand.log
+    DL_START=$(date +%s.%N)
+    RUST_LOG=${RUST_LOG:-info} start_bg downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
+        "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q
+    DL_PID=$PID_downloader_strand
+}
+wait_strand_download() {
+    DL_RC=0
+    wait "$DL_PID" || DL_RC=$?
+    DL_SECS=$(elapsed_since "$DL_START")
+    log "downloader exited with $DL_RC after ${DL_SECS}s"
+    (( DL_RC == 0 )) || die "strand download exited with status $DL_RC"
+}
+
+# announce_replied LOG URL : true once the strand log LOG shows a successful announce to
+# the tracker URL (its line "tracker URL: N peers after S s").
+announce_replied() {
+    # grep without -q reads to the end, so the first grep never dies of SIGPIPE (pipefail).
+    grep -F "tracker $2:" "$1" 2>/dev/null | grep "peers after" >/dev/null
+}
+
+# stop_by_sigint PID SECONDS : SIGINT to PID (strand then prints its summary), wait up to
+# SECONDS for it to exit, die if it has not. Returns PID's exit status.
+stop_by_sigint() {
+    local pid=$1 secs=$2 deadline rc=0
+    kill -INT "$pid" 2>/dev/null || true
+    deadline=$(( $(date +%s) + secs ))
+    while is_running "$pid" && (( $(date +%s) < deadline )); do sleep 0.1; done
+    is_running "$pid" && die "${BG_NAMES[$pid]:-pid $pid} did not exit within $secs s of SIGINT"
+    wait "$pid" 2>/dev/null || rc=$?
+    return "$rc"
+}
+
+# seeder_sent_bytes LOG [FROM_LINE] : bytes of the blocks a strand seeder handed to its
+# sockets, summed from its trace log LOG (RUST_LOG=strand::peer::connection=trace: one
+# "-> piece piece=... len=N" line per block), counting only the lines after FROM_LINE.
+seeder_sent_bytes() {
+    tail -n +"$(( ${2:-0} + 1 ))" "$1" | grep -F -- '-> piece piece=' \
+        | sed -nE 's/.*len=([0-9]+).*/\1/p' | awk '{s += $1} END {print s + 0}'
 }
 
 # elapsed_since START : seconds (one decimal) since START (a `date +%s.%N` value).
@@ -329,4 +491,32 @@ start_transmission_seed() {
     nsx transmission-remote "$TR" -a "$torrent" -w "$data" >>"$WORK/logs/transmission-remote.log" 2>&1 \
         || die "transmission-remote -a failed"
     WAIT_ALIVE="$PID_transmission" wait_for 120 "transmission verified the data and seeds" tr_seeding
+}
+
+# require_libtorrent : die unless $LT_PYTHON imports libtorrent (python3-libtorrent).
+require_libtorrent() {
+    "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
+        || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+}
+
+# run_libtorrent SOURCE OUT_DIR IP PORT TIMEOUT [PEER] : lt_download.py (python3-libtorrent
+# via $LT_PYTHON; SOURCE a .torrent or a magnet link) in the namespace, recorded as
+# "libtorrent", under a hard timeout of DL_TIMEOUT + 30 s. Logs the peers it saw and those
+# it could not connect to, and dies unless it completed. Sets LT_LOG (its log file) and
+# LT_END (`date +%s.%N` when it exited).
+run_libtorrent() {
+    local rc=0 refused
+    run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "$INTEROP_DIR/lt_download.py" "$@" \
+        || rc=$?
+    LT_END=$(date +%s.%N)
+    LT_LOG=$WORK/logs/libtorrent.log
+    log "libtorrent exited with $rc; $(grep -E 'peers seen' "$LT_LOG" | sed 's/^\[lt *[0-9.]*\] //')"
+    # Which addresses libtorrent could not reach (e.g. a seeder the tracker lists at
+    # an address it does not listen on): worth knowing even when the case passes.
+    refused=$(grep -oE 'peer \[ [0-9.]+:[0-9]+ [^]]*\] disconnecting \(TCP\) \[connect\][^(]*' "$LT_LOG" \
+        | sed -E 's/^peer \[ //; s/ client: [^]]*\]//; s/ disconnecting \(TCP\) \[connect\] \[system\]:/:/' | sort -u | tr '\n' ';' || true)
+    [[ -z $refused ]] || log "libtorrent could not connect to: $refused"
+    (( rc != 124 && rc != 137 )) || die "libtorrent timed out (killed by timeout)"
+    (( rc != 3 )) || die "libtorrent did not complete within ${DL_TIMEOUT}s"
+    (( rc == 0 )) || die "libtorrent exited with status $rc"
 }

@@ -58,64 +58,25 @@ PAYLOAD_SPEC=(
 )
 
 require ip opentracker mktorrent python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
-"$STRAND" --help 2>&1 | grep -q 'strand seed' || die "$STRAND has no 'seed' subcommand (strand --help)"
-"$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
-    || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+require_strand 'strand seed' "has no 'seed' subcommand"
+require_libtorrent
 
 interop_init
 
 # ---------------------------------------------------------------- payload + torrent
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (${#PAYLOAD_SPEC[@]} files, 64 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-log "mktorrent (piece 2^$PIECE_EXP)"
-mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
-    || die "mktorrent failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH"
+setup_payload "64 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_mktorrent "$PIECE_EXP" "$ANNOUNCE"
 
-# ---------------------------------------------------------------- tracker
+# ---------------------------------------------------------------- tracker + strand seeder
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
-
-tracker_has_seed() {
-    local complete
-    complete=$(nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH" | awk '{print $1}')
-    [[ ${complete:-0} -ge 1 ]]
-}
-
-# ---------------------------------------------------------------- strand seeder
-seed_start=$(date +%s.%N)
-RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
-    "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind "$SEED_IP" --port "$SEED_PORT" -q
-WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
-    tracker_has_seed
-seed_listed=$(date +%s.%N)
-log "strand start -> tracker lists it: $(awk -v a="$seed_start" -v b="$seed_listed" 'BEGIN{printf "%.1f", b-a}')s (hash check + announce)"
+start_strand_seed "$SEED_IP" "$SEED_PORT"
 
 # ---------------------------------------------------------------- libtorrent downloader
-LT_SCRIPT=$INTEROP_DIR/lt_download.py
-
 LT_ARGS=("$TORRENT" "$OUT_DIR" "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT")
 [[ $LT_DIRECT == 1 ]] && LT_ARGS+=("$SEED_IP:$SEED_PORT")
 log "libtorrent downloads from strand (timeout ${DL_TIMEOUT}s, direct connect: $LT_DIRECT)"
-set +e
-run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "$LT_SCRIPT" "${LT_ARGS[@]}"
-lt_rc=$?
-set -e
-done_at=$(date +%s.%N)
-log "libtorrent exited with $lt_rc; $(grep -E 'peers seen' "$WORK/logs/libtorrent.log" | sed 's/^\[lt *[0-9.]*\] //')"
-# Which addresses libtorrent could not reach (e.g. a seeder the tracker lists at
-# an address it does not listen on): worth knowing even when the case passes.
-refused=$(grep -oE 'peer \[ [0-9.]+:[0-9]+ [^]]*\] disconnecting \(TCP\) \[connect\][^(]*' "$WORK/logs/libtorrent.log" \
-    | sed -E 's/^peer \[ //; s/ client: [^]]*\]//; s/ disconnecting \(TCP\) \[connect\] \[system\]:/:/' | sort -u | tr '\n' ';' || true)
-[[ -z $refused ]] || log "libtorrent could not connect to: $refused"
-(( lt_rc != 124 && lt_rc != 137 )) || die "libtorrent timed out (killed by timeout)"
-(( lt_rc != 3 )) || die "libtorrent did not complete within ${DL_TIMEOUT}s"
-(( lt_rc == 0 )) || die "libtorrent exited with status $lt_rc"
+run_libtorrent "${LT_ARGS[@]}"
+done_at=$LT_END
 is_running "$PID_strand_seed" || die "strand seed exited before the end of the test"
 
 log "comparing files"
@@ -125,8 +86,8 @@ done
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 leak_check
 
-read -r _ _ lt_secs bytes < <(grep '^DONE ' "$WORK/logs/libtorrent.log")
-secs=$(awk -v a="$seed_start" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
+read -r _ _ lt_secs bytes < <(grep '^DONE ' "$LT_LOG")
+secs=$(awk -v a="$SEED_START" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
 mib=$(( bytes / 1048576 ))
 log "RESULT: libtorrent <- strand: ${mib} MiB in $(printf '%.1f' "$lt_secs")s ($(awk -v m="$bytes" -v s="$lt_secs" 'BEGIN{ if (s > 0) printf "%.1f", m/1048576/s; else print "inf" }') MiB/s; ${secs}s from strand's start incl. its hash check)"
 stop_name strand-seed

@@ -26,10 +26,7 @@
 CASE_NAME=${CASE_NAME:-magnet_from_transmission}
 . "$(dirname "$0")/lib.sh"
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: tests strand's magnet download (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "tests strand's magnet download"
 STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
 DL_TIMEOUT=${DL_TIMEOUT:-300}
 META_TIMEOUT=${META_TIMEOUT:-60}
@@ -55,24 +52,14 @@ PAYLOAD_SPEC=(
 )
 
 require ip opentracker transmission-daemon transmission-remote transmission-show mktorrent python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
-"$STRAND" --help 2>&1 | grep -q "magnet:" || die "$STRAND does not take magnet links (strand --help)"
+require_strand "magnet:" "does not take magnet links"
 
 interop_init
 
 # ---------------------------------------------------------------- payload + torrent
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
+setup_payload "32 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_mktorrent "$PIECE_EXP" "$ANNOUNCE"
 SAVED=$WORK/saved.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (${#PAYLOAD_SPEC[@]} files, 32 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-log "mktorrent (piece 2^$PIECE_EXP)"
-mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
-    || die "mktorrent failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH"
 MAGNET=$(transmission-show -m "$TORRENT" | grep -m1 '^magnet:') || die "transmission-show -m printed no magnet link"
 log "magnet: $MAGNET"
 [[ ${MAGNET,,} == *"xt=urn:btih:$INFOHASH"* ]] || die "magnet link does not carry info hash $INFOHASH"

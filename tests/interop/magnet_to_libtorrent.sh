@@ -32,10 +32,7 @@
 CASE_NAME=${CASE_NAME:-magnet_to_libtorrent}
 . "$(dirname "$0")/lib.sh"
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: strand is the seeder here (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "strand is the seeder here"
 STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
 DL_TIMEOUT=${DL_TIMEOUT:-300}
 LT_DIRECT=${LT_DIRECT:-1}
@@ -61,25 +58,14 @@ PAYLOAD_SPEC=(
 )
 
 require ip opentracker mktorrent transmission-show python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
-"$STRAND" --help 2>&1 | grep -q 'strand seed' || die "$STRAND has no 'seed' subcommand (strand --help)"
-"$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
-    || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+require_strand 'strand seed' "has no 'seed' subcommand"
+require_libtorrent
 
 interop_init
 
 # ---------------------------------------------------------------- payload + torrent
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (${#PAYLOAD_SPEC[@]} files, 32 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-log "mktorrent (piece 2^$PIECE_EXP)"
-mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
-    || die "mktorrent failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH"
+setup_payload "32 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_mktorrent "$PIECE_EXP" "$ANNOUNCE"
 MAGNET=$(transmission-show -m "$TORRENT" | grep -m1 '^magnet:') || die "transmission-show -m printed no magnet link"
 [[ ${MAGNET,,} == *"xt=urn:btih:$INFOHASH"* ]] || die "magnet link does not carry info hash $INFOHASH"
 [[ $LT_DIRECT == 1 ]] && MAGNET="$MAGNET&x.pe=$SEED_IP:$SEED_PORT"
@@ -87,30 +73,11 @@ log "magnet: $MAGNET"
 
 # ---------------------------------------------------------------- tracker + strand seeder
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
-seed_start=$(date +%s.%N)
-RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
-    "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind "$SEED_IP" --port "$SEED_PORT" -q
-WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
-    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
-log "strand start -> tracker lists it: $(elapsed_since "$seed_start")s (hash check + announce)"
+start_strand_seed "$SEED_IP" "$SEED_PORT"
 
 # ---------------------------------------------------------------- libtorrent, magnet only
-LT_SCRIPT=$INTEROP_DIR/lt_download.py
-
 log "libtorrent fetches the magnet link from strand (timeout ${DL_TIMEOUT}s, x.pe: $LT_DIRECT)"
-set +e
-run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "$LT_SCRIPT" \
-    "$MAGNET" "$OUT_DIR" "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT"
-lt_rc=$?
-set -e
-LT_LOG=$WORK/logs/libtorrent.log
-log "libtorrent exited with $lt_rc; $(grep -E 'peers seen' "$LT_LOG" | sed 's/^\[lt *[0-9.]*\] //')"
-refused=$(grep -oE 'peer \[ [0-9.]+:[0-9]+ [^]]*\] disconnecting \(TCP\) \[connect\][^(]*' "$LT_LOG" \
-    | sed -E 's/^peer \[ //; s/ client: [^]]*\]//; s/ disconnecting \(TCP\) \[connect\] \[system\]:/:/' | sort -u | tr '\n' ';' || true)
-[[ -z $refused ]] || log "libtorrent could not connect to: $refused"
-(( lt_rc != 124 && lt_rc != 137 )) || die "libtorrent timed out (killed by timeout)"
-(( lt_rc != 3 )) || die "libtorrent did not complete within ${DL_TIMEOUT}s"
-(( lt_rc == 0 )) || die "libtorrent exited with status $lt_rc"
+run_libtorrent "$MAGNET" "$OUT_DIR" "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT"
 is_running "$PID_strand_seed" || die "strand seed exited before the end of the test"
 grep -q '^METADATA ' "$LT_LOG" || die "libtorrent completed without reporting the metadata"
 

@@ -38,26 +38,17 @@ DEAD_HTTP="http://$TRACKER_IP:$CLOSED_PORT/announce"
 NAME=strand-tiers-payload
 PAYLOAD_SPEC=("$NAME/data.bin:16777217")
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand's tracker tiers (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand's tracker tiers"
 require ip opentracker mktorrent python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-# mktorrent: comma-separated URLs form one tier, each -a a further tier.
-mktorrent -d -l 18 -a "$DEAD_UDP,$DEAD_HTTP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" \
-    >"$WORK/logs/mktorrent.log" 2>&1 || die "mktorrent failed"
+setup_payload "16 MiB" "${PAYLOAD_SPEC[@]}"
+# Two tiers: [silent udp, refused http], then [opentracker].
+torrent_by_mktorrent 18 "$DEAD_UDP,$DEAD_HTTP" "$ANNOUNCE"
 "$STRAND" info "$TORRENT" >"$WORK/logs/info.txt" 2>&1 || die "strand info failed"
 sed -n '/^Trackers:/,$p' "$WORK/logs/info.txt" | head -6 >&2
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
 
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 start_bg silent-udp python3 -c "
@@ -67,23 +58,16 @@ s.bind(('$TRACKER_IP', $SILENT_PORT))
 time.sleep(600)"
 
 # The seeder's own tiers fall back the same way; wait until it is listed.
-RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed "$TORRENT" -d "$SEED_DIR" \
-    --bind 127.0.0.1 --port "$SEED_PORT" -q
-WAIT_ALIVE="$PID_seeder_strand $PID_opentracker" wait_for 60 "tracker lists the seeder" \
-    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
+start_seeder_strand "$PID_opentracker" "$ANNOUNCE" -q
 
-DL_LOG=$WORK/logs/downloader-strand.log
-dl_start=$(date +%s.%N)
-RUST_LOG=${RUST_LOG:-info} start_bg downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
-    "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q
-DL_PID=$PID_downloader_strand
+start_strand_download
 
 # Poll the log every 0.1 s (bounded) for the first successful announce.
 fallback_secs=""
 deadline=$(( $(date +%s) + FALLBACK_LIMIT + 5 ))
 while (( $(date +%s) < deadline )); do
-    if grep -F "tracker $ANNOUNCE:" "$DL_LOG" 2>/dev/null | grep -q "peers after"; then
-        fallback_secs=$(elapsed_since "$dl_start")
+    if announce_replied "$DL_LOG" "$ANNOUNCE"; then
+        fallback_secs=$(elapsed_since "$DL_START")
         break
     fi
     sleep 0.1
@@ -94,12 +78,8 @@ grep -E "WARN.*tracker (udp|http)://$TRACKER_IP:($SILENT_PORT|$CLOSED_PORT)" "$D
 awk -v s="$fallback_secs" -v l="$FALLBACK_LIMIT" 'BEGIN{exit !(s <= l)}' \
     || die "fallback took ${fallback_secs}s (limit ${FALLBACK_LIMIT}s)"
 
-dl_rc=0
-wait "$DL_PID" || dl_rc=$?
-dl_secs=$(elapsed_since "$dl_start")
-log "downloader exited with $dl_rc after ${dl_secs}s"
-(( dl_rc == 0 )) || die "strand download exited with status $dl_rc"
+wait_strand_download
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 leak_check
-log "RESULT: tiers [[silent udp, refused http], [opentracker]]: first peers after ${fallback_secs}s, done in ${dl_secs}s"
+log "RESULT: tiers [[silent udp, refused http], [opentracker]]: first peers after ${fallback_secs}s, done in ${DL_SECS}s"
 interop_pass

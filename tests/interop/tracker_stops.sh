@@ -34,43 +34,26 @@ NAME=strand-tracker-stops-payload
 TOTAL=536870912
 PAYLOAD_SPEC=("$NAME/big.bin:$TOTAL")
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand's tracker client (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand's tracker client"
 require ip opentracker python3 cmp timeout du
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (512 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-"$STRAND" create "$SEED_DIR/$NAME" -t "$UDP_ANNOUNCE" --piece-length 262144 -o "$TORRENT" \
-    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
+setup_payload "512 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_strand_create 262144 "$UDP_ANNOUNCE"
 
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
-RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed "$TORRENT" -d "$SEED_DIR" \
-    --bind 127.0.0.1 --port "$SEED_PORT" -q
-WAIT_ALIVE="$PID_seeder_strand $PID_opentracker" wait_for 60 "tracker lists the seeder" \
-    tracker_lists_seeder "$HTTP_ANNOUNCE" "$INFOHASH"
+start_seeder_strand "$PID_opentracker" "$HTTP_ANNOUNCE" -q
 
-DL_LOG=$WORK/logs/downloader-strand.log
-dl_start=$(date +%s.%N)
-RUST_LOG=${RUST_LOG:-info} start_bg downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
-    "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q
-DL_PID=$PID_downloader_strand
+start_strand_download
 
 # Poll the downloader's log (every 0.05 s, bounded) for its first announce reply,
 # then stop the tracker.
 announced=0
 deadline=$(( $(date +%s) + 30 ))
 while (( $(date +%s) < deadline )) && is_running "$DL_PID"; do
-    if grep -F "tracker $UDP_ANNOUNCE:" "$DL_LOG" 2>/dev/null | grep -q "peers after"; then
+    if announce_replied "$DL_LOG" "$UDP_ANNOUNCE"; then
         announced=1
         break
     fi
@@ -78,21 +61,17 @@ while (( $(date +%s) < deadline )) && is_running "$DL_PID"; do
 done
 (( announced == 1 )) || die "the downloader never got an announce reply"
 have=$(du -sB1 "$OUT_DIR" | cut -f1)  # blocks written, not the sparse size
-log "stopping the tracker $(elapsed_since "$dl_start")s after the downloader started, with $have of $TOTAL bytes on disk ($(( have * 100 / TOTAL ))%)"
+log "stopping the tracker $(elapsed_since "$DL_START")s after the downloader started, with $have of $TOTAL bytes on disk ($(( have * 100 / TOTAL ))%)"
 (( have < TOTAL )) || die "the download had already finished when the tracker stopped: use a bigger payload"
 stop_name opentracker
 tracker_counts "$HTTP_ANNOUNCE" "$INFOHASH" 2>/dev/null && die "the tracker still answers after the stop"
 have=$(du -sB1 "$OUT_DIR" | cut -f1)
-log "tracker stopped $(elapsed_since "$dl_start")s after the downloader started, $(( have * 100 / TOTAL ))% on disk; the download goes on with the peer it has"
+log "tracker stopped $(elapsed_since "$DL_START")s after the downloader started, $(( have * 100 / TOTAL ))% on disk; the download goes on with the peer it has"
 
-dl_rc=0
-wait "$DL_PID" || dl_rc=$?
-dl_secs=$(elapsed_since "$dl_start")
-log "downloader exited with $dl_rc after ${dl_secs}s"
-(( dl_rc == 0 )) || die "strand download exited with status $dl_rc"
+wait_strand_download
 log "tracker errors the downloader saw after the stop:"
 grep -F "tracker $UDP_ANNOUNCE:" "$DL_LOG" | grep -v "peers after" | sed 's/^/    /' >&2 || true
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 leak_check
-log "RESULT: tracker stopped mid-download: 512 MiB in ${dl_secs}s"
+log "RESULT: tracker stopped mid-download: 512 MiB in ${DL_SECS}s"
 interop_pass

@@ -61,33 +61,16 @@ PAYLOAD_SPEC=(
 )
 
 require ip opentracker transmission-daemon transmission-remote mktorrent python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
-"$STRAND" --help 2>&1 | grep -q 'strand seed' || die "$STRAND has no 'seed' subcommand (strand --help)"
+require_strand 'strand seed' "has no 'seed' subcommand"
 
 interop_init
 
 # ---------------------------------------------------------------- payload + torrent
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (${#PAYLOAD_SPEC[@]} files, 32 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-log "mktorrent (piece 2^$PIECE_EXP)"
-mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
-    || die "mktorrent failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH"
+setup_payload "32 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_mktorrent "$PIECE_EXP" "$ANNOUNCE"
 
 # ---------------------------------------------------------------- tracker
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
-
-# scrape_field N : field N (1 complete, 2 incomplete) of the tracker's scrape.
-scrape_field() {
-    nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH" | awk -v n="$1" '{print $n}'
-}
-tracker_has_leecher() { local v; v=$(scrape_field 2); [[ ${v:-0} -ge 1 ]]; }
-tracker_has_seed()    { local v; v=$(scrape_field 1); [[ ${v:-0} -ge 1 ]]; }
 
 # ---------------------------------------------------------------- transmission downloader
 # The output dir must be writable by the daemon (it runs as root here) and empty.
@@ -97,16 +80,12 @@ nsx transmission-remote "$TR" -a "$TORRENT" -w "$OUT_DIR" >>"$WORK/logs/transmis
 # The tracker learns transmission's address (127.0.2.x, it binds its announces to
 # bind-address-ipv4) from its `started` announce.
 WAIT_ALIVE="$PID_transmission $PID_opentracker" wait_for 60 "tracker lists transmission as a leecher" \
-    tracker_has_leecher
+    tracker_lists_leecher "$ANNOUNCE" "$INFOHASH"
 
 # ---------------------------------------------------------------- strand seeder
-SEED_ARGS=(seed "$TORRENT" -d "$SEED_DIR" --bind "$SEED_IP" --port "$SEED_PORT" -q)
-[[ $PEER_HINT == 1 ]] && SEED_ARGS+=(--peer "$LEECH_IP:$LEECH_PORT")
-seed_start=$(date +%s.%N)
-RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed "$STRAND" "${SEED_ARGS[@]}"
-WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
-    tracker_has_seed
-seed_listed=$(date +%s.%N)
+SEED_EXTRA=()
+[[ $PEER_HINT == 1 ]] && SEED_EXTRA+=(--peer "$LEECH_IP:$LEECH_PORT")
+start_strand_seed "$SEED_IP" "$SEED_PORT" "${SEED_EXTRA[@]}"
 
 # ---------------------------------------------------------------- wait for 100%
 TR_PCT=""
@@ -148,11 +127,10 @@ log "comparing files (transmission does not create empty files)"
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" skip-empty || die "downloaded files differ from the payload"
 leak_check
 
-secs=$(awk -v a="$seed_start" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
-xfer=$(awk -v a="$seed_listed" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
+secs=$(awk -v a="$SEED_START" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
+xfer=$(awk -v a="$SEED_LISTED" -v b="$done_at" 'BEGIN{printf "%.1f", b-a}')
 bytes=$(du -sb "$SEED_DIR" | cut -f1)
 mib=$(( bytes / 1048576 ))
-log "strand start -> tracker lists it: $(awk -v a="$seed_start" -v b="$seed_listed" 'BEGIN{printf "%.1f", b-a}')s (hash check + announce)"
 log "RESULT: transmission <- strand: ${mib} MiB in ${secs}s from strand's start, ${xfer}s after the tracker listed it ($(awk -v m="$bytes" -v s="$xfer" 'BEGIN{ if (s > 0) printf "%.2f", m/1048576/s; else print "inf" }') MiB/s)"
 stop_name strand-seed
 interop_pass

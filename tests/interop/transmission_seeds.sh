@@ -45,7 +45,7 @@ PAYLOAD_SPEC=(
 
 require ip opentracker transmission-daemon transmission-remote mktorrent python3 cmp timeout
 case $DOWNLOADER in
-    strand) [[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)" ;;
+    strand) require_strand ;;
     aria2c) require aria2c ;;
     *) die "unknown DOWNLOADER=$DOWNLOADER (strand|aria2c)" ;;
 esac
@@ -53,29 +53,16 @@ esac
 interop_init
 
 # ---------------------------------------------------------------- payload + torrent
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-log "generating payload (${#PAYLOAD_SPEC[@]} files, 64 MiB)"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-log "mktorrent (piece 2^$PIECE_EXP)"
-mktorrent -d -l "$PIECE_EXP" -a "$ANNOUNCE" -o "$TORRENT" "$SEED_DIR/$NAME" >"$WORK/logs/mktorrent.log" 2>&1 \
-    || die "mktorrent failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH"
+setup_payload "64 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_mktorrent "$PIECE_EXP" "$ANNOUNCE"
 
 # ---------------------------------------------------------------- tracker
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
 
 # ---------------------------------------------------------------- transmission seeder
 start_transmission_seed "$SEED_IP" "$SEED_PORT" "$RPC_PORT" "$TORRENT" "$SEED_DIR"
-tracker_has_seed() {
-    local complete
-    complete=$(nsx python3 "$TOOL" scrape "$ANNOUNCE" "$INFOHASH" | awk '{print $1}')
-    [[ ${complete:-0} -ge 1 ]]
-}
-WAIT_ALIVE="$PID_transmission $PID_opentracker" wait_for 60 "tracker lists a seeder" tracker_has_seed
+WAIT_ALIVE="$PID_transmission $PID_opentracker" wait_for 60 "tracker lists a seeder" \
+    tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
 nsx transmission-remote "$TR" -t all -i >"$WORK/logs/transmission-before.txt" 2>&1 || true
 
 # ---------------------------------------------------------------- downloader

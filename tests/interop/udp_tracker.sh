@@ -32,46 +32,25 @@ PAYLOAD_SPEC=(
     "$NAME/sub/b.bin:12345678"
 )
 
-if [[ ${DOWNLOADER:-strand} != strand ]]; then
-    log "SKIP: this case tests strand's UDP tracker client (DOWNLOADER=$DOWNLOADER)"
-    exit 0
-fi
+strand_only "this case tests strand's UDP tracker client"
 require ip opentracker python3 cmp timeout
-[[ -x $STRAND ]] || die "strand binary not found at $STRAND (run: make build, or set STRAND=)"
+require_strand
 
 interop_init
 
-SEED_DIR=$WORK/seed
-OUT_DIR=$WORK/out
-TORRENT=$WORK/payload.torrent
-mkdir -p "$SEED_DIR" "$OUT_DIR"
-make_payload "$SEED_DIR" "${PAYLOAD_SPEC[@]}"
-"$STRAND" create "$SEED_DIR/$NAME" -t "$UDP_ANNOUNCE" --piece-length 262144 -o "$TORRENT" \
-    >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
-INFOHASH=$(python3 "$TOOL" infohash "$TORRENT")
-log "info hash $INFOHASH, tracker $UDP_ANNOUNCE"
+setup_payload "30 MiB" "${PAYLOAD_SPEC[@]}"
+torrent_by_strand_create 262144 "$UDP_ANNOUNCE"
 
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
+# The seeder announces over UDP too; the script's scrape goes over HTTP.
+start_seeder_strand "$PID_opentracker" "$HTTP_ANNOUNCE" -q
 
-RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed "$TORRENT" -d "$SEED_DIR" \
-    --bind 127.0.0.1 --port "$SEED_PORT" -q
-WAIT_ALIVE="$PID_seeder_strand $PID_opentracker" wait_for 60 "tracker lists the seeder (UDP announce)" \
-    tracker_lists_seeder "$HTTP_ANNOUNCE" "$INFOHASH"
+start_strand_download
+wait_strand_download
 
-dl_start=$(date +%s.%N)
-set +e
-RUST_LOG=${RUST_LOG:-info} run_ns downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
-    "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q
-dl_rc=$?
-set -e
-dl_secs=$(elapsed_since "$dl_start")
-log "downloader exited with $dl_rc after ${dl_secs}s"
-(( dl_rc == 0 )) || die "strand download exited with status $dl_rc"
-
-grep -F "tracker $UDP_ANNOUNCE:" "$WORK/logs/downloader-strand.log" | grep -q "peers after" \
-    || die "the downloader's log shows no UDP announce reply"
-log "downloader: $(grep -F "tracker $UDP_ANNOUNCE:" "$WORK/logs/downloader-strand.log" | head -1 | sed 's/^.*\] //')"
+announce_replied "$DL_LOG" "$UDP_ANNOUNCE" || die "the downloader's log shows no UDP announce reply"
+log "downloader: $(grep -F "tracker $UDP_ANNOUNCE:" "$DL_LOG" | head -1 | sed 's/^.*\] //')"
 compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
 leak_check
-log "RESULT: UDP tracker only: $(( $(du -sb "$SEED_DIR" | cut -f1) / 1048576 )) MiB in ${dl_secs}s"
+log "RESULT: UDP tracker only: $(( $(du -sb "$SEED_DIR" | cut -f1) / 1048576 )) MiB in ${DL_SECS}s"
 interop_pass
