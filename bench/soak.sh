@@ -20,14 +20,14 @@
 # Before the churn and after it (every child stopped, the seed left alone until its peer
 # count is 0, at most QUIET_WAIT s) the same figures are taken with no peer: "quiet" rows.
 #
-# Verdict per figure: the mean of the first 20% of the churn samples after WARMUP s against
-# the mean of the last 20%; growth above GROWTH_PCT percent is "grows". For threads and fds,
-# also the quiet end against the quiet start (more than +2 is "grows"). Memory is judged on
-# RssAnon (heap and stacks: what strand allocates); VmRSS and RssFile (pages of the binary and
-# libc, read in as code paths first run, bounded by their size) are reported beside it. Exit 1
-# if anything grows, if the seed exits, or if a leecher exits in a way it was not told to.
+# Verdict (bench/soak_verdict.py, which explains it): for RssAnon and the thread count, a fit
+# of each against the peer count and time over the second half of the churn; what time adds
+# beyond the peer count is the drift, and over GROWTH_PCT percent of the mean is "grows".
+# Threads and fds must also be back where they started (+2) once no peer is left. VmRSS and
+# RssFile are reported beside RssAnon. Exit 1 if anything grows, if the seed exits, or if a
+# leecher exits in a way it was not told to.
 #
-# Environment: STRAND, SOAK_MINUTES (30), SOAK_MIB (256), SAMPLE_EVERY (10), WARMUP (60),
+# Environment: STRAND, SOAK_MINUTES (30), SOAK_MIB (256), SAMPLE_EVERY (10), WARMUP (s, half the churn),
 #   MAX_LEECHERS (2), LEECH_EVERY (3), MAX_HOSTILE (3), HOSTILE_EVERY (4), SOAK_SEED (1),
 #   GROWTH_PCT (10), QUIET_WAIT (60), SOAK_CSV (where the CSV is copied; default
 #   /tmp/strand-soak-DATE.csv), KEEP_WORK=1.
@@ -39,7 +39,7 @@ HOSTILE=$BENCH_DIR/soak_hostile.py
 SOAK_MINUTES=${SOAK_MINUTES:-30}
 SOAK_MIB=${SOAK_MIB:-256}
 SAMPLE_EVERY=${SAMPLE_EVERY:-10}
-WARMUP=${WARMUP:-60}
+WARMUP=${WARMUP:-$(( SOAK_MINUTES * 30 ))}
 MAX_LEECHERS=${MAX_LEECHERS:-2}
 LEECH_EVERY=${LEECH_EVERY:-3}
 MAX_HOSTILE=${MAX_HOSTILE:-3}
@@ -256,48 +256,7 @@ if [[ -s $UNEXPECTED ]]; then
 fi
 
 verdict=0
-python3 - "$CSV" "$WARMUP" "$GROWTH_PCT" <<'EOF' || verdict=$?
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[1])))
-warmup, pct = float(sys.argv[2]), float(sys.argv[3])
-churn = [r for r in rows if r["phase"] == "churn" and float(r["t_s"]) >= warmup]
-quiet = [r for r in rows if r["phase"] == "quiet"]
-q0, q1 = quiet[0], quiet[-1]
-grows = False
-if len(churn) < 5:
-    print("too few churn samples after the warm-up for a verdict"); sys.exit(2)
-k = max(1, len(churn) // 5)
-print(f"{len(rows)} samples; verdict over {len(churn)} churn samples after {warmup:.0f} s "
-      f"(first {k} vs last {k}), growth limit {pct:.0f}%")
-print(f"{'figure':12} {'quiet0':>8} {'first':>8} {'last':>8} {'max':>8} {'quiet1':>8} "
-      f"{'mean1st':>9} {'meanlast':>9} {'growth':>7}  grows?")
-# rss_kib = rss_anon_kib (what strand allocates: heap, stacks) + rss_file_kib (pages of the
-# binary and libc read in as code paths first run; bounded by their size). Judged: anon.
-reported = ("rss_kib", "rss_file_kib", "peers")
-for f in ("rss_kib", "rss_anon_kib", "rss_file_kib", "threads", "fds", "peers"):
-    v = [float(r[f]) for r in churn]
-    a, b = sum(v[:k]) / k, sum(v[-k:]) / k
-    g = (b - a) / a * 100 if a else 0.0
-    allv = [float(r[f]) for r in rows]
-    why = []
-    if f not in reported and g > pct:
-        why.append(f"+{g:.1f}% under churn")
-    if f in ("threads", "fds") and float(q1[f]) > float(q0[f]) + 2:
-        why.append(f"quiet {q0[f]} -> {q1[f]}")
-    if f == "rss_anon_kib" and float(q1[f]) > float(q0[f]) * (1 + pct / 100) and g > pct:
-        why.append(f"quiet {q0[f]} -> {q1[f]}")
-    grows |= bool(why)
-    if f == "peers":
-        verdict = "(load, not judged)"
-    elif f in reported:
-        verdict = "(reported, not judged)"
-    else:
-        verdict = "YES: " + ", ".join(why) if why else "no"
-    print(f"{f:12} {q0[f]:>8} {churn[0][f]:>8} {churn[-1][f]:>8} {max(allv):>8.0f} {q1[f]:>8} "
-          f"{a:>9.1f} {b:>9.1f} {g:>6.1f}%  {verdict}")
-print(f"cpu: {q0['cpu_s']} s at start, {q1['cpu_s']} s at the end")
-sys.exit(1 if grows else 0)
-EOF
+python3 "$BENCH_DIR/soak_verdict.py" "$CSV" "$WARMUP" "$GROWTH_PCT" || verdict=$?
 [[ -s $UNEXPECTED ]] && log "RESULT: some leechers ended in a way they were not told to (see above)"
 (( verdict == 0 )) || die "RESULT: a figure grows (or too few samples), see the table; CSV at $SOAK_CSV"
 [[ -s $UNEXPECTED ]] && die "RESULT: unexpected leecher exits"
