@@ -121,7 +121,7 @@ impl AddressBook {
     }
 
     /// `addr` has every piece.
-    pub fn is_seed(&mut self, addr: SocketAddr) {
+    pub fn mark_seed(&mut self, addr: SocketAddr) {
         if let Some(a) = self.entries.get_mut(&addr) {
             a.seed = true;
         }
@@ -163,7 +163,7 @@ impl AddressBook {
     }
 
     /// How many addresses we may dial (whether or not now).
-    pub fn dialable(&self) -> usize {
+    pub fn dialable_count(&self) -> usize {
         self.entries.values().filter(|a| a.dialable).count()
     }
 }
@@ -233,7 +233,7 @@ mod tests {
         let mut book = AddressBook::default();
         let now = Instant::now();
         book.learn(addr(1));
-        book.is_seed(addr(1));
+        book.mark_seed(addr(1));
         assert_eq!(book.to_dial(now, false), vec![addr(1)]);
         assert!(book.to_dial(now, true).is_empty());
     }
@@ -252,7 +252,7 @@ mod tests {
         // An address only ever seen as an incoming connection can be banned too.
         assert!(book.strike(addr(2), MAX_STRIKES));
         assert!(book.is_banned(addr(2)));
-        assert_eq!(book.dialable(), 1);
+        assert_eq!(book.dialable_count(), 1);
     }
 
     #[test]

@@ -643,7 +643,7 @@ impl Session {
                     }
                 }
                 if peer.has.is_full() {
-                    self.addresses.is_seed(peer.addr);
+                    self.addresses.mark_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
@@ -652,7 +652,7 @@ impl Session {
                     self.picker.peer_has_piece(piece);
                 }
                 if peer.has.is_full() {
-                    self.addresses.is_seed(peer.addr);
+                    self.addresses.mark_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
@@ -1294,7 +1294,7 @@ impl Session {
             total_bytes: self.wanted_bytes,
             download_rate: self.rate,
             peers_connected: self.peers.values().filter(|p| p.connected).count(),
-            peers_known: self.addresses.dialable(),
+            peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload_rate,
         }
