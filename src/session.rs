@@ -707,7 +707,9 @@ impl Session {
             None
         };
         if let Some(why) = bogus {
-            warn!("{}: dropped for {why}: {block:?}", peer.addr);
+            // Not a warning: nothing the user can do about a stranger's protocol errors, and
+            // a peer that keeps reconnecting would fill the terminal (the soak saw 3,000).
+            info!("{}: dropped for {why}: {block:?}", peer.addr);
             self.send(key, Command::Disconnect);
             return;
         }
@@ -859,7 +861,7 @@ impl Session {
         let solicited =
             self.picker.is_requested_from(key, block) || take_one(&mut peer.withdrawn, block);
         if !solicited {
-            warn!("{addr}: dropped for sending a block nobody asked for: {block:?}");
+            info!("{addr}: dropped for sending a block nobody asked for: {block:?}");
             self.send(key, Command::Disconnect);
             return;
         }
