@@ -23,17 +23,16 @@ require ip python3 timeout
 "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null || die "$LT_PYTHON cannot import libtorrent"
 interop_init
 
-mkdir -p "$WORK/seed" "$WORK/out"
-make_payload "$WORK/seed" "capture/a.bin:1500000" "capture/b.bin:597152"
-"$STRAND" create "$WORK/seed/capture" -t http://127.0.0.1:1/announce --piece-length 65536 \
-    -o "$WORK/capture.torrent" >"$WORK/logs/create.log" 2>&1 || die "strand create failed"
-start_bg seed "$STRAND" seed "$WORK/capture.torrent" -d "$WORK/seed" --bind 127.0.0.1 --port $SEED_PORT
+NAME=capture
+setup_payload "2 MiB" "$NAME/a.bin:1500000" "$NAME/b.bin:597152"
+torrent_by_strand_create 65536 http://127.0.0.1:1/announce
+start_bg seed "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT
 wait_for 30 "strand seed listens" nsx python3 -c \
     "import socket; socket.create_connection(('127.0.0.1', $SEED_PORT), timeout=1).close()"
 start_bg relay python3 "$FUZZ_DIR/capture.py" $RELAY_PORT $SEED_PORT "$WORK/stream" 30
 sleep 0.5
-run_ns libtorrent timeout 40 "$LT_PYTHON" "$INTEROP_DIR/lt_download.py" "$WORK/capture.torrent" \
-    "$WORK/out" 127.0.0.1 $LT_PORT 30 127.0.0.1:$RELAY_PORT || die "libtorrent did not complete"
+run_ns libtorrent timeout 40 "$LT_PYTHON" "$INTEROP_DIR/lt_download.py" "$TORRENT" \
+    "$OUT_DIR" 127.0.0.1 $LT_PORT 30 127.0.0.1:$RELAY_PORT || die "libtorrent did not complete"
 wait_for 35 "the relay wrote its capture" test -s "$WORK/stream.server"
 
 python3 - "$WORK/stream" "$FUZZ_DIR/corpus" <<'PYEOF'
