@@ -74,11 +74,10 @@ HASH=$(python3 "$TOOL" infohash "$TORRENT")
 PIECES=$(( SOAK_MIB * 1048576 / PIECE_LEN ))
 log "info hash $HASH, $PIECES pieces"
 
-start_bg tracker "$STRAND" tracker --bind 127.0.0.1 --port $TRACKER_PORT
-WAIT_ALIVE="$PID_tracker" wait_for 15 "tracker answers scrape" nsx python3 "$TOOL" scrape "$ANNOUNCE" "$HASH"
+start_strand_tracker 127.0.0.1 $TRACKER_PORT "$HASH"
 start_bg seed "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT -q
 SEED_PID=$PID_seed
-WAIT_ALIVE="$SEED_PID $PID_tracker" wait_for 120 "tracker lists the seed" tracker_lists_seeder "$ANNOUNCE" "$HASH"
+WAIT_ALIVE="$SEED_PID $PID_tracker_strand" wait_for 120 "tracker lists the seed" tracker_lists_seeder "$ANNOUNCE" "$HASH"
 log "observed process: strand seed, pid $SEED_PID"
 
 # --- children of the churn: started in the namespace, recorded by PID, reaped by PID -------
