@@ -10,6 +10,7 @@
 //! likely to be picked for it, so they get their first pieces quickly.
 
 use crate::messages::PeerKey;
+use crate::rng::Rng;
 
 /// Peers unchoked for their rate.
 pub const REGULAR_SLOTS: usize = 4;
@@ -36,7 +37,7 @@ pub struct Candidate {
 pub struct Choker {
     optimistic: Option<PeerKey>,
     round: u64,
-    rng: u64,
+    rng: Rng,
 }
 
 impl Choker {
@@ -45,7 +46,7 @@ impl Choker {
         Choker {
             optimistic: None,
             round: 0,
-            rng: seed | 1,
+            rng: Rng::seeded(seed),
         }
     }
 
@@ -90,7 +91,7 @@ impl Choker {
         if total == 0 {
             return None;
         }
-        let mut ticket = self.next() % total;
+        let mut ticket = self.rng.below(total);
         for c in from {
             if ticket < weight(c) {
                 return Some(c.key);
@@ -98,14 +99,6 @@ impl Choker {
             ticket -= weight(c);
         }
         None
-    }
-
-    /// xorshift64: enough randomness for fairness, and deterministic for tests.
-    fn next(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 }
 

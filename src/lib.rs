@@ -18,6 +18,7 @@ pub mod metadata;
 pub mod metainfo;
 pub mod peer;
 pub mod picker;
+pub mod rng;
 pub mod select;
 pub mod session;
 pub mod storage;

@@ -19,6 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
 use crate::messages::PeerKey;
+use crate::rng::Rng;
 
 /// What `block_received` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,26 +71,6 @@ enum Piece {
     Verified,
 }
 
-/// splitmix64: a tiny, good-enough PRNG for tie-breaking.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    /// The next 64 random bits.
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`); the modulo bias is irrelevant for tie-breaking.
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Which block to ask for, from whom. See the module documentation for the strategy.
 #[derive(Debug)]
 pub struct Picker {
@@ -130,7 +111,7 @@ impl Picker {
             partial: BTreeSet::new(),
             outstanding: HashMap::new(),
             free_blocks,
-            rng: Rng(seed),
+            rng: Rng::seeded(seed),
         }
     }
 
@@ -873,7 +854,7 @@ mod tests {
         for seed in 0..8u64 {
             let g = Geometry::new(u64::from(37 * 3 * BLOCK_LEN + 5000), 3 * BLOCK_LEN);
             let n = g.piece_count() as usize;
-            let mut rng = Rng(seed ^ 0x5eed);
+            let mut rng = Rng::seeded(seed ^ 0x5eed);
             let mut p = Picker::new(g, &Bitfield::new(n), seed);
             let mut peers: Vec<(PeerKey, Bitfield)> = Vec::new();
             for idx in 0..5 {

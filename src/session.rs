@@ -15,7 +15,6 @@
 //! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -38,6 +37,7 @@ use crate::peer::connection::{self, PeerSetup};
 use crate::peer::extension::{self, MetadataMsg, OurHandshake, Pex};
 use crate::peer::listener::Listener;
 use crate::picker::{Picker, Received};
+use crate::rng::Rng;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
@@ -204,12 +204,9 @@ pub fn download(
 pub fn new_peer_id() -> [u8; 20] {
     // "SR" for strand: not a client code anyone has registered (BEP 20's list).
     let mut id = *b"-SR0010-000000000000";
-    let mut rng = random_seed();
+    let mut rng = Rng::from_entropy();
     for byte in id[8..].iter_mut() {
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[(rng >> 59) as usize % 36];
+        *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.index(36)];
     }
     id
 }
@@ -243,13 +240,6 @@ fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
         start += f.length;
     }
     wanted
-}
-
-/// A random seed from the standard library's per-process random hasher keys.
-fn random_seed() -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
 }
 
 /// The main thread's record of one peer connection.
@@ -450,7 +440,7 @@ impl Session {
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });
-        let seed = random_seed();
+        let seed = Rng::from_entropy().next_u64();
         let mut session = Session {
             picker: Picker::new(geometry, &skip, seed),
             choker: Choker::new(seed.rotate_left(32)),

@@ -14,10 +14,8 @@ pub mod server;
 mod testutil;
 pub mod udp;
 
-use std::collections::hash_map::RandomState;
 use std::collections::VecDeque;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -25,6 +23,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::messages::{Event, TrackerCommand, TrackerEvent};
+use crate::rng::Rng;
 
 /// Longest one HTTP announce may take, end to end, whatever the deadline (an HTTP request
 /// cannot be interrupted, so this also bounds how long a stop waits for one in flight).
@@ -192,48 +191,6 @@ impl fmt::Display for TrackerError {
 
 impl std::error::Error for TrackerError {}
 
-/// A source of random numbers without a `rand` crate: std's randomly keyed SipHash over a
-/// counter. Not for cryptography; ample for transaction ids, keys and shuffles.
-#[derive(Debug, Clone)]
-pub struct Random {
-    state: RandomState,
-    counter: u64,
-}
-
-impl Default for Random {
-    fn default() -> Random {
-        Random::new()
-    }
-}
-
-impl Random {
-    /// A new source with fresh random keys.
-    pub fn new() -> Random {
-        Random {
-            state: RandomState::new(),
-            counter: 0,
-        }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut hasher = self.state.build_hasher();
-        hasher.write_u64(self.counter);
-        self.counter += 1;
-        hasher.finish()
-    }
-
-    /// The next 32 random bits.
-    pub fn next_u32(&mut self) -> u32 {
-        (self.next_u64() >> 32) as u32
-    }
-
-    /// A number in `0..n` (`n` > 0), with negligible bias for small `n`.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
-
 /// Announces `req` to the tracker at `url`, blocking until about `deadline` at most.
 ///
 /// `http://` and `https://` URLs go to [`http::announce`] (also capped at
@@ -316,11 +273,9 @@ pub fn spawn_with_timeout(
 }
 
 /// Shuffles the trackers within each tier (BEP 12), leaving the tiers' order alone.
-fn shuffle_tiers(tiers: &mut [Vec<String>], random: &mut Random) {
+fn shuffle_tiers(tiers: &mut [Vec<String>], random: &mut Rng) {
     for tier in tiers {
-        for i in (1..tier.len()).rev() {
-            tier.swap(i, random.below(i + 1));
-        }
+        random.shuffle(tier);
     }
 }
 
@@ -468,7 +423,7 @@ impl TrackerThread {
         events: Sender<Event>,
     ) -> Self {
         let left = config.left;
-        shuffle_tiers(&mut config.tiers, &mut Random::new());
+        shuffle_tiers(&mut config.tiers, &mut Rng::from_entropy());
         TrackerThread {
             config,
             timeout,
@@ -804,7 +759,7 @@ mod tests {
             vec!["b0".to_string()],
             (0..4).map(|i| format!("c{i}")).collect(),
         ];
-        let mut random = Random::new();
+        let mut random = Rng::from_entropy();
         let mut orders = std::collections::HashSet::new();
         for _ in 0..50 {
             let mut tiers = original.clone();

@@ -35,6 +35,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySen
 use super::udp::{self, Request};
 use super::AnnounceEvent;
 use crate::bencode::Value;
+use crate::rng::Rng;
 
 /// The port `strand tracker` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 6969;
@@ -395,20 +396,18 @@ struct Swarms {
     ttl: Duration,
     max_torrents: usize,
     max_peers: usize,
-    /// xorshift64 state for picking peers.
-    rng: u64,
+    /// Picks peers at random.
+    rng: Rng,
 }
 
 impl Swarms {
     fn new(config: &ServerConfig) -> Swarms {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(0);
         Swarms {
             torrents: HashMap::new(),
             ttl: config.peer_ttl,
             max_torrents: config.max_torrents,
             max_peers: config.max_peers_per_torrent,
-            rng: hasher.finish() | 1,
+            rng: Rng::from_entropy(),
         }
     }
 
@@ -478,7 +477,7 @@ impl Swarms {
         let wanted = a.numwant.min(peers.len());
         // Partial Fisher–Yates: the first `wanted` entries become a uniform random sample.
         for i in 0..wanted {
-            let j = i + (self.next_random() % (peers.len() - i) as u64) as usize;
+            let j = i + self.rng.index(peers.len() - i);
             peers.swap(i, j);
         }
         peers.truncate(wanted);
@@ -520,14 +519,6 @@ impl Swarms {
             swarm.expire(now, ttl);
             !swarm.peers.is_empty()
         });
-    }
-
-    /// xorshift64: enough to spread peers fairly.
-    fn next_random(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 }
 

@@ -12,7 +12,8 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
-use super::{AnnounceEvent, AnnounceRequest, AnnounceResponse, Random, TrackerError, NUMWANT};
+use super::{AnnounceEvent, AnnounceRequest, AnnounceResponse, TrackerError, NUMWANT};
+use crate::rng::Rng;
 
 /// The magic constant that opens every connect request.
 pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -509,7 +510,7 @@ struct Connection {
 /// A UDP tracker client; see the module docs. One per session (its `key` identifies us).
 #[derive(Debug)]
 pub struct Client {
-    random: Random,
+    random: Rng,
     key: u32,
     /// Sockets and connection ids by tracker address.
     connections: HashMap<SocketAddr, Connection>,
@@ -524,7 +525,7 @@ impl Default for Client {
 impl Client {
     /// A client with a fresh random `key` and no connection ids.
     pub fn new() -> Client {
-        let mut random = Random::new();
+        let mut random = Rng::from_entropy();
         let key = random.next_u32();
         Client {
             random,
@@ -1146,7 +1147,7 @@ mod tests {
     fn transaction_ids_and_keys_differ() {
         let a = Client::new();
         let b = Client::new();
-        let mut random = Random::new();
+        let mut random = Rng::from_entropy();
         let ids: std::collections::HashSet<u32> = (0..100).map(|_| random.next_u32()).collect();
         assert!(ids.len() > 95, "{}", ids.len());
         // Two sessions' keys are equal with probability 2^-32.
