@@ -1,0 +1,61 @@
+//! `strand create`: make a `.torrent` of a file or folder.
+//!
+//! Runs on the main thread (the hashing itself on one worker thread per core).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use strand::create::CreateOptions;
+use strand::metainfo::Metainfo;
+
+use super::args::{cores, finish, quiet};
+use super::errors::{usage_err, Failure};
+use super::progress::TaskLine;
+
+pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let trackers: Vec<String> = args
+        .values_from_str(["-t", "--tracker"])
+        .map_err(usage_err)?;
+    let output: Option<PathBuf> = args
+        .opt_value_from_str(["-o", "--output"])
+        .map_err(usage_err)?;
+    let piece_length: Option<u32> = args
+        .opt_value_from_str("--piece-length")
+        .map_err(usage_err)?;
+    let private = args.contains("--private");
+    let comment: Option<String> = args.opt_value_from_str("--comment").map_err(usage_err)?;
+    let quiet = quiet(&mut args);
+    let path: PathBuf = args
+        .opt_free_from_str()
+        .map_err(usage_err)?
+        .ok_or_else(|| Failure::usage("missing the file or folder to share"))?;
+    finish(args)?;
+    if trackers.is_empty() {
+        return Err(Failure::usage(
+            "give at least one tracker with -t URL (peers find each other through it)",
+        ));
+    }
+    let opts = CreateOptions {
+        trackers,
+        piece_length,
+        private,
+        comment,
+        threads: cores(),
+    };
+    let mut line = TaskLine::new("hashing", !quiet && std::io::stderr().is_terminal());
+    let bytes = strand::create::create(&path, &opts, &mut |done, total| line.draw(done, total))?;
+    line.clear();
+    let out = match output {
+        Some(out) => out,
+        None => {
+            let meta = Metainfo::from_bytes(&bytes)?;
+            PathBuf::from(format!("{}.torrent", meta.name))
+        }
+    };
+    std::fs::write(&out, &bytes)
+        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
+    if !quiet {
+        eprintln!("wrote {}", out.display());
+    }
+    Ok(())
+}

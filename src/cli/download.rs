@@ -1,0 +1,128 @@
+//! `strand download`: fetch a torrent (from a `.torrent` file or a magnet link) into a folder,
+//! resuming what is already there.
+//!
+//! Runs on the main thread: parses the flags, fetches a magnet's metadata, checks the disk,
+//! then runs the session.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use strand::metadata::{self, FetchRequest};
+use strand::metainfo::Metainfo;
+use strand::session;
+use strand::storage::resume::{self, Found};
+use strand::storage::FileMap;
+use strand::{magnet, select};
+
+use super::args::{cores, finish, seed_policy, Files, SessionArgs};
+use super::errors::{usage_err, Failure};
+use super::progress::TaskLine;
+use super::run::run_session;
+use super::units::size;
+
+pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let output_dir: PathBuf = args
+        .opt_value_from_str(["-o", "--output"])
+        .map_err(usage_err)?
+        .unwrap_or_else(|| PathBuf::from("."));
+    let only: Option<String> = args.opt_value_from_str("--only").map_err(usage_err)?;
+    let exclude: Vec<String> = args.values_from_str("--exclude").map_err(usage_err)?;
+    let recheck = args.contains("--recheck");
+    let preallocate = args.contains("--preallocate");
+    let save_torrent: Option<PathBuf> = args
+        .opt_value_from_str("--save-torrent")
+        .map_err(usage_err)?;
+    let seed = seed_policy(&mut args)?;
+    let mut peer = SessionArgs::parse(&mut args)?;
+    let source: String = args
+        .opt_free_from_str()
+        .map_err(usage_err)?
+        .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
+    finish(args)?;
+    let meta = if source.starts_with("magnet:") {
+        fetch_magnet(&source, &mut peer)?
+    } else {
+        Metainfo::load(Path::new(&source))?
+    };
+    if let Some(path) = &save_torrent {
+        std::fs::write(path, meta.to_torrent_bytes())
+            .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let paths: Vec<String> = meta
+        .files
+        .iter()
+        .map(|f| f.path.to_string_lossy().into_owned())
+        .collect();
+    let chosen = select::choose(&paths, only.as_deref(), &exclude)
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    let map = FileMap::selective(&output_dir, &meta, &chosen);
+    let mut line = TaskLine::new("checking", !peer.quiet && std::io::stderr().is_terminal());
+    let (have, found) = resume::startup(
+        &output_dir,
+        &meta,
+        &map,
+        recheck,
+        cores(),
+        &mut |done, total| line.draw(u64::from(done), u64::from(total)),
+    )?;
+    line.clear();
+    if !peer.quiet {
+        let pieces = meta.geometry.piece_count();
+        match found {
+            Found::Fresh => {}
+            Found::Resumed => eprintln!(
+                "resuming: {} of {pieces} pieces already on disk",
+                have.count()
+            ),
+            Found::Checked(why) => eprintln!(
+                "checked the data on disk ({why}): {} of {pieces} pieces good",
+                have.count()
+            ),
+        }
+    }
+    let all = chosen.iter().all(|&c| c);
+    let files = Files {
+        verified: Some(have),
+        chosen: (!all).then_some(chosen),
+        preallocate,
+    };
+    run_session(meta, output_dir, files, seed, peer)
+}
+
+/// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The
+/// link's `x.pe` peers join `peer.peers` for the download that follows.
+fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure> {
+    let magnet = magnet::parse(link)?;
+    // One tier per tracker keeps the link's order (a single tier would be shuffled).
+    let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
+    peer.peers.extend(magnet.peers.iter().copied());
+    let request = FetchRequest {
+        info_hash: magnet.info_hash,
+        our_id: session::new_peer_id(),
+        trackers: tiers.clone(),
+        peers: peer.peers.clone(),
+        listen_port: peer.listen.port(),
+        max_peers: peer.max_peers,
+        tracker_timeout: peer.tracker_timeout,
+        timeout: peer.tracker_timeout,
+    };
+    let show = !peer.quiet && std::io::stderr().is_terminal();
+    let info = metadata::fetch(request, &mut |peers| {
+        if show {
+            eprint!("\r\x1b[2Kfetching metadata from {peers} peers");
+        }
+    })?;
+    if show {
+        eprint!("\r\x1b[2K");
+    }
+    let meta = Metainfo::from_info_bytes(&info, tiers)?;
+    if !peer.quiet {
+        eprintln!(
+            "metadata: {} ({} in {} files)",
+            meta.name,
+            size(meta.geometry.total_len()),
+            meta.files.len()
+        );
+    }
+    Ok(meta)
+}

@@ -1,0 +1,118 @@
+//! The help text, in sections: each flag is described once, in the section of the commands
+//! that take it. `strand --help` prints every section.
+
+/// The title and the list of commands.
+const INTRO: &str = "\
+strand — a thread-per-peer BitTorrent client
+
+USAGE:
+    strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
+    strand download 'magnet:?xt=…' [OPTIONS] the same, from a magnet link
+    strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
+    strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
+    strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
+    strand info FILE.torrent                 show what a torrent holds
+    strand tracker [--port N] [--bind ADDR]  run a small HTTP and UDP tracker (until Ctrl-C)
+
+";
+
+/// Flags of `download` alone.
+const DOWNLOAD_OPTIONS: &str = "\
+DOWNLOAD OPTIONS:
+    -o, --output DIR      folder to write the torrent's files under [default: .]
+    --only LIST           download only these files, numbered as `strand info`
+                          shows them: e.g. 1,3-5
+    --exclude GLOB        skip files whose path matches GLOB (* matches any run of
+                          characters, / included; ? one character); repeatable
+    --recheck             hash the data already in DIR instead of trusting the
+                          resume file (DIR/.strand/HASH.resume)
+    --save-torrent FILE   also write the torrent's metainfo to FILE (for a magnet
+                          link: once its metadata has been fetched from peers)
+    --preallocate         reserve the files' full size on disk at start, and fail at
+                          once if the space is not there [default: sparse files]
+    --seed                keep seeding after the download, until Ctrl-C
+    --seed-ratio R        keep seeding until uploaded = R × the torrent's size
+    --seed-time MINUTES   keep seeding for this long after the download
+                          (with both, whichever comes first; without either,
+                          strand exits once the files are complete)
+
+";
+
+/// Flags of `seed` and `verify`.
+const SEED_VERIFY_OPTIONS: &str = "\
+SEED AND VERIFY OPTIONS:
+    -d, --data DIR        folder holding the torrent's files [default: .]
+    --seed-ratio R, --seed-time MINUTES
+                          stop seeding at that ratio or after that long
+                          [default: seed until Ctrl-C]
+
+";
+
+/// Flags of `create`.
+const CREATE_OPTIONS: &str = "\
+CREATE OPTIONS:
+    -t, --tracker URL     announce URL; repeat for backups (one tier each)
+    -o, --output FILE     where to write the torrent [default: NAME.torrent]
+    --piece-length N      piece size in bytes, a power of two from 16 KiB to
+                          16 MiB [default: chosen for 1,000–2,000 pieces]
+    --private             mark the torrent private (trackers only, no DHT/PEX)
+    --comment TEXT        a comment stored in the torrent
+
+";
+
+/// Flags every session takes (`download` and `seed`), parsed by `args::SessionArgs`.
+const SESSION_OPTIONS: &str = "\
+PEER OPTIONS (download and seed):
+    --port N              port to accept peers on; the next free port is used if
+                          it is taken [default: 6881]
+    --bind ADDR           address to accept peers on [default: 0.0.0.0]
+    --peer ADDR           also dial this peer (IP:PORT); may be given more than once
+    --max-peers N         most peer connections at once; more are refused [default: 100]
+    --tracker-timeout S   seconds a tracker round may take; with no peer and no
+                          tracker answering for this long, strand gives up [default: 60]
+
+";
+
+/// Flags of `tracker`.
+const TRACKER_OPTIONS: &str = "\
+TRACKER OPTIONS:
+    --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
+    --bind ADDR           address for `strand tracker` [default: 127.0.0.1; use
+                          0.0.0.0 to serve other machines]
+
+";
+
+/// Flags of every command.
+const GENERAL: &str = "\
+GENERAL:
+    -q, --quiet           no progress line and no summary (every command)
+    -h, --help            show this help
+    -V, --version         show the version
+
+";
+
+/// Logging, resume, Ctrl-C and exit status.
+const NOTES: &str = "\
+Logging goes to stderr through RUST_LOG, e.g. RUST_LOG=strand=debug;
+RUST_LOG=strand=trace prints every wire message sent and received, per peer.
+A download run again with the same -o continues where it stopped: pieces recorded in the
+resume file (or found by hashing, when the files changed since) are not fetched again.
+Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown.
+Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad usage,
+130 when stopped by Ctrl-C.
+";
+
+/// `strand --help`: every section.
+pub(crate) fn global() -> String {
+    [
+        INTRO,
+        DOWNLOAD_OPTIONS,
+        SEED_VERIFY_OPTIONS,
+        CREATE_OPTIONS,
+        SESSION_OPTIONS,
+        TRACKER_OPTIONS,
+        GENERAL,
+        NOTES,
+    ]
+    .concat()
+}

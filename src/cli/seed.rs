@@ -1,0 +1,52 @@
+//! `strand seed`: check the data in a folder, then seed it (fetching what is missing).
+//!
+//! Runs on the main thread: parses the flags, hashes the data, then runs the session.
+
+use std::io::IsTerminal;
+
+use strand::metainfo::Metainfo;
+use strand::session::SeedPolicy;
+use strand::storage::{check, FileMap};
+
+use super::args::{cores, data_dir, finish, seed_policy, torrent_arg, Files, SessionArgs};
+use super::errors::Failure;
+use super::progress::TaskLine;
+use super::run::run_session;
+
+pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let data_dir = data_dir(&mut args)?;
+    let policy = match seed_policy(&mut args)? {
+        SeedPolicy::No => SeedPolicy::Forever,
+        until => until,
+    };
+    let peer = SessionArgs::parse(&mut args)?;
+    let torrent = torrent_arg(&mut args)?;
+    finish(args)?;
+    let meta = Metainfo::load(&torrent)?;
+    let show = !peer.quiet && std::io::stderr().is_terminal();
+    let mut line = TaskLine::new("checking", show);
+    let map = FileMap::plain(&data_dir, &meta);
+    let have = check::check(&map, &meta, cores(), &mut |done, total| {
+        line.draw(u64::from(done), u64::from(total));
+    })?;
+    line.clear();
+    let pieces = meta.geometry.piece_count() as usize;
+    if !peer.quiet {
+        if have.is_full() {
+            eprintln!("all {pieces} pieces present and verified; seeding");
+        } else {
+            eprintln!(
+                "{} of {pieces} pieces missing in {}; seeding the {} present (and fetching the rest)",
+                pieces - have.count(),
+                data_dir.display(),
+                have.count()
+            );
+        }
+    }
+    let files = Files {
+        verified: Some(have),
+        chosen: None,
+        preallocate: false,
+    };
+    run_session(meta, data_dir, files, policy, peer)
+}

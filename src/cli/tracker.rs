@@ -1,0 +1,32 @@
+//! `strand tracker`: run the built-in HTTP and UDP tracker until Ctrl-C.
+//!
+//! Runs on the main thread, which waits while the tracker's own threads serve.
+
+use std::net::{IpAddr, SocketAddr};
+
+use strand::tracker::server::{self, ServerConfig};
+
+use super::args::finish;
+use super::errors::{usage_err, Failure};
+
+pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let port: u16 = args
+        .opt_value_from_str("--port")
+        .map_err(usage_err)?
+        .unwrap_or(server::DEFAULT_PORT);
+    let bind: IpAddr = args
+        .opt_value_from_str("--bind")
+        .map_err(usage_err)?
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    finish(args)?;
+    let addr = SocketAddr::new(bind, port);
+    let tracker = server::start(ServerConfig::new(addr))
+        .map_err(|e| Failure::error(format!("cannot start the tracker on {addr}: {e}")))?;
+    eprintln!(
+        "strand tracker: announce URLs {} and {}",
+        tracker.announce_url(),
+        tracker.udp_announce_url()
+    );
+    tracker.wait();
+    Ok(())
+}
