@@ -1,0 +1,90 @@
+//! Finding peers: addresses learned, whom to dial, accepted connections.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Instant;
+
+use log::{debug, warn};
+
+use super::Session;
+use crate::addresses::MAX_KNOWN_PEERS;
+use crate::messages::PeerKey;
+use crate::peer::connection::{self, PeerSetup};
+
+/// Connections being opened (not yet handshaken) at once.
+pub const MAX_HALF_OPEN: usize = 16;
+/// Below this many connected peers, the session asks the trackers for more.
+pub(super) const WANT_MORE_PEERS: usize = 10;
+
+impl Session {
+    pub(super) fn learn_peers(&mut self, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            if !self.is_us(addr) && !self.addresses.learn(addr) {
+                debug!("{addr}: not remembered, already {MAX_KNOWN_PEERS} addresses");
+            }
+        }
+        self.connect_more();
+    }
+
+    /// Whether `addr` is our own listening socket (trackers list us among the peers).
+    pub(super) fn is_us(&self, addr: SocketAddr) -> bool {
+        self.listener.as_ref().is_some_and(|l| {
+            let ours = l.addr();
+            // Trackers on this host list us at the address our announce came from, which
+            // may be a loopback address other than the one we listen on.
+            addr.port() == ours.port()
+                && (addr.ip() == ours.ip() || addr.ip().is_loopback() || addr.ip().is_unspecified())
+        })
+    }
+
+    pub(super) fn peer_setup(&self, key: PeerKey, addr: SocketAddr) -> PeerSetup {
+        PeerSetup {
+            key,
+            addr,
+            info_hash: self.meta.info_hash,
+            our_id: self.our_id,
+            geometry: self.geometry,
+            events: self.events_tx.clone(),
+            files: Arc::clone(&self.files),
+        }
+    }
+
+    /// Dials known addresses until we reach the peer and half-open limits.
+    pub(super) fn connect_more(&mut self) {
+        let now = Instant::now();
+        let half_open = self.peers.values().filter(|p| !p.connected).count();
+        let candidates = self.addresses.to_dial(now, self.have.is_full());
+        for addr in candidates
+            .into_iter()
+            .take(MAX_HALF_OPEN.saturating_sub(half_open))
+        {
+            if self.peers.len() >= self.opts.max_peers {
+                break;
+            }
+            let (key, cmd_rx) = self.add_peer(addr, false);
+            if let Err(e) = connection::spawn_outgoing(self.peer_setup(key, addr), cmd_rx) {
+                warn!("cannot start a thread for {addr}: {e}");
+                self.peers.remove(&key);
+                break;
+            }
+            self.addresses.dialing(addr);
+        }
+    }
+
+    /// A peer dialed us: give it a thread, unless we have enough peers already.
+    pub(super) fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr) {
+        if self.peers.len() >= self.opts.max_peers {
+            debug!("{addr}: refused, already {} peers", self.peers.len());
+            // Dropping the stream closes the connection.
+            return;
+        }
+        if self.addresses.is_banned(addr) {
+            return;
+        }
+        let (key, cmd_rx) = self.add_peer(addr, true);
+        if let Err(e) = connection::spawn_incoming(self.peer_setup(key, addr), stream, cmd_rx) {
+            warn!("cannot start a thread for {addr}: {e}");
+            self.peers.remove(&key);
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The main loop: the one thread that owns all piece state and makes every decision.
+//!
+//! Runs on the caller's thread (the program's main thread). It owns the [`Picker`] (which
+//! blocks are wanted, requested from whom, received), the buffers of pieces being assembled,
+//! the set of pieces on disk, and one record per peer connection. It starts the other threads
+//! (listener, tracker, hasher, writer, two per peer) and then only reacts: to [`Event`]s
+//! arriving on its single channel, and to a one-second tick. It never reads or writes a
+//! socket or a file (a connection it refuses is closed by dropping it). Uploads follow the
+//! same pattern backwards: a peer's request arrives as [`PeerEvent::Requested`], is checked
+//! here, and goes back to that peer's sender thread as [`Command::Upload`], which reads the
+//! block from disk itself.
+//!
+//! The life of a block: a peer thread reports [`PeerEvent::Block`]; the picker says whether we
+//! wanted it; its bytes are copied into the piece's buffer; when the last block arrives the
+//! buffer goes to the hasher as a [`HashJob`]; a good piece goes on to the writer, and the
+//! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
+//!
+//! The folder, one idea per file: this file is the loop, its dispatch and its tick;
+//! `api.rs` what callers see; `pieces.rs` blocks into pieces, the hash verdict and its blame;
+//! `peers.rs` the record of each connection and its request pipeline; `upload.rs` serving
+//! peers and the choker; `pex.rs` peer exchange; `dial.rs` finding and dialing peers;
+//! `rate.rs` the smoothed transfer rate.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{select, Receiver, Sender};
+use log::{debug, info, warn};
+
+use crate::addresses::AddressBook;
+use crate::bitfield::Bitfield;
+use crate::choker::Choker;
+use crate::geometry::{Geometry, BLOCK_LEN};
+use crate::messages::{
+    Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, TrackerCommand, TrackerEvent,
+};
+use crate::metainfo::Metainfo;
+use crate::peer::connection;
+use crate::peer::extension::{self, OurHandshake};
+use crate::peer::listener::Listener;
+use crate::picker::Picker;
+use crate::rng::Rng;
+use crate::storage::writer::{self, ResumeSetup};
+use crate::storage::{resume, FileMap, StorageError};
+use crate::{hasher, tracker};
+
+mod api;
+mod dial;
+mod peers;
+mod pex;
+mod pieces;
+mod rate;
+mod upload;
+
+pub use api::{Error, Options, Progress, SeedPolicy, Summary};
+pub use dial::MAX_HALF_OPEN;
+use dial::WANT_MORE_PEERS;
+use peers::{Peer, DEPTH_SECONDS, INITIAL_DEPTH, MIN_DEPTH};
+pub use peers::{MAX_DEPTH, SNUB_TIMEOUT, WITHDRAWN_LIMIT};
+use pex::PEX_FIRST;
+pub use pieces::PIECE_MEMORY_BUDGET;
+use pieces::SPARE_BYTES;
+use pieces::{wanted_pieces, PieceBuffer, Suspect};
+use rate::Rate;
+use upload::RECHOKE_TICKS;
+
+/// How often the session updates rates, checks for snubs and reports progress.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Downloads every piece of `meta` into `opts.output_dir`, serving what it has to other
+/// peers meanwhile, then seeds as `opts.seed` says. Returns once every piece is verified and
+/// written (or the session was stopped), the trackers have been told, and the worker threads
+/// have ended. `progress` is called about once a second from this thread.
+pub fn download(
+    meta: Metainfo,
+    opts: Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, Error> {
+    let mut session = Session::start(meta, opts)?;
+    let result = session.run(progress);
+    session.shut_down();
+    result
+}
+
+/// A fresh 20-byte peer id: client prefix plus random bytes.
+pub fn new_peer_id() -> [u8; 20] {
+    // "SR" for strand: not a client code anyone has registered (BEP 20's list).
+    let mut id = *b"-SR0010-000000000000";
+    let mut rng = Rng::from_entropy();
+    for byte in id[8..].iter_mut() {
+        *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.index(36)];
+    }
+    id
+}
+
+/// Threads the session started and must wind down.
+struct Workers {
+    hash_jobs: Option<Sender<HashJob>>,
+    hasher: Option<JoinHandle<()>>,
+    writer: Option<JoinHandle<()>>,
+    tracker: Option<(Sender<TrackerCommand>, JoinHandle<()>)>,
+}
+
+struct Session {
+    meta: Metainfo,
+    opts: Options,
+    our_id: [u8; 20],
+    geometry: Geometry,
+    picker: Picker,
+    /// Pieces verified and on disk.
+    have: Bitfield,
+    peers: HashMap<PeerKey, Peer>,
+    addresses: AddressBook,
+    next_key: PeerKey,
+    buffers: HashMap<u32, PieceBuffer>,
+    /// Buffers of written pieces, ready for new ones.
+    spare_buffers: Vec<Vec<u8>>,
+    /// Most requests in flight per peer while many peers share the piece memory budget.
+    depth_cap: usize,
+    /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
+    /// addresses that sent their blocks.
+    in_pipeline: HashMap<u32, Vec<Option<SocketAddr>>>,
+    /// Blocks of pieces that failed their hash, kept until the piece passes.
+    suspects: HashMap<u32, Vec<Suspect>>,
+    events_tx: Sender<Event>,
+    events_rx: Receiver<Event>,
+    workers: Workers,
+    started: Instant,
+    received_bytes: u64,
+    verified_bytes: u64,
+    failed_pieces: u32,
+    /// Payload received, over all peers.
+    download: Rate,
+    uploaded_bytes: u64,
+    /// Payload sent, over all peers.
+    upload: Rate,
+    choker: Choker,
+    ticks: u64,
+    files: Arc<FileMap>,
+    /// Pieces that touch a chosen file: the ones to fetch.
+    wanted: Bitfield,
+    /// Bytes of the wanted pieces.
+    wanted_bytes: u64,
+    /// Wanted pieces not on disk yet.
+    wanted_missing: usize,
+    listener: Option<Listener>,
+    /// When every piece was on disk, if it is.
+    completed_at: Option<Instant>,
+    /// The trackers' last errors while none answers (cleared when one does).
+    tracker_errors: Option<String>,
+    /// Since when we have had no peer connection at all.
+    lonely_since: Option<Instant>,
+    interrupted: bool,
+}
+
+impl Session {
+    fn start(meta: Metainfo, opts: Options) -> Result<Session, Error> {
+        let geometry = meta.geometry;
+        let pieces = geometry.piece_count() as usize;
+        let chosen = opts
+            .chosen
+            .clone()
+            .unwrap_or_else(|| vec![true; meta.files.len()]);
+        let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
+        writer::prepare(&map, &meta.files, &chosen, opts.preallocate).map_err(Error::Storage)?;
+        let have = match &opts.verified {
+            Some(v) if v.len() == pieces => v.clone(),
+            _ => Bitfield::new(pieces),
+        };
+        let wanted = wanted_pieces(&meta, &chosen);
+        let size = |p: usize| u64::from(geometry.piece_size(p as u32));
+        let wanted_bytes: u64 = wanted.iter().map(size).sum();
+        let verified_bytes: u64 = wanted.iter().filter(|&p| have.has(p)).map(size).sum();
+        let wanted_missing = wanted.iter().filter(|&p| !have.has(p)).count();
+        // The picker never picks what we have or do not want.
+        let mut skip = have.clone();
+        for p in 0..pieces {
+            if !wanted.has(p) {
+                skip.set(p);
+            }
+        }
+
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
+        let (write_tx, write_rx) = crossbeam_channel::unbounded();
+        let resume = ResumeSetup {
+            path: resume::path(&opts.output_dir, &meta.info_hash),
+            info_hash: meta.info_hash,
+            have: have.clone(),
+        };
+        let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
+            .map_err(Error::Thread)?;
+        let hasher = hasher::spawn(
+            meta.piece_hashes.clone(),
+            hash_rx,
+            write_tx,
+            events_tx.clone(),
+        )
+        .map_err(Error::Thread)?;
+        let our_id = new_peer_id();
+        let listener = match opts.listen {
+            Some(addr) => {
+                Some(Listener::start(addr, events_tx.clone()).map_err(|e| Error::Listen(addr, e))?)
+            }
+            None => None,
+        };
+        let port = listener.as_ref().map_or(0, |l| l.addr().port());
+        let tracker = (!meta.trackers.is_empty()).then(|| {
+            let config = tracker::TrackerConfig {
+                tiers: meta.trackers.clone(),
+                info_hash: meta.info_hash,
+                peer_id: our_id,
+                port,
+                left: wanted_bytes - verified_bytes,
+            };
+            tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
+        });
+        let seed = Rng::from_entropy().next_u64();
+        let mut session = Session {
+            picker: Picker::new(geometry, &skip, seed),
+            choker: Choker::new(seed.rotate_left(32)),
+            files: map,
+            completed_at: (wanted_missing == 0).then(Instant::now),
+            wanted,
+            wanted_bytes,
+            wanted_missing,
+            have,
+            geometry,
+            our_id,
+            peers: HashMap::new(),
+            addresses: AddressBook::default(),
+            next_key: 0,
+            buffers: HashMap::new(),
+            spare_buffers: Vec::new(),
+            depth_cap: MAX_DEPTH,
+            in_pipeline: HashMap::new(),
+            suspects: HashMap::new(),
+            events_tx,
+            events_rx,
+            workers: Workers {
+                hash_jobs: Some(hash_tx),
+                hasher: Some(hasher),
+                writer: Some(writer),
+                tracker,
+            },
+            started: Instant::now(),
+            received_bytes: 0,
+            verified_bytes,
+            failed_pieces: 0,
+            download: Rate::default(),
+            uploaded_bytes: 0,
+            upload: Rate::default(),
+            ticks: 0,
+            listener,
+            interrupted: false,
+            tracker_errors: None,
+            lonely_since: None,
+            meta,
+            opts,
+        };
+        let direct = session.opts.peers.clone();
+        session.learn_peers(direct);
+        Ok(session)
+    }
+
+    /// Reacts to events and ticks until the session is due to end or is stopped.
+    fn run(&mut self, progress: &mut dyn FnMut(&Progress)) -> Result<Summary, Error> {
+        let ticker = crossbeam_channel::tick(TICK);
+        let stop = self
+            .opts
+            .stop
+            .clone()
+            .unwrap_or_else(crossbeam_channel::never);
+        while !self.finished() {
+            select! {
+                recv(self.events_rx) -> event => {
+                    // We hold a sender ourselves, so the channel cannot disconnect.
+                    if let Ok(event) = event {
+                        self.handle(event)?;
+                    }
+                }
+                recv(ticker) -> _ => {
+                    self.tick()?;
+                    progress(&self.progress());
+                }
+                recv(stop) -> _ => {
+                    info!("stopping on request");
+                    self.interrupted = true;
+                    break;
+                }
+            }
+        }
+        progress(&self.progress());
+        Ok(Summary {
+            bytes: self.verified_bytes,
+            total_bytes: self.wanted_bytes,
+            elapsed: self.started.elapsed(),
+            uploaded_bytes: self.uploaded_bytes,
+            interrupted: self.interrupted,
+            received_bytes: self.received_bytes,
+            failed_pieces: self.failed_pieces,
+        })
+    }
+
+    /// Whether the session has done what it was asked: complete, and seeded enough.
+    fn finished(&self) -> bool {
+        let Some(done) = self.completed_at else {
+            return false;
+        };
+        match self.opts.seed {
+            SeedPolicy::No => true,
+            SeedPolicy::Forever => false,
+            SeedPolicy::Until { ratio, time } => {
+                let total = self.geometry.total_len().max(1) as f64;
+                ratio.is_some_and(|r| self.uploaded_bytes as f64 / total >= r)
+                    || time.is_some_and(|t| done.elapsed() >= t)
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Error> {
+        match event {
+            Event::Peer(key, event) => self.on_peer_event(key, event),
+            Event::Tracker(TrackerEvent::Peers(addrs)) => {
+                self.tracker_errors = None;
+                self.learn_peers(addrs);
+            }
+            Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
+            Event::Tracker(TrackerEvent::Failed(text)) => {
+                warn!("{text}");
+                self.tracker_errors = Some(text);
+            }
+            Event::Hashed(result) => self.on_hashed(result),
+            Event::Disk(DiskEvent::PieceWritten { piece, buffer }) => {
+                let piece_len = self.geometry.piece_len() as usize;
+                if (self.spare_buffers.len() + 1) * piece_len <= SPARE_BYTES {
+                    self.spare_buffers.push(buffer);
+                }
+                self.on_written(piece);
+            }
+            Event::Accepted { stream, addr } => self.on_accepted(stream, addr),
+            Event::Disk(DiskEvent::Failed { path, error }) => {
+                return Err(Error::Storage(StorageError {
+                    op: "write",
+                    path,
+                    source: std::io::Error::other(error),
+                }))
+            }
+        }
+        Ok(())
+    }
+
+    fn on_peer_event(&mut self, key: PeerKey, event: PeerEvent) {
+        // Events from a connection we already let go of are stale.
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match event {
+            PeerEvent::ExtensionHandshake(theirs) => {
+                if let Some(reqq) = theirs.reqq {
+                    peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
+                    peer.depth = peer.depth.min(peer.max_depth);
+                }
+                peer.listen_port = theirs.listen_port;
+                peer.ut_metadata = theirs.ut_metadata;
+                peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
+                if peer.ut_pex.is_some() {
+                    peer.pex_due = Some(Instant::now() + PEX_FIRST);
+                }
+            }
+            PeerEvent::MetadataRequested(piece) => self.on_metadata_request(key, piece),
+            PeerEvent::PexPeers(addrs) => {
+                if !self.meta.private {
+                    self.learn_peers(addrs);
+                }
+            }
+            PeerEvent::Connected { extensions, .. } => {
+                peer.connected = true;
+                peer.last_block = Instant::now();
+                peer.since = Instant::now();
+                self.addresses.handshaken(peer.addr);
+                if self.have.count() > 0 {
+                    let _ = peer
+                        .commands
+                        .send(Command::Bitfield(self.have.as_bytes().to_vec()));
+                }
+                if extensions {
+                    let ours = OurHandshake {
+                        reqq: connection::ADVERTISED_REQQ,
+                        metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
+                        listen_port: self.listener.as_ref().map(|l| l.addr().port()),
+                        yourip: Some(peer.addr.ip()),
+                        pex: !self.meta.private,
+                    };
+                    let _ = peer.commands.send(Command::Extended {
+                        id: extension::HANDSHAKE_ID,
+                        payload: extension::encode_handshake(&ours),
+                    });
+                }
+            }
+            PeerEvent::Bitfield(bits) => {
+                // A late bitfield (aria2 sends one after its haves) only adds pieces.
+                for piece in bits.iter() {
+                    if peer.has.set(piece) {
+                        self.picker.peer_has_piece(piece as u32);
+                    }
+                }
+                if peer.has.is_full() {
+                    self.addresses.mark_seed(peer.addr);
+                }
+                self.update_interest(key);
+            }
+            PeerEvent::Have(piece) => {
+                if peer.has.set(piece as usize) {
+                    self.picker.peer_has_piece(piece);
+                }
+                if peer.has.is_full() {
+                    self.addresses.mark_seed(peer.addr);
+                }
+                self.update_interest(key);
+            }
+            PeerEvent::Choked => {
+                peer.choking_us = true;
+                for block in self.picker.release_peer(key) {
+                    *peer.withdrawn.entry(block).or_default() += 1;
+                }
+                self.fill_all();
+            }
+            PeerEvent::Unchoked => {
+                peer.choking_us = false;
+                peer.last_block = Instant::now();
+                self.fill(key);
+            }
+            PeerEvent::Interested => {
+                peer.peer_interested = true;
+                let unchoked = self.peers.values().filter(|p| !p.choking_peer).count();
+                if unchoked <= crate::choker::REGULAR_SLOTS {
+                    self.set_choking(key, false);
+                }
+            }
+            PeerEvent::NotInterested => peer.peer_interested = false,
+            PeerEvent::Requested(block) => self.on_request(key, block),
+            PeerEvent::Canceled(block) => self.send(key, Command::SkipUpload(block)),
+            PeerEvent::Block { block, data } => self.on_block(key, block, data),
+            PeerEvent::Closed { reason } => {
+                debug!("{}: closed: {reason}", peer.addr);
+                self.forget_peer(key);
+                self.fill_all();
+            }
+        }
+    }
+
+    /// Once a second: rates, pipeline depths, snubbed peers, new connections, tracker totals;
+    /// gives up when there has been no peer and no working tracker for the tracker timeout.
+    fn tick(&mut self) -> Result<(), Error> {
+        let now = Instant::now();
+        let secs = TICK.as_secs_f64();
+        self.ticks += 1;
+        self.download.tick(secs);
+        self.upload.tick(secs);
+        let seeding = self.have.is_full();
+        let mut snubbed = Vec::new();
+        let mut useless = Vec::new();
+        for (&key, peer) in self.peers.iter_mut() {
+            peer.download.tick(secs);
+            peer.upload.tick(secs);
+            if seeding && peer.has.is_full() {
+                // Two seeds have nothing to say to each other.
+                useless.push(key);
+            }
+            let wanted =
+                (peer.download.per_second() * DEPTH_SECONDS / f64::from(BLOCK_LEN)) as usize;
+            peer.depth = wanted
+                .clamp(MIN_DEPTH, MAX_DEPTH)
+                .max(peer.depth.min(INITIAL_DEPTH));
+            let owes = self.picker.requested_from(key) > 0;
+            if owes && now.duration_since(peer.last_block) > SNUB_TIMEOUT {
+                snubbed.push(key);
+            }
+        }
+        for key in snubbed {
+            if let Some(peer) = self.peers.get(&key) {
+                debug!("{}: snubbed us for {} s", peer.addr, SNUB_TIMEOUT.as_secs());
+            }
+            self.picker.release_peer(key);
+            self.send(key, Command::Disconnect);
+        }
+        for key in useless {
+            self.send(key, Command::Disconnect);
+        }
+        if self.ticks % RECHOKE_TICKS == 0 {
+            self.rechoke();
+        }
+        self.send_pex();
+        self.connect_more();
+        self.fill_all();
+        // Each peer that sends to us gets a fair share of the blocks the piece memory budget
+        // holds, so that many peers share partial pieces instead of the first few claiming
+        // the whole budget (with small pieces, a peer at full depth holds several pieces).
+        let sending = self
+            .peers
+            .values()
+            .filter(|p| p.connected && !p.choking_us && p.interested)
+            .count()
+            .max(1);
+        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
+        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
+        let connected = self.peers.values().filter(|p| p.connected).count();
+        if let Some((tracker, _)) = &self.workers.tracker {
+            let _ = tracker.send(TrackerCommand::Progress {
+                uploaded: self.uploaded_bytes,
+                downloaded: self.verified_bytes,
+                left: self.wanted_bytes - self.verified_bytes,
+            });
+            if connected < WANT_MORE_PEERS && self.completed_at.is_none() {
+                let _ = tracker.send(TrackerCommand::NeedPeers);
+            }
+        }
+        self.give_up_when_alone()
+    }
+
+    /// Fails the session after a whole tracker timeout with no peer at all while no tracker
+    /// answers (or there is none): waiting longer would only hang.
+    fn give_up_when_alone(&mut self) -> Result<(), Error> {
+        if !self.peers.is_empty() || self.completed_at.is_some() {
+            self.lonely_since = None;
+            return Ok(());
+        }
+        let since = *self.lonely_since.get_or_insert_with(Instant::now);
+        let no_tracker = self.workers.tracker.is_none();
+        if (no_tracker || self.tracker_errors.is_some())
+            && since.elapsed() >= self.opts.tracker_timeout
+        {
+            return Err(Error::NoPeers(self.tracker_errors.clone()));
+        }
+        Ok(())
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            verified_bytes: self.verified_bytes,
+            total_bytes: self.wanted_bytes,
+            download_rate: self.download.per_second(),
+            peers_connected: self.peers.values().filter(|p| p.connected).count(),
+            peers_known: self.addresses.dialable_count(),
+            uploaded_bytes: self.uploaded_bytes,
+            upload_rate: self.upload.per_second(),
+        }
+    }
+
+    /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
+    fn shut_down(&mut self) {
+        for key in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.send(key, Command::Disconnect);
+        }
+        self.peers.clear();
+        if let Some(listener) = self.listener.take() {
+            listener.stop();
+        }
+        if let Some((tracker, handle)) = self.workers.tracker.take() {
+            let _ = tracker.send(TrackerCommand::Stop);
+            let _ = handle.join();
+        }
+        // Closing the hasher's queue ends it, which closes the writer's queue and ends it.
+        self.workers.hash_jobs = None;
+        for handle in [self.workers.hasher.take(), self.workers.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Peer exchange (BEP 11), the sending side.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::peers::Peer;
+use super::Session;
+use crate::messages::Command;
+use crate::peer::extension::{self, Pex};
+
+/// How long after a peer's extension handshake we send it our first peer exchange message.
+pub(super) const PEX_FIRST: Duration = Duration::from_secs(1);
+/// Time between two peer exchange messages to the same peer (BEP 11: at most one a minute).
+pub(super) const PEX_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Session {
+    /// Peer exchange (BEP 11): tells each peer that speaks it, at most once a minute, which
+    /// dialable peers we are connected to now that we have not told it of, and which of
+    /// those we told it of are gone. Never for private torrents.
+    pub(super) fn send_pex(&mut self) {
+        if self.meta.private {
+            return;
+        }
+        let now = Instant::now();
+        let current: HashSet<SocketAddr> = self
+            .peers
+            .values()
+            .filter(|p| p.connected)
+            .filter_map(Peer::dial_addr)
+            .collect();
+        for peer in self.peers.values_mut() {
+            let (Some(id), Some(due)) = (peer.ut_pex, peer.pex_due) else {
+                continue;
+            };
+            if due > now {
+                continue;
+            }
+            peer.pex_due = Some(now + PEX_INTERVAL);
+            let own = peer.dial_addr();
+            let added: Vec<SocketAddr> = current
+                .iter()
+                .filter(|a| Some(**a) != own && !peer.pex_sent.contains(a))
+                .take(extension::MAX_PEX_PEERS)
+                .copied()
+                .collect();
+            let dropped: Vec<SocketAddr> = peer
+                .pex_sent
+                .iter()
+                .filter(|a| !current.contains(a))
+                .take(extension::MAX_PEX_PEERS)
+                .copied()
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            peer.pex_sent.extend(added.iter().copied());
+            for d in &dropped {
+                peer.pex_sent.remove(d);
+            }
+            let payload = extension::encode_pex(&Pex { added, dropped });
+            let _ = peer.commands.send(Command::Extended { id, payload });
+        }
+    }
+}

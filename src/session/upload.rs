@@ -1,0 +1,117 @@
+//! Serving other peers: their requests, metadata requests and the choker.
+
+use std::time::{Duration, Instant};
+
+use log::info;
+
+use super::Session;
+use crate::choker::Candidate;
+use crate::geometry::BlockRef;
+use crate::messages::{Command, PeerKey};
+use crate::peer::extension::{self, MetadataMsg};
+
+/// Ticks between two runs of the choker.
+pub(super) const RECHOKE_TICKS: u64 = 10;
+/// A peer connected for less than this counts as new for the optimistic unchoke.
+pub(super) const NEW_PEER_AGE: Duration = Duration::from_secs(60);
+
+impl Session {
+    /// A peer asked for a block: serve it if we may, drop the peer if the request is bogus.
+    pub(super) fn on_request(&mut self, key: PeerKey, block: BlockRef) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.choking_peer {
+            // Requests from a choked peer are simply not answered, as the spec says.
+            return;
+        }
+        let bogus = if !self
+            .geometry
+            .is_valid_request(block.piece, block.offset, block.len)
+        {
+            Some("a request outside the piece or over 16 KiB")
+        } else if !self.have.has(block.piece as usize) {
+            Some("a request for a piece we do not have")
+        } else {
+            None
+        };
+        if let Some(why) = bogus {
+            // Not a warning: nothing the user can do about a stranger's protocol errors, and
+            // a peer that keeps reconnecting would fill the terminal (the soak saw 3,000).
+            info!("{}: dropped for {why}: {block:?}", peer.addr);
+            self.send(key, Command::Disconnect);
+            return;
+        }
+        let len = u64::from(block.len);
+        peer.upload.add(len);
+        self.upload.add(len);
+        self.uploaded_bytes += len;
+        self.send(key, Command::Upload(block));
+    }
+
+    /// A peer asked for a piece of the metadata: send it, or a reject for a piece that does
+    /// not exist.
+    pub(super) fn on_metadata_request(&mut self, key: PeerKey, piece: u32) {
+        let Some(id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+            return;
+        };
+        let info = &self.meta.info_bytes;
+        let total = u32::try_from(info.len()).unwrap_or(u32::MAX);
+        let msg = match extension::expected_piece_len(total, piece) {
+            Some(len) => {
+                let start = piece as usize * extension::METADATA_PIECE_LEN;
+                MetadataMsg::Data {
+                    piece,
+                    total_size: total,
+                    data: info[start..start + len].to_vec(),
+                }
+            }
+            None => MetadataMsg::Reject { piece },
+        };
+        let payload = extension::encode_metadata(&msg);
+        self.send(key, Command::Extended { id, payload });
+    }
+
+    /// Chokes or unchokes a peer, if that changes anything.
+    pub(super) fn set_choking(&mut self, key: PeerKey, choke: bool) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.choking_peer != choke {
+            peer.choking_peer = choke;
+            self.send(
+                key,
+                if choke {
+                    Command::Choke
+                } else {
+                    Command::Unchoke
+                },
+            );
+        }
+    }
+
+    /// Every [`RECHOKE_TICKS`]: lets the choker pick whom we upload to.
+    pub(super) fn rechoke(&mut self) {
+        let seeding = self.completed_at.is_some();
+        let now = Instant::now();
+        let candidates: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.connected)
+            .map(|(&key, p)| Candidate {
+                key,
+                interested: p.peer_interested,
+                rate: if seeding {
+                    p.upload.per_second()
+                } else {
+                    p.download.per_second()
+                },
+                is_new: now.duration_since(p.since) < NEW_PEER_AGE,
+            })
+            .collect();
+        let unchoke = self.choker.rechoke(&candidates);
+        for c in candidates {
+            self.set_choking(c.key, !unchoke.contains(&c.key));
+        }
+    }
+}
