@@ -16,6 +16,7 @@ pub mod magnet;
 pub mod messages;
 pub mod metadata;
 pub mod metainfo;
+pub mod net;
 pub mod peer;
 pub mod picker;
 pub mod rng;

@@ -11,13 +11,12 @@
 pub use crate::addresses::MAX_KNOWN_PEERS;
 /// Pieces with a peer as their only source that may fail their hash before it is dropped.
 pub use crate::addresses::MAX_STRIKES;
+/// Silence (no whole message) may last this long before the connection is dropped.
+pub use crate::peer::connection::IDLE_TIMEOUT;
 /// Stack reserved for each of a connection's two threads.
 pub use crate::peer::connection::STACK_SIZE;
-/// A connect, a handshake, silence, and one write may take this long before the connection
-/// is dropped.
-pub use crate::peer::connection::{
-    CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, IDLE_TIMEOUT, WRITE_TIMEOUT,
-};
+/// A connect, a handshake and one write may take this long before the connection is dropped.
+pub use crate::peer::dial::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, WRITE_TIMEOUT};
 /// Connections being opened (not yet handshaken) at once.
 pub use crate::session::MAX_HALF_OPEN;
 /// A peer that owes us blocks and sends nothing for this long is dropped.

@@ -15,16 +15,17 @@
 //! which ends the other; the peer thread reports [`PeerEvent::Closed`] last.
 
 use std::collections::VecDeque;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
 
+use super::dial::{self, DeadlineReader, DialError};
 use super::extension::{self, MetadataMsg};
-use super::handshake::{read_handshake, Handshake, HandshakeError};
+use super::handshake::Handshake;
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::geometry::{BlockRef, Geometry};
@@ -32,17 +33,11 @@ use crate::messages::{Command, Event, PeerEvent, PeerKey};
 use crate::storage::reader::BlockReader;
 use crate::storage::FileMap;
 
-/// How long a TCP connect may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long the peer may take to send its whole handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A peer that takes this long to send one whole message (or stays silent, not even a
 /// keep-alive) is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// We send a keep-alive after this long without sending anything.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
-/// A write that cannot finish in this time ends the connection.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Stack size of each connection thread: they keep their buffers on the heap. Measured with
 /// the integration tests in release builds: 16 KiB overflowed, 32 and 64 KiB each failed a
 /// run, 128 KiB passed every run; so 128 KiB, which commits only the pages a thread touches.
@@ -81,30 +76,27 @@ pub struct PeerSetup {
 /// Why a connection ended.
 #[derive(Debug)]
 enum PeerError {
-    Connect(std::io::Error),
-    Handshake(HandshakeError),
+    Dial(DialError),
     Wire(WireError),
     Protocol(String),
-    Myself,
 }
 
 impl std::fmt::Display for PeerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PeerError::Connect(e) => write!(f, "connect failed: {e}"),
-            PeerError::Handshake(e) => write!(f, "handshake failed: {e}"),
-            PeerError::Wire(WireError::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+            PeerError::Dial(e) => write!(f, "{e}"),
+            PeerError::Wire(WireError::Io(e)) if crate::net::is_timeout(e) => {
                 write!(f, "no whole message in {} s", IDLE_TIMEOUT.as_secs())
             }
             PeerError::Wire(e) => write!(f, "{e}"),
             PeerError::Protocol(what) => write!(f, "protocol violation: {what}"),
-            PeerError::Myself => write!(f, "connected to ourselves"),
         }
+    }
+}
+
+impl From<DialError> for PeerError {
+    fn from(e: DialError) -> PeerError {
+        PeerError::Dial(e)
     }
 }
 
@@ -158,11 +150,10 @@ fn run(
     let outgoing = accepted.is_none();
     let stream = match accepted {
         Some(stream) => stream,
-        None => {
-            TcpStream::connect_timeout(&setup.addr, CONNECT_TIMEOUT).map_err(PeerError::Connect)?
-        }
+        None => dial::connect(setup.addr)?,
     };
-    let theirs = handshake(&stream, setup, outgoing)?;
+    let ours = Handshake::new(setup.info_hash, setup.our_id);
+    let theirs = dial::handshake(&stream, &ours, outgoing)?;
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),
@@ -174,88 +165,21 @@ fn run(
     {
         return Ok(());
     }
-    let write_half = stream.try_clone().map_err(PeerError::Connect)?;
+    let write_half = stream
+        .try_clone()
+        .map_err(|e| PeerError::Dial(DialError::Connect(e)))?;
     let addr = setup.addr;
     let reader = BlockReader::new(Arc::clone(&setup.files));
     std::thread::Builder::new()
         .name(format!("peer {addr} tx"))
         .stack_size(STACK_SIZE)
         .spawn(move || send_loop(write_half, commands, addr, reader))
-        .map_err(PeerError::Connect)?;
+        .map_err(|e| PeerError::Dial(DialError::Connect(e)))?;
     let result = read_loop(&stream, setup);
     // Wakes the sender if it is blocked in a write; it ends when the main thread drops
     // this connection's command channel after hearing `Closed`.
     let _ = stream.shutdown(Shutdown::Both);
     result
-}
-
-/// Exchanges handshakes: the side that dialed speaks first.
-fn handshake(
-    stream: &TcpStream,
-    setup: &PeerSetup,
-    outgoing: bool,
-) -> Result<Handshake, PeerError> {
-    let io = |e| PeerError::Handshake(HandshakeError::Io(e));
-    stream.set_nodelay(true).map_err(io)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
-    let ours = Handshake::new(setup.info_hash, setup.our_id).to_bytes();
-    if outgoing {
-        (&mut &*stream).write_all(&ours).map_err(io)?;
-    }
-    // The whole handshake must arrive within the timeout, however the peer slices it.
-    let mut within = DeadlineReader::new(stream, HANDSHAKE_TIMEOUT);
-    let theirs = read_handshake(&mut within).map_err(PeerError::Handshake)?;
-    theirs
-        .check_info_hash(&setup.info_hash)
-        .map_err(PeerError::Handshake)?;
-    if theirs.peer_id == setup.our_id {
-        return Err(PeerError::Myself);
-    }
-    if !outgoing {
-        (&mut &*stream).write_all(&ours).map_err(io)?;
-    }
-    Ok(theirs)
-}
-
-/// Reads from a socket with one deadline for a whole unit (the handshake, or one message):
-/// each read waits only for the time left, so a peer that drips a byte at a time cannot keep
-/// the connection past the deadline. The socket's timeout is only reset when it is off by
-/// more than a second, so a busy connection costs no extra system call per read.
-struct DeadlineReader<'a> {
-    stream: &'a TcpStream,
-    deadline: Instant,
-    /// The read timeout last set on the socket.
-    applied: Option<Duration>,
-}
-
-impl<'a> DeadlineReader<'a> {
-    fn new(stream: &'a TcpStream, limit: Duration) -> DeadlineReader<'a> {
-        DeadlineReader {
-            stream,
-            deadline: Instant::now() + limit,
-            applied: None,
-        }
-    }
-
-    /// Starts a new unit that must arrive within `limit` from now.
-    fn restart(&mut self, limit: Duration) {
-        self.deadline = Instant::now() + limit;
-    }
-}
-
-impl Read for DeadlineReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        let off_by = self.applied.map(|a| a.abs_diff(left));
-        if off_by.is_none_or(|d| d > Duration::from_secs(1)) {
-            self.stream.set_read_timeout(Some(left))?;
-            self.applied = Some(left);
-        }
-        (&mut &*self.stream).read(buf)
-    }
 }
 
 /// Reads messages until the connection fails, reporting each one that matters.

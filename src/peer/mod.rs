@@ -2,6 +2,7 @@
 //! the listener that accepts them.
 
 pub mod connection;
+pub mod dial;
 pub mod extension;
 pub mod handshake;
 pub mod listener;

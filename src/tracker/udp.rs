@@ -739,12 +739,8 @@ impl Client {
                         Err(error) => return Err(error),
                     },
                     Err(error)
-                        if matches!(
-                            error.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::TimedOut
-                                | io::ErrorKind::Interrupted
-                        ) => {}
+                        if (crate::net::is_timeout(&error)
+                            || error.kind() == io::ErrorKind::Interrupted) => {}
                     Err(error) => return Err(io_error("no answer from", error)),
                 }
             };

@@ -355,14 +355,7 @@ fn read_full(
                 filled += n;
                 last = Instant::now();
             }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if (strand::net::is_timeout(&e) || e.kind() == io::ErrorKind::Interrupted) => {
                 if last.elapsed() > idle {
                     return Err(io::ErrorKind::TimedOut.into());
                 }
@@ -565,11 +558,7 @@ fn serve_tracker(
         match s.read(&mut buf) {
             Ok(0) => return,
             Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if strand::net::is_timeout(&e) => {}
             Err(_) => return,
         }
     }
@@ -817,11 +806,7 @@ fn hold(s: &mut TcpStream, ctx: &SeedCtx, trickle: Option<&[u8]>) -> io::Result<
         match s.read(&mut sink) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) => {}
+            Err(e) if strand::net::is_timeout(&e) => {}
             Err(e) => return Err(e),
         }
     }
@@ -932,11 +917,7 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
             match s.read(&mut sink) {
                 Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                Err(e) if strand::net::is_timeout(&e) => {}
                 Err(e) => return Err(e),
             }
         }

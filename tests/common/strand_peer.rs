@@ -156,14 +156,7 @@ pub fn hung_up(p: &mut RawPeer) -> bool {
     while Instant::now() < deadline {
         match p.recv() {
             Ok(_) => continue,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if strand::net::is_timeout(&e) => continue,
             Err(_) => return true,
         }
     }

@@ -1,0 +1,225 @@
+//! The one dialer: opening a TCP connection to a peer, exchanging the BitTorrent handshake,
+//! and the deadline reader every peer connection reads through.
+//!
+//! Runs on whichever thread owns the connection: a session's peer thread
+//! ([`super::connection`]) or a metadata-phase thread ([`crate::metadata`]). It owns nothing
+//! beyond the socket it is handed, and arms the socket's timeouts itself, so that no caller
+//! has to.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use super::handshake::{read_handshake, Handshake, HandshakeError};
+
+/// How long a TCP connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the peer may take to send its whole handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A write that cannot finish in this time ends the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection could not be opened.
+#[derive(Debug)]
+pub(crate) enum DialError {
+    /// The TCP connect, or setting up the socket, failed.
+    Connect(io::Error),
+    /// The peer's handshake was late, malformed or for another torrent.
+    Handshake(HandshakeError),
+    /// The peer is ourselves (its peer id is ours).
+    Myself,
+}
+
+impl std::fmt::Display for DialError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialError::Connect(e) => write!(f, "connect failed: {e}"),
+            DialError::Handshake(HandshakeError::Io(e)) if crate::net::is_timeout(e) => write!(
+                f,
+                "handshake failed: no whole handshake in {} s",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ),
+            DialError::Handshake(e) => write!(f, "handshake failed: {e}"),
+            DialError::Myself => write!(f, "connected to ourselves"),
+        }
+    }
+}
+
+/// Opens a TCP connection to `addr`, giving up after [`CONNECT_TIMEOUT`].
+pub(crate) fn connect(addr: SocketAddr) -> Result<TcpStream, DialError> {
+    TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(DialError::Connect)
+}
+
+/// Exchanges handshakes on a connected socket (the side that dialed speaks first) and returns
+/// the peer's. The peer's whole handshake must arrive within [`HANDSHAKE_TIMEOUT`]; it must
+/// name `ours.info_hash` and not carry our own peer id.
+pub(crate) fn handshake(
+    stream: &TcpStream,
+    ours: &Handshake,
+    outgoing: bool,
+) -> Result<Handshake, DialError> {
+    let io = |e| DialError::Handshake(HandshakeError::Io(e));
+    stream.set_nodelay(true).map_err(io)?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
+    let bytes = ours.to_bytes();
+    if outgoing {
+        (&mut &*stream).write_all(&bytes).map_err(io)?;
+    }
+    // The whole handshake must arrive within the timeout, however the peer slices it.
+    let mut within = DeadlineReader::new(stream, HANDSHAKE_TIMEOUT);
+    let theirs = read_handshake(&mut within).map_err(DialError::Handshake)?;
+    theirs
+        .check_info_hash(&ours.info_hash)
+        .map_err(DialError::Handshake)?;
+    if theirs.peer_id == ours.peer_id {
+        return Err(DialError::Myself);
+    }
+    if !outgoing {
+        (&mut &*stream).write_all(&bytes).map_err(io)?;
+    }
+    Ok(theirs)
+}
+
+/// Reads from a socket with one deadline for a whole unit (the handshake, or one message):
+/// each read waits only for the time left, so a peer that drips a byte at a time cannot keep
+/// the connection past the deadline. Once the deadline has passed, every read fails with
+/// `TimedOut` ([`crate::net::is_timeout`]). The socket's timeout is only reset when it is off
+/// by more than a second, so a busy connection costs no extra system call per read.
+pub(crate) struct DeadlineReader<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+    /// The read timeout last set on the socket.
+    applied: Option<Duration>,
+}
+
+impl<'a> DeadlineReader<'a> {
+    /// A reader whose first unit must arrive within `limit` from now.
+    pub(crate) fn new(stream: &'a TcpStream, limit: Duration) -> DeadlineReader<'a> {
+        DeadlineReader {
+            stream,
+            deadline: Instant::now() + limit,
+            applied: None,
+        }
+    }
+
+    /// Starts a new unit that must arrive within `limit` from now.
+    pub(crate) fn restart(&mut self, limit: Duration) {
+        self.deadline = Instant::now() + limit;
+    }
+
+    /// Starts a new unit that must arrive by `deadline`.
+    pub(crate) fn until(&mut self, deadline: Instant) {
+        self.deadline = deadline;
+    }
+}
+
+impl Read for DeadlineReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let off_by = self.applied.map(|a| a.abs_diff(left));
+        if off_by.is_none_or(|d| d > Duration::from_secs(1)) {
+            self.stream.set_read_timeout(Some(left))?;
+            self.applied = Some(left);
+        }
+        (&mut &*self.stream).read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected pair of sockets on loopback.
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (far, _) = listener.accept().unwrap();
+        (near, far)
+    }
+
+    /// Sends one byte every `gap` until the socket fails or `count` bytes are out.
+    fn drip(mut far: TcpStream, gap: Duration, count: usize) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            for _ in 0..count {
+                if far.write_all(&[19]).is_err() {
+                    return;
+                }
+                std::thread::sleep(gap);
+            }
+        })
+    }
+
+    #[test]
+    fn a_dripping_peer_is_cut_off_at_the_deadline() {
+        let (near, far) = pair();
+        let dripper = drip(far, Duration::from_millis(50), 200);
+        let started = Instant::now();
+        let mut reader = DeadlineReader::new(&near, Duration::from_millis(600));
+        let mut buf = [0u8; 68];
+        let err = reader.read_exact(&mut buf).unwrap_err();
+        let took = started.elapsed();
+        assert!(crate::net::is_timeout(&err), "{err}");
+        assert!(
+            took >= Duration::from_millis(550),
+            "cut off early: {took:?}"
+        );
+        assert!(
+            took < Duration::from_millis(1500),
+            "held past the deadline: {took:?}"
+        );
+        drop(near);
+        dripper.join().unwrap();
+    }
+
+    #[test]
+    fn a_restarted_deadline_gives_the_next_unit_its_own_time() {
+        let (near, mut far) = pair();
+        let mut reader = DeadlineReader::new(&near, Duration::from_millis(300));
+        far.write_all(&[1, 2]).unwrap();
+        let mut one = [0u8; 2];
+        reader.read_exact(&mut one).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        far.write_all(&[3]).unwrap();
+        assert!(
+            reader.read(&mut one).is_err(),
+            "the first unit's deadline passed"
+        );
+        reader.restart(Duration::from_millis(300));
+        assert_eq!(reader.read(&mut one).unwrap(), 1);
+        assert_eq!(one[0], 3);
+    }
+
+    #[test]
+    fn handshakes_are_exchanged_and_checked() {
+        let (near, far) = pair();
+        let info_hash = [5u8; 20];
+        let theirs = std::thread::spawn(move || {
+            handshake(&far, &Handshake::new(info_hash, [2; 20]), false).map(|h| h.peer_id)
+        });
+        let got = handshake(&near, &Handshake::new(info_hash, [1; 20]), true).unwrap();
+        assert_eq!(got.peer_id, [2; 20]);
+        assert_eq!(theirs.join().unwrap().unwrap(), [1; 20]);
+
+        let (near, far) = pair();
+        let other = std::thread::spawn(move || {
+            handshake(&far, &Handshake::new([6; 20], [2; 20]), false).is_err()
+        });
+        assert!(handshake(&near, &Handshake::new(info_hash, [1; 20]), true).is_err());
+        assert!(
+            other.join().unwrap(),
+            "the listener refuses another torrent"
+        );
+
+        let (near, far) = pair();
+        let me = std::thread::spawn(move || {
+            handshake(&far, &Handshake::new(info_hash, [1; 20]), false).map(|_| ())
+        });
+        assert!(handshake(&near, &Handshake::new(info_hash, [1; 20]), true).is_err());
+        let err = me.join().unwrap().unwrap_err();
+        assert!(matches!(err, DialError::Myself), "{err}");
+    }
+}
