@@ -23,3 +23,4 @@ pub mod select;
 pub mod session;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;

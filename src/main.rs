@@ -17,7 +17,7 @@ use strand::metainfo::Metainfo;
 use strand::session::{self, Options, Progress, SeedPolicy, Summary};
 use strand::storage::resume::{self, Found};
 use strand::storage::{check, FileMap};
-use strand::tracker::server::{self, ServerConfig};
+use strand::tracker_server::{self as server, ServerConfig};
 use strand::{magnet, select};
 
 const HELP: &str = "\
