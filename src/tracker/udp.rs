@@ -386,22 +386,9 @@ fn unexpected(url: &str, reply: &Response) -> TrackerError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracker::AnnounceEvent;
+    use crate::tracker::udp_wire::tests::request;
 
     const URL: &str = "udp://t.example:1337/announce";
-
-    fn request() -> AnnounceRequest {
-        AnnounceRequest {
-            info_hash: [0xAB; 20],
-            peer_id: *b"-ST0001-abcdefghijkl",
-            port: 6881,
-            uploaded: 1,
-            downloaded: 2,
-            left: 3,
-            event: Some(AnnounceEvent::Started),
-            numwant: 50,
-        }
-    }
 
     #[test]
     fn wrong_transaction_id_is_ignored() {

@@ -433,10 +433,11 @@ impl Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn request() -> AnnounceRequest {
+    /// An announce with every field set, for codec and client tests.
+    pub(crate) fn request() -> AnnounceRequest {
         AnnounceRequest {
             info_hash: [0xAB; 20],
             peer_id: *b"-ST0001-abcdefghijkl",
