@@ -24,3 +24,4 @@ pub mod select;
 pub mod session;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;

@@ -51,4 +51,4 @@ pub use crate::metainfo::{MAX_PIECE_LEN, MAX_TORRENT_FILE_LEN};
 /// Largest HTTP tracker reply read.
 pub use crate::tracker::http::MAX_BODY;
 /// Largest UDP tracker datagram read.
-pub use crate::tracker::udp::MAX_DATAGRAM;
+pub use crate::tracker::udp_wire::MAX_DATAGRAM;

@@ -1,10 +1,11 @@
-//! tracker::udp: reply datagrams (connect, announce over IPv4 and IPv6, scrape, error) as the
+//! tracker::udp and udp_wire: reply datagrams (connect, announce over IPv4 and IPv6, scrape, error) as the
 //! client reads them, through Response::decode and check_reply, and request datagrams as the
 //! built-in tracker's UDP side reads them (Request::decode).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use strand::tracker::udp::{self, Request, Response};
+use strand::tracker::udp;
+use strand::tracker::udp_wire::{Request, Response};
 
 mod common;
 

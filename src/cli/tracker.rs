@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use strand::tracker::server::{self, ServerConfig};
+use strand::tracker_server::{self as server, ServerConfig};
 
 use super::args::finish;
 use super::errors::{usage_err, Failure};

@@ -1,7 +1,8 @@
 //! Finding peers: announce requests and replies, and the tracker thread that re-announces.
 //!
 //! [`announce`] performs one blocking announce on the calling thread and dispatches on the
-//! URL's scheme: HTTP(S) lives in [`http`], UDP (BEP 15) in [`udp`]. [`spawn`] starts the
+//! URL's scheme: HTTP(S) lives in [`http`], UDP (BEP 15) in [`udp`] (its datagrams in
+//! [`udp_wire`], shared with the built-in tracker). [`spawn`] starts the
 //! thread named `tracker`, which owns the torrent's tiers of trackers (BEP 12: each tier
 //! shuffled once, a tracker that answers moved to the front of its tier), the UDP client state
 //! (session key, connection ids), the transfer totals last reported by the main thread, the
@@ -9,10 +10,10 @@
 //! [`TrackerEvent`]s to the main thread and obeys [`TrackerCommand`]s until told to stop.
 
 pub mod http;
-pub mod server;
 #[cfg(test)]
 mod testutil;
 pub mod udp;
+pub mod udp_wire;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -737,9 +738,12 @@ mod tests {
 
     #[test]
     fn dispatches_on_scheme() {
-        let server = server::start(server::ServerConfig::new(([127, 0, 0, 1], 0).into())).unwrap();
+        let server = crate::tracker_server::start(crate::tracker_server::ServerConfig::new(
+            ([127, 0, 0, 1], 0).into(),
+        ))
+        .unwrap();
         let udp = announce_within(&server.udp_announce_url(), WAIT).unwrap();
-        assert_eq!(udp.interval, server::DEFAULT_INTERVAL);
+        assert_eq!(udp.interval, crate::tracker_server::DEFAULT_INTERVAL);
         assert_eq!(udp.incomplete, Some(1));
         let http = announce_within(&server.announce_url(), WAIT).unwrap();
         assert_eq!(http.incomplete, Some(1));
@@ -1079,7 +1083,10 @@ mod tests {
 
     #[test]
     fn udp_tracker_thread_lifecycle_against_the_embedded_tracker() {
-        let server = server::start(server::ServerConfig::new(([127, 0, 0, 1], 0).into())).unwrap();
+        let server = crate::tracker_server::start(crate::tracker_server::ServerConfig::new(
+            ([127, 0, 0, 1], 0).into(),
+        ))
+        .unwrap();
         let other = AnnounceRequest {
             peer_id: *b"-XX0001-000000000000",
             port: 7001,
