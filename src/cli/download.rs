@@ -15,8 +15,8 @@ use strand::storage::FileMap;
 use strand::{magnet, select};
 
 use super::args::{cores, finish, seed_policy, Files, SessionArgs};
-use super::errors::{usage_err, Failure};
-use super::progress::TaskLine;
+use super::errors::{note, usage_err, Failure};
+use super::progress::{paint, TaskLine};
 use super::run::run_session;
 use super::units::size;
 
@@ -70,11 +70,11 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         let pieces = meta.geometry.piece_count();
         match found {
             Found::Fresh => {}
-            Found::Resumed => eprintln!(
+            Found::Resumed => note!(
                 "resuming: {} of {pieces} pieces already on disk",
                 have.count()
             ),
-            Found::Checked(why) => eprintln!(
+            Found::Checked(why) => note!(
                 "checked the data on disk ({why}): {} of {pieces} pieces good",
                 have.count()
             ),
@@ -109,15 +109,15 @@ fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure>
     let show = !peer.quiet && std::io::stderr().is_terminal();
     let info = metadata::fetch(request, &mut |peers| {
         if show {
-            eprint!("\r\x1b[2Kfetching metadata from {peers} peers");
+            paint(&format!("\r\x1b[2Kfetching metadata from {peers} peers"));
         }
     })?;
     if show {
-        eprint!("\r\x1b[2K");
+        paint("\r\x1b[2K");
     }
     let meta = Metainfo::from_info_bytes(&info, tiers)?;
     if !peer.quiet {
-        eprintln!(
+        note!(
             "metadata: {} ({} in {} files)",
             meta.name,
             size(meta.geometry.total_len()),

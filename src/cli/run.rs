@@ -10,7 +10,7 @@ use strand::metainfo::Metainfo;
 use strand::session::{self, SeedPolicy};
 
 use super::args::{Files, SessionArgs};
-use super::errors::Failure;
+use super::errors::{note, Failure};
 use super::progress::{summary_line, ProgressLine};
 
 /// A channel that receives a message when the user presses Ctrl-C.
@@ -44,7 +44,7 @@ pub(crate) fn run_session(
         line.clear();
     }
     if !quiet {
-        eprintln!("{}", summary_line(&summary));
+        note!("{}", summary_line(&summary));
     }
     if summary.interrupted {
         return Err(Failure::interrupted());

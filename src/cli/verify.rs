@@ -8,7 +8,7 @@ use strand::metainfo::Metainfo;
 use strand::storage::{check, FileMap};
 
 use super::args::{cores, data_dir, finish, quiet, torrent_arg};
-use super::errors::Failure;
+use super::errors::{say, Failure};
 use super::progress::TaskLine;
 use super::units::size;
 
@@ -47,7 +47,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
             incomplete += 1;
             format!("{:.1}% missing", missing as f64 * 100.0 / f.length as f64)
         };
-        println!(
+        say!(
             "{:>4}. {} ({}): {state}",
             i + 1,
             f.path.display(),
@@ -56,7 +56,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         start = end;
     }
     if incomplete == 0 {
-        println!("all {} files complete", meta.files.len());
+        say!("all {} files complete", meta.files.len());
         Ok(())
     } else {
         Err(Failure::error(format!(
