@@ -173,3 +173,152 @@ fn verify_and_widen_after_a_selective_download() {
     );
     assert_output_matches(&t, std::path::Path::new(out));
 }
+
+/// An HTTP tracker on 127.0.0.1 that accepts every connection; it answers announces with no
+/// peers, except those it holds open without a word until dropped: all of them when
+/// `answer` is false, else only `stopped`.
+struct HungTracker {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HungTracker {
+    fn start(answer: bool) -> HungTracker {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                a.fetch_add(1, Ordering::SeqCst);
+                if !answer {
+                    held.push(conn);
+                    continue;
+                }
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).contains("event=stopped") {
+                    held.push(conn);
+                    continue;
+                }
+                let body = b"d8:intervali1800e5:peers0:e";
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(body);
+            }
+        });
+        HungTracker {
+            addr,
+            stop,
+            accepted,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/announce", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HungTracker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Starts `strand download` of a one-file torrent announced to `tracker`, with no peer.
+fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
+    let data = payload(64 * KIB, 9);
+    let t = make_torrent(
+        &[("f", &data)],
+        16 * KIB as u32,
+        "hung",
+        Some(&tracker.url()),
+        false,
+    );
+    let torrent = dir.path().join("hung.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    strand()
+        .args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(dir.path().join("out"))
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strand")
+}
+
+fn interrupt(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) sends a signal to the process we started; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+}
+
+/// Item 3: with a tracker that never answers, Ctrl-C ends strand within 2 s (status 130).
+#[test]
+fn ctrl_c_with_a_hung_tracker_ends_at_once() {
+    let tracker = HungTracker::start(false);
+    let dir = TempDir::new("hung");
+    let mut child = download_from(&tracker, &dir);
+    assert!(
+        wait_until(Duration::from_secs(10), || tracker.accepted() >= 1),
+        "strand never announced"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = Instant::now();
+    interrupt(&child);
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let took = pressed.elapsed();
+    assert_eq!(status.code(), Some(130));
+    assert!(took < Duration::from_secs(2), "Ctrl-C took {took:?}");
+}
+
+/// Item 3: a tracker that heard `started` but hangs on `stopped` holds strand at most the
+/// farewell's own short deadline, and a second Ctrl-C ends it at once.
+#[test]
+fn second_ctrl_c_exits_at_once() {
+    let tracker = HungTracker::start(true);
+    for presses in [1, 2] {
+        let dir = TempDir::new("hung2");
+        let before = tracker.accepted();
+        let mut child = download_from(&tracker, &dir);
+        assert!(
+            wait_until(Duration::from_secs(10), || tracker.accepted() > before),
+            "strand never announced"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let pressed = Instant::now();
+        interrupt(&child);
+        if presses == 2 {
+            std::thread::sleep(Duration::from_millis(100));
+            interrupt(&child);
+        }
+        let status = wait_bounded(&mut child, Duration::from_secs(30));
+        let took = pressed.elapsed();
+        assert_eq!(status.code(), Some(130));
+        let limit = if presses == 1 { 2000 } else { 700 };
+        assert!(
+            took < Duration::from_millis(limit),
+            "{presses} Ctrl-C took {took:?}"
+        );
+    }
+}
