@@ -17,22 +17,6 @@ fn strand() -> Command {
     c
 }
 
-/// Waits at most `limit` for `child`, killing it (by its own handle) when it overstays.
-fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            return st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("strand did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A multi-file torrent with `n` one-byte files, written into `dir` as `many.torrent`.
 fn many_files_torrent(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     let names: Vec<String> = (0..n)
@@ -77,7 +61,7 @@ fn closed_stdout_ends_quietly() {
             .read_line(&mut first)
             .unwrap();
         assert!(!first.is_empty(), "{args:?} printed nothing");
-        let status = wait_bounded(&mut child, Duration::from_secs(20));
+        let status = wait_child(&mut child, Duration::from_secs(20));
         let mut err = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
         assert_ne!(status.code(), Some(101), "{args:?} panicked: {err}");
@@ -286,7 +270,7 @@ fn ctrl_c_with_a_hung_tracker_ends_at_once() {
     std::thread::sleep(Duration::from_millis(300));
     let pressed = Instant::now();
     interrupt(&child);
-    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    let status = wait_child(&mut child, Duration::from_secs(30));
     let took = pressed.elapsed();
     assert_eq!(status.code(), Some(130));
     assert!(took < Duration::from_secs(2), "Ctrl-C took {took:?}");
@@ -312,7 +296,7 @@ fn second_ctrl_c_exits_at_once() {
             std::thread::sleep(Duration::from_millis(100));
             interrupt(&child);
         }
-        let status = wait_bounded(&mut child, Duration::from_secs(30));
+        let status = wait_child(&mut child, Duration::from_secs(30));
         let took = pressed.elapsed();
         assert_eq!(status.code(), Some(130));
         let limit = if presses == 1 { 2000 } else { 700 };
