@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
+use strand::metainfo::Metainfo;
+use strand::select;
 use strand::session::{Options, SeedPolicy};
 
 use super::errors::{usage_err, Failure};
@@ -45,6 +47,32 @@ pub(crate) fn data_dir(args: &mut pico_args::Arguments) -> Result<PathBuf, Failu
 /// `-q, --quiet`, taken by every command.
 pub(crate) fn quiet(args: &mut pico_args::Arguments) -> bool {
     args.contains(["-q", "--quiet"])
+}
+
+/// `--only LIST` and `--exclude GLOB` (repeatable), of `download` and `verify`.
+pub(crate) struct Selection {
+    only: Option<String>,
+    exclude: Vec<String>,
+}
+
+impl Selection {
+    pub(crate) fn parse(args: &mut pico_args::Arguments) -> Result<Selection, Failure> {
+        Ok(Selection {
+            only: args.opt_value_from_str("--only").map_err(usage_err)?,
+            exclude: args.values_from_str("--exclude").map_err(usage_err)?,
+        })
+    }
+
+    /// Which files of `meta` are chosen, one flag per file.
+    pub(crate) fn choose(&self, meta: &Metainfo) -> Result<Vec<bool>, Failure> {
+        let paths: Vec<String> = meta
+            .files
+            .iter()
+            .map(|f| f.path.to_string_lossy().into_owned())
+            .collect();
+        select::choose(&paths, self.only.as_deref(), &self.exclude)
+            .map_err(|e| Failure::usage(e.to_string()))
+    }
 }
 
 /// Worker threads for hashing: one per core.

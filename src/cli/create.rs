@@ -9,7 +9,7 @@ use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
 
 use super::args::{cores, finish, quiet};
-use super::errors::{usage_err, Failure};
+use super::errors::{note, usage_err, Failure};
 use super::progress::TaskLine;
 
 pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -55,7 +55,7 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     std::fs::write(&out, &bytes)
         .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
     if !quiet {
-        eprintln!("wrote {}", out.display());
+        note!("wrote {}", out.display());
     }
     Ok(())
 }

@@ -7,16 +7,16 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use strand::magnet;
 use strand::metadata::{self, FetchRequest};
 use strand::metainfo::Metainfo;
 use strand::session;
 use strand::storage::resume::{self, Found};
-use strand::storage::FileMap;
-use strand::{magnet, select};
+use strand::storage::{parts, FileMap, STATE_DIR};
 
-use super::args::{cores, finish, seed_policy, Files, SessionArgs};
-use super::errors::{usage_err, Failure};
-use super::progress::TaskLine;
+use super::args::{cores, finish, seed_policy, Files, Selection, SessionArgs};
+use super::errors::{note, usage_err, Failure};
+use super::progress::{paint, TaskLine};
 use super::run::run_session;
 use super::units::size;
 
@@ -25,8 +25,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .opt_value_from_str(["-o", "--output"])
         .map_err(usage_err)?
         .unwrap_or_else(|| PathBuf::from("."));
-    let only: Option<String> = args.opt_value_from_str("--only").map_err(usage_err)?;
-    let exclude: Vec<String> = args.values_from_str("--exclude").map_err(usage_err)?;
+    let selection = Selection::parse(&mut args)?;
     let recheck = args.contains("--recheck");
     let preallocate = args.contains("--preallocate");
     let save_torrent: Option<PathBuf> = args
@@ -48,13 +47,14 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         std::fs::write(path, meta.to_torrent_bytes())
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
     }
-    let paths: Vec<String> = meta
-        .files
-        .iter()
-        .map(|f| f.path.to_string_lossy().into_owned())
-        .collect();
-    let chosen = select::choose(&paths, only.as_deref(), &exclude)
-        .map_err(|e| Failure::usage(e.to_string()))?;
+    let chosen = selection.choose(&meta)?;
+    let adopted = parts::adopt(&output_dir, &meta, &chosen)?;
+    if adopted > 0 && !peer.quiet {
+        note!(
+            "{adopted} newly chosen files start from the pieces kept in {}",
+            STATE_DIR
+        );
+    }
     let map = FileMap::selective(&output_dir, &meta, &chosen);
     let mut line = TaskLine::new("checking", !peer.quiet && std::io::stderr().is_terminal());
     let (have, found) = resume::startup(
@@ -70,11 +70,11 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         let pieces = meta.geometry.piece_count();
         match found {
             Found::Fresh => {}
-            Found::Resumed => eprintln!(
+            Found::Resumed => note!(
                 "resuming: {} of {pieces} pieces already on disk",
                 have.count()
             ),
-            Found::Checked(why) => eprintln!(
+            Found::Checked(why) => note!(
                 "checked the data on disk ({why}): {} of {pieces} pieces good",
                 have.count()
             ),
@@ -109,15 +109,15 @@ fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure>
     let show = !peer.quiet && std::io::stderr().is_terminal();
     let info = metadata::fetch(request, &mut |peers| {
         if show {
-            eprint!("\r\x1b[2Kfetching metadata from {peers} peers");
+            paint(&format!("\r\x1b[2Kfetching metadata from {peers} peers"));
         }
     })?;
     if show {
-        eprint!("\r\x1b[2K");
+        paint("\r\x1b[2K");
     }
     let meta = Metainfo::from_info_bytes(&info, tiers)?;
     if !peer.quiet {
-        eprintln!(
+        note!(
             "metadata: {} ({} in {} files)",
             meta.name,
             size(meta.geometry.total_len()),

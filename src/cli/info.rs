@@ -5,7 +5,7 @@
 use strand::metainfo::Metainfo;
 
 use super::args::{finish, torrent_arg};
-use super::errors::Failure;
+use super::errors::{say, Failure};
 use super::units::size;
 
 pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -13,40 +13,40 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     finish(args)?;
     let meta = Metainfo::load(&torrent)?;
     let g = meta.geometry;
-    println!("Name:         {}", meta.name);
-    println!("Info hash:    {}", meta.info_hash_hex());
-    println!(
+    say!("Name:         {}", meta.name);
+    say!("Info hash:    {}", meta.info_hash_hex());
+    say!(
         "Pieces:       {} × {}",
         g.piece_count(),
         size(u64::from(g.piece_len()))
     );
-    println!(
+    say!(
         "Total size:   {} ({} bytes)",
         size(g.total_len()),
         g.total_len()
     );
-    println!("Private:      {}", if meta.private { "yes" } else { "no" });
+    say!("Private:      {}", if meta.private { "yes" } else { "no" });
     if let Some(date) = meta.creation_date {
-        println!("Created:      {date} (Unix time)");
+        say!("Created:      {date} (Unix time)");
     }
     if let Some(by) = &meta.created_by {
-        println!("Created by:   {by}");
+        say!("Created by:   {by}");
     }
     if let Some(comment) = &meta.comment {
-        println!("Comment:      {comment}");
+        say!("Comment:      {comment}");
     }
-    println!("Trackers:");
+    say!("Trackers:");
     if meta.trackers.is_empty() {
-        println!("  (none)");
+        say!("  (none)");
     }
     for (tier, urls) in meta.trackers.iter().enumerate() {
         for url in urls {
-            println!("  tier {}: {url}", tier + 1);
+            say!("  tier {}: {url}", tier + 1);
         }
     }
-    println!("Files:");
+    say!("Files:");
     for (i, f) in meta.files.iter().enumerate() {
-        println!("{:>4}. {} ({})", i + 1, f.path.display(), size(f.length));
+        say!("{:>4}. {} ({})", i + 1, f.path.display(), size(f.length));
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ mod verify;
 
 use std::process::ExitCode;
 
-use errors::{Failure, EXIT_USAGE};
+use errors::{note, say, Failure, EXIT_USAGE};
 
 /// Runs the command line of this process and returns its exit status.
 pub(crate) fn main() -> ExitCode {
@@ -29,9 +29,11 @@ pub(crate) fn main() -> ExitCode {
     match run(pico_args::Arguments::from_env()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("strand: {}", f.message);
+            if !f.message.is_empty() {
+                note!("strand: {}", f.message);
+            }
             if f.status == EXIT_USAGE {
-                eprintln!("Try 'strand --help'.");
+                note!("Try 'strand --help'.");
             }
             ExitCode::from(f.status)
         }
@@ -40,11 +42,12 @@ pub(crate) fn main() -> ExitCode {
 
 fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
     if args.contains(["-h", "--help"]) {
-        print!("{}", help::global());
+        let mut out = std::io::stdout();
+        std::io::Write::write_all(&mut out, help::global().as_bytes()).map_err(Failure::stdout)?;
         return Ok(());
     }
     if args.contains(["-V", "--version"]) {
-        println!("strand {}", env!("CARGO_PKG_VERSION"));
+        say!("strand {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
     match args

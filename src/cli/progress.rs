@@ -10,6 +10,13 @@ use strand::session::{Progress, Summary};
 
 use super::units::{duration, size};
 
+/// Writes `s` to stderr as it is (no newline) and flushes; a closed stderr is ignored.
+pub(crate) fn paint(s: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(s.as_bytes());
+    let _ = err.flush();
+}
+
 /// The one line printed when a session ends.
 pub(crate) fn summary_line(s: &Summary) -> String {
     let secs = s.elapsed.as_secs_f64().max(0.001);
@@ -60,12 +67,12 @@ impl TaskLine {
         } else {
             done as f64 * 100.0 / total as f64
         };
-        eprint!("\r\x1b[2K{} {percent:5.1}%", self.what);
+        paint(&format!("\r\x1b[2K{} {percent:5.1}%", self.what));
     }
 
     pub(crate) fn clear(&mut self) {
         if self.show && self.last.is_some() {
-            eprint!("\r\x1b[2K");
+            paint("\r\x1b[2K");
         }
     }
 }
@@ -112,7 +119,7 @@ impl ProgressLine {
 
     pub(crate) fn clear(&mut self) {
         if self.drawn {
-            eprint!("\r\x1b[2K");
+            paint("\r\x1b[2K");
             self.drawn = false;
         }
     }

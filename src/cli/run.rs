@@ -10,13 +10,22 @@ use strand::metainfo::Metainfo;
 use strand::session::{self, SeedPolicy};
 
 use super::args::{Files, SessionArgs};
-use super::errors::Failure;
-use super::progress::{summary_line, ProgressLine};
+use super::errors::{note, Failure, EXIT_INTERRUPTED};
+use super::progress::{paint, summary_line, ProgressLine};
 
-/// A channel that receives a message when the user presses Ctrl-C.
+/// A channel that receives a message when the user presses Ctrl-C. The session then stops
+/// cleanly (trackers hear `stopped`, the writer finishes); a second Ctrl-C ends the process at
+/// once, as a kill would (the next run checks the data again, so no verified piece is lost).
 fn ctrl_c() -> Result<Receiver<()>, Failure> {
     let (tx, rx) = crossbeam_channel::bounded(1);
+    let mut pressed = false;
     ctrlc::set_handler(move || {
+        if pressed {
+            paint("\r\x1b[2K");
+            note!("strand: stopped at once by a second Ctrl-C");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+        pressed = true;
         let _ = tx.try_send(());
     })
     .map_err(|e| Failure::error(format!("cannot catch Ctrl-C: {e}")))?;
@@ -44,7 +53,7 @@ pub(crate) fn run_session(
         line.clear();
     }
     if !quiet {
-        eprintln!("{}", summary_line(&summary));
+        note!("{}", summary_line(&summary));
     }
     if summary.interrupted {
         return Err(Failure::interrupted());

@@ -9,7 +9,7 @@ use strand::session::SeedPolicy;
 use strand::storage::{check, FileMap};
 
 use super::args::{cores, data_dir, finish, seed_policy, torrent_arg, Files, SessionArgs};
-use super::errors::Failure;
+use super::errors::{note, Failure};
 use super::progress::TaskLine;
 use super::run::run_session;
 
@@ -33,9 +33,9 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let pieces = meta.geometry.piece_count() as usize;
     if !peer.quiet {
         if have.is_full() {
-            eprintln!("all {pieces} pieces present and verified; seeding");
+            note!("all {pieces} pieces present and verified; seeding");
         } else {
-            eprintln!(
+            note!(
                 "{} of {pieces} pieces missing in {}; seeding the {} present (and fetching the rest)",
                 pieces - have.count(),
                 data_dir.display(),

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use strand::tracker_server::{self as server, ServerConfig};
 
 use super::args::finish;
-use super::errors::{usage_err, Failure};
+use super::errors::{note, usage_err, Failure};
 
 pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let port: u16 = args
@@ -22,7 +22,7 @@ pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let addr = SocketAddr::new(bind, port);
     let tracker = server::start(ServerConfig::new(addr))
         .map_err(|e| Failure::error(format!("cannot start the tracker on {addr}: {e}")))?;
-    eprintln!(
+    note!(
         "strand tracker: announce URLs {} and {}",
         tracker.announce_url(),
         tracker.udp_announce_url()

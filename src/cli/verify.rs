@@ -5,63 +5,78 @@
 use std::io::IsTerminal;
 
 use strand::metainfo::Metainfo;
+use strand::storage::layout::Layout;
 use strand::storage::{check, FileMap};
 
-use super::args::{cores, data_dir, finish, quiet, torrent_arg};
-use super::errors::Failure;
+use super::args::{cores, data_dir, finish, quiet, torrent_arg, Selection};
+use super::errors::{say, Failure};
 use super::progress::TaskLine;
 use super::units::size;
 
 pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let data_dir = data_dir(&mut args)?;
     let quiet = quiet(&mut args);
+    let selection = Selection::parse(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
     finish(args)?;
     let meta = Metainfo::load(&torrent)?;
-    let map = FileMap::plain(&data_dir, &meta);
+    let chosen = selection.choose(&meta)?;
+    // Each file's bytes are read where a download left them: at the file's own path, or in
+    // the parts file when the file was not chosen (pieces it shares with chosen files).
+    let at_home: Vec<bool> = meta
+        .files
+        .iter()
+        .map(|f| data_dir.join(&f.path).exists())
+        .collect();
+    let map = FileMap::selective(&data_dir, &meta, &at_home);
     let mut line = TaskLine::new("checking", !quiet && std::io::stderr().is_terminal());
     let have = check::check(&map, &meta, cores(), &mut |done, total| {
         line.draw(u64::from(done), u64::from(total));
     })?;
     line.clear();
+    let layout = Layout::new(&meta.files);
     let g = meta.geometry;
-    let mut start = 0u64;
     let mut incomplete = 0;
     for (i, f) in meta.files.iter().enumerate() {
-        let end = start + f.length;
-        // Bytes of this file inside pieces that are missing or bad.
-        let mut missing = 0u64;
-        if f.length > 0 {
-            let piece_len = u64::from(g.piece_len());
-            for p in start / piece_len..=(end - 1) / piece_len {
-                if !have.has(p as usize) {
-                    let p_start = p * piece_len;
-                    let p_end = p_start + u64::from(g.piece_size(p as u32));
-                    missing += p_end.min(end) - p_start.max(start);
-                }
-            }
+        if !chosen[i] {
+            continue;
         }
+        let range = layout.file_range(i);
+        // Bytes of this file inside pieces that are missing or bad.
+        let piece_len = u64::from(g.piece_len());
+        let pieces = (range.start / piece_len) as u32..range.end.div_ceil(piece_len) as u32;
+        let missing: u64 = pieces
+            .filter(|&p| !have.has(p as usize))
+            .map(|p| {
+                let piece = g.piece_offset(p)..g.piece_offset(p) + u64::from(g.piece_size(p));
+                piece.end.min(range.end) - piece.start.max(range.start)
+            })
+            .sum();
         let state = if missing == 0 {
             "complete".to_string()
         } else {
             incomplete += 1;
             format!("{:.1}% missing", missing as f64 * 100.0 / f.length as f64)
         };
-        println!(
+        say!(
             "{:>4}. {} ({}): {state}",
             i + 1,
             f.path.display(),
             size(f.length)
         );
-        start = end;
     }
+    let count = chosen.iter().filter(|&&c| c).count();
+    let files = if count == meta.files.len() {
+        format!("all {count} files")
+    } else {
+        format!("the {count} chosen files")
+    };
     if incomplete == 0 {
-        println!("all {} files complete", meta.files.len());
+        say!("{files} complete");
         Ok(())
     } else {
         Err(Failure::error(format!(
-            "{incomplete} of {} files incomplete in {}",
-            meta.files.len(),
+            "{incomplete} of {files} incomplete in {}",
             data_dir.display()
         )))
     }

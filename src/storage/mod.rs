@@ -1,12 +1,13 @@
 //! Pieces on disk: where each byte lives ([`FileMap`]), the piece→file layout (pure), the
 //! writer thread, the readers that peer threads use to serve verified blocks, the check of
-//! data already on disk, and the fast-resume file.
+//! data already on disk, the fast-resume file, and widening a selective download ([`parts`]).
 //!
 //! [`FileMap`] is immutable once built and shared (behind an `Arc`) by every thread that
 //! touches the files; each of those threads opens its own handles.
 
 pub mod check;
 pub mod layout;
+pub mod parts;
 pub mod reader;
 pub mod resume;
 pub mod writer;

@@ -29,8 +29,11 @@ use crate::rng::Rng;
 /// Longest one HTTP announce may take, end to end, whatever the deadline (an HTTP request
 /// cannot be interrupted, so this also bounds how long a stop waits for one in flight).
 pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(15);
-/// How long the farewell `stopped` announce may take; shutdown waits for it.
-pub const STOPPED_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the farewell `stopped` announces may take, all trackers together; shutdown (and
+/// so Ctrl-C) waits for them, so this is short whatever the trackers do.
+pub const STOPPED_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often an HTTP announce in flight checks whether the caller wants it interrupted.
+const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 /// How long the tracker thread gives the last tracker it can try in a round before giving up
 /// on the round, unless [`spawn_with_timeout`] says otherwise: the UDP schedule sends at 0,
 /// 15 and 45 s within it.
@@ -195,9 +198,10 @@ impl std::error::Error for TrackerError {}
 /// Announces `req` to the tracker at `url`, blocking until about `deadline` at most.
 ///
 /// `http://` and `https://` URLs go to [`http::announce`] (also capped at
-/// [`ANNOUNCE_TIMEOUT`]); `udp://` URLs to `udp`'s [`udp::Client::announce`], which keeps its
-/// connection ids in `udp` and asks `interrupted` every 100 ms while it waits. Anything else
-/// is [`TrackerError::UnsupportedScheme`].
+/// [`ANNOUNCE_TIMEOUT`]) on a thread of their own, so that the wait can be cut short;
+/// `udp://` URLs to `udp`'s [`udp::Client::announce`], which keeps its connection ids in
+/// `udp`. Both ask `interrupted` every 100 ms at most while they wait. Anything else is
+/// [`TrackerError::UnsupportedScheme`].
 pub fn announce(
     url: &str,
     req: &AnnounceRequest,
@@ -207,14 +211,64 @@ pub fn announce(
 ) -> Result<AnnounceResponse, TrackerError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("http") | Some("https") => {
-            let timeout = deadline.saturating_duration_since(Instant::now());
-            http::announce(url, req, timeout.min(ANNOUNCE_TIMEOUT))
-        }
+        Some("http") | Some("https") => http_announce(url, req, deadline, interrupted),
         Some("udp") => udp.announce(url, req, deadline, interrupted),
         _ => Err(TrackerError::UnsupportedScheme {
             url: url.to_string(),
         }),
+    }
+}
+
+/// An HTTP announce on a thread named `tracker-http`, which owns the connection and sends its
+/// one result over a channel of one. The caller waits until `deadline`, asking `interrupted`
+/// every [`INTERRUPT_POLL`]; when it gives up first, the thread is left to end at its own
+/// timeout (at most [`ANNOUNCE_TIMEOUT`]) and its result is dropped.
+fn http_announce(
+    url: &str,
+    req: &AnnounceRequest,
+    deadline: Instant,
+    interrupted: &mut dyn FnMut() -> bool,
+) -> Result<AnnounceResponse, TrackerError> {
+    let timeout = deadline
+        .saturating_duration_since(Instant::now())
+        .min(ANNOUNCE_TIMEOUT);
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (owned_url, owned_req) = (url.to_string(), req.clone());
+    let spawned = std::thread::Builder::new()
+        .name("tracker-http".into())
+        .spawn(move || {
+            let _ = tx.send(http::announce(&owned_url, &owned_req, timeout));
+        });
+    if spawned.is_err() {
+        return http::announce(url, req, timeout);
+    }
+    let end = Instant::now() + timeout;
+    loop {
+        let wait = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(wait.min(INTERRUPT_POLL)) {
+            Ok(result) => return result,
+            Err(RecvTimeoutError::Timeout) if interrupted() => {
+                return Err(TrackerError::Interrupted {
+                    url: url.to_string(),
+                })
+            }
+            Err(RecvTimeoutError::Timeout) if !wait.is_zero() => {}
+            // The thread ends at the same timeout; give it a moment to say why.
+            Err(RecvTimeoutError::Timeout) => {
+                return rx.recv_timeout(INTERRUPT_POLL).unwrap_or_else(|_| {
+                    Err(TrackerError::Transport {
+                        url: url.to_string(),
+                        reason: "timed out".into(),
+                    })
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(TrackerError::Transport {
+                    url: url.to_string(),
+                    reason: "the announce thread ended without a reply".into(),
+                })
+            }
+        }
     }
 }
 
@@ -653,8 +707,12 @@ impl TrackerThread {
             }
             farewells.push((url.clone(), &stopped));
         }
+        let deadline = Instant::now() + STOPPED_TIMEOUT;
         for (url, req) in farewells {
-            let deadline = Instant::now() + STOPPED_TIMEOUT;
+            if Instant::now() >= deadline {
+                log::info!("tracker {url}: no time left to say `stopped`");
+                continue;
+            }
             if let Err(error) = announce(&url, req, deadline, &mut self.udp, &mut || false) {
                 log::info!("{error}");
             }

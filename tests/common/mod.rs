@@ -1183,6 +1183,23 @@ pub fn with_timeout<T: Send + 'static>(
     }
 }
 
+/// Waits at most `limit` for `child` to exit; kills it (by its own handle) and panics when it
+/// overstays.
+pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("strand binary did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs the `strand` binary with `args`, killing it after `limit`. Returns (exit status
 /// success, exit code, stdout, stderr).
 pub fn run_bin(args: &[&std::ffi::OsStr], limit: Duration) -> (bool, Option<i32>, String, String) {
@@ -1207,18 +1224,7 @@ pub fn run_bin(args: &[&std::ffi::OsStr], limit: Duration) -> (bool, Option<i32>
         let _ = err.by_ref().take(1 << 20).read_to_end(&mut v);
         v
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("strand binary did not exit within {limit:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
+    let status = wait_child(&mut child, limit);
     let out = String::from_utf8_lossy(&out_t.join().unwrap()).into_owned();
     let err = String::from_utf8_lossy(&err_t.join().unwrap()).into_owned();
     (status.success(), status.code(), out, err)

@@ -1,0 +1,308 @@
+//! The `strand` binary as a new user meets it (issue 17): each test runs the built program on
+//! loopback only, bounded in time, and checks what the user sees.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const KIB: usize = 1024;
+
+fn strand() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strand"));
+    c.env("RUST_LOG", "off").env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// A multi-file torrent with `n` one-byte files, written into `dir` as `many.torrent`.
+fn many_files_torrent(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let names: Vec<String> = (0..n)
+        .map(|i| format!("dir{}/file{i:05}.txt", i % 7))
+        .collect();
+    let data: Vec<Vec<u8>> = (0..n).map(|i| vec![b'a' + (i % 26) as u8]).collect();
+    let files: Vec<(&str, &[u8])> = names
+        .iter()
+        .zip(&data)
+        .map(|(n, d)| (n.as_str(), d.as_slice()))
+        .collect();
+    let t = make_torrent(&files, 16 * KIB as u32, "many", None, true);
+    let path = dir.join("many.torrent");
+    std::fs::write(&path, &t.bytes).unwrap();
+    path
+}
+
+/// Item 1: a reader that closes the pipe after one line (`| head -1`) ends strand quietly,
+/// for `info` and `verify`, with no panic message and not with status 101.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let dir = TempDir::new("epipe");
+    let torrent = many_files_torrent(dir.path(), 4000);
+    for args in [
+        vec!["info".to_string(), torrent.display().to_string()],
+        vec![
+            "verify".to_string(),
+            torrent.display().to_string(),
+            "-d".to_string(),
+            dir.path().display().to_string(),
+        ],
+    ] {
+        let mut child = strand()
+            .args(&args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn strand");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{args:?} printed nothing");
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_ne!(status.code(), Some(101), "{args:?} panicked: {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args:?} said: {err}"
+        );
+        assert_eq!(status.code(), Some(141), "{args:?}: {err}");
+    }
+}
+
+/// Runs strand to completion (at most `limit`), returning (exit code, stdout, stderr).
+fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
+    let os: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let (_, code, out, err) = run_bin(&os, limit);
+    (code, out, err)
+}
+
+/// Three files (40, 50, 30 KiB) over 32 KiB pieces: file 2 shares piece 1 with file 1 and
+/// piece 2 with file 3, so a download of file 2 alone keeps those neighbours' bytes in
+/// `.strand/HASH.parts`.
+fn three_files() -> TestTorrent {
+    let (a, b, c) = (
+        payload(40 * KIB, 1),
+        payload(50 * KIB, 2),
+        payload(30 * KIB, 3),
+    );
+    make_torrent(
+        &[("a.bin", &a), ("b.bin", &b), ("c.bin", &c)],
+        32 * KIB as u32,
+        "three",
+        None,
+        true,
+    )
+}
+
+/// Item 2: `verify` after `download --only 2` sees the pieces kept in the parts file and
+/// exits 0 for the chosen file; a later download of every file keeps those pieces.
+#[test]
+fn verify_and_widen_after_a_selective_download() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("selective");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let peer = seeder.addr().to_string();
+    let limit = Duration::from_secs(60);
+    let fetch = [
+        "download",
+        torrent,
+        "-o",
+        out,
+        "--peer",
+        &peer,
+        "--bind",
+        "127.0.0.1",
+    ];
+    let fetch = |extra: &[&str]| run(&[&fetch[..], extra, &["--port", "0"]].concat(), limit);
+
+    let (code, _, err) = fetch(&["--only", "2"]);
+    assert_eq!(code, Some(0), "download --only 2: {err}");
+
+    let (code, stdout, err) = run(&["verify", torrent, "-d", out, "--only", "2"], limit);
+    assert_eq!(code, Some(0), "verify --only 2: {stdout}{err}");
+    assert!(stdout.contains("b.bin (50.0 KiB): complete"), "{stdout}");
+    assert!(
+        !stdout.contains("a.bin"),
+        "verify --only 2 shows file 2 alone: {stdout}"
+    );
+    let (code, stdout, _) = run(
+        &["verify", torrent, "-d", out, "--exclude", "*/a.bin"],
+        limit,
+    );
+    assert_eq!(code, Some(1), "c.bin is not on disk: {stdout}");
+    assert!(stdout.contains("b.bin (50.0 KiB): complete"), "{stdout}");
+    let (code, stdout, _) = run(&["verify", torrent, "-d", out], limit);
+    assert_eq!(code, Some(1), "files 1 and 3 are not on disk: {stdout}");
+    assert!(stdout.contains("b.bin (50.0 KiB): complete"), "{stdout}");
+
+    let served = seeder.blocks_served();
+    let (code, _, err) = fetch(&[]);
+    assert_eq!(code, Some(0), "download of every file: {err}");
+    assert!(
+        err.contains("2 of 4 pieces"),
+        "pieces 1 and 2 were kept: {err}"
+    );
+    assert_eq!(
+        seeder.blocks_served() - served,
+        4,
+        "only pieces 0 and 3 (two blocks each) are fetched again"
+    );
+    assert_output_matches(&t, std::path::Path::new(out));
+}
+
+/// An HTTP tracker on 127.0.0.1 that accepts every connection; it answers announces with no
+/// peers, except those it holds open without a word until dropped: all of them when
+/// `answer` is false, else only `stopped`.
+struct HungTracker {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl HungTracker {
+    fn start(answer: bool) -> HungTracker {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, a) = (stop.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !s.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                a.fetch_add(1, Ordering::SeqCst);
+                if !answer {
+                    held.push(conn);
+                    continue;
+                }
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 4096];
+                let n = conn.read(&mut buf).unwrap_or(0);
+                if String::from_utf8_lossy(&buf[..n]).contains("event=stopped") {
+                    held.push(conn);
+                    continue;
+                }
+                let body = b"d8:intervali1800e5:peers0:e";
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(body);
+            }
+        });
+        HungTracker {
+            addr,
+            stop,
+            accepted,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/announce", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for HungTracker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Starts `strand download` of a one-file torrent announced to `tracker`, with no peer.
+fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
+    let data = payload(64 * KIB, 9);
+    let t = make_torrent(
+        &[("f", &data)],
+        16 * KIB as u32,
+        "hung",
+        Some(&tracker.url()),
+        false,
+    );
+    let torrent = dir.path().join("hung.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    strand()
+        .args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(dir.path().join("out"))
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn strand")
+}
+
+fn interrupt(child: &Child) {
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    // SAFETY: kill(2) sends a signal to the process we started; no memory is involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+}
+
+/// Item 3: with a tracker that never answers, Ctrl-C ends strand within 2 s (status 130).
+#[test]
+fn ctrl_c_with_a_hung_tracker_ends_at_once() {
+    let tracker = HungTracker::start(false);
+    let dir = TempDir::new("hung");
+    let mut child = download_from(&tracker, &dir);
+    assert!(
+        wait_until(Duration::from_secs(10), || tracker.accepted() >= 1),
+        "strand never announced"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let pressed = Instant::now();
+    interrupt(&child);
+    let status = wait_child(&mut child, Duration::from_secs(30));
+    let took = pressed.elapsed();
+    assert_eq!(status.code(), Some(130));
+    assert!(took < Duration::from_secs(2), "Ctrl-C took {took:?}");
+}
+
+/// Item 3: a tracker that heard `started` but hangs on `stopped` holds strand at most the
+/// farewell's own short deadline, and a second Ctrl-C ends it at once.
+#[test]
+fn second_ctrl_c_exits_at_once() {
+    let tracker = HungTracker::start(true);
+    for presses in [1, 2] {
+        let dir = TempDir::new("hung2");
+        let before = tracker.accepted();
+        let mut child = download_from(&tracker, &dir);
+        assert!(
+            wait_until(Duration::from_secs(10), || tracker.accepted() > before),
+            "strand never announced"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let pressed = Instant::now();
+        interrupt(&child);
+        if presses == 2 {
+            std::thread::sleep(Duration::from_millis(100));
+            interrupt(&child);
+        }
+        let status = wait_child(&mut child, Duration::from_secs(30));
+        let took = pressed.elapsed();
+        assert_eq!(status.code(), Some(130));
+        let limit = if presses == 1 { 2000 } else { 700 };
+        assert!(
+            took < Duration::from_millis(limit),
+            "{presses} Ctrl-C took {took:?}"
+        );
+    }
+}
