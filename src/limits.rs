@@ -17,6 +17,11 @@ pub use crate::peer::connection::IDLE_TIMEOUT;
 pub use crate::peer::connection::STACK_SIZE;
 /// A connect, a handshake and one write may take this long before the connection is dropped.
 pub use crate::peer::dial::{CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT, WRITE_TIMEOUT};
+/// Handshakes in progress on incoming connections: per source address, in all, the share
+/// kept for addresses with none in progress, and the deadline for a whole handshake.
+pub use crate::peer::listener::{
+    INCOMING_HANDSHAKE_TIMEOUT, KEPT_FOR_NEW_ADDRESSES, MAX_HANDSHAKES, MAX_HANDSHAKES_PER_IP,
+};
 /// Connections being opened (not yet handshaken) at once.
 pub use crate::session::MAX_HALF_OPEN;
 /// A peer that owes us blocks and sends nothing for this long is dropped.

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
 use crate::peer::extension::TheirHandshake;
+use crate::peer::handshake::Handshake;
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub type PeerKey = u64;
@@ -27,12 +28,14 @@ pub enum Event {
     Hashed(HashResult),
     /// The writer thread finished (or failed) a write.
     Disk(DiskEvent),
-    /// The listener accepted a connection from a peer.
+    /// The listener accepted a connection from a peer and read its handshake.
     Accepted {
-        /// The new socket, not yet handshaken.
+        /// The new socket; we have not answered the handshake yet.
         stream: TcpStream,
         /// The peer's address.
         addr: SocketAddr,
+        /// The peer's handshake (its info hash not yet checked).
+        handshake: Handshake,
     },
 }
 

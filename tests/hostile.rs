@@ -387,6 +387,42 @@ fn dripped_handshake_is_dropped_by_its_deadline() {
     seeder.stop().expect("seeder summary");
 }
 
+/// 1,000 connections from 127.0.0.1 that each send 4 bytes of a handshake and stall: a
+/// leecher dialing from 127.0.0.2 still gets the whole torrent within a few seconds, because
+/// the listener lets one address have only a few handshakes in progress (issue 19).
+#[test]
+fn stalled_handshakes_from_one_address_do_not_hold_up_another() {
+    let _g = exclusive();
+    let t = torrent(19);
+    let seed_dir = TempDir::new("stall-seed");
+    let seeder = StrandPeer::seeder(&t, seed_dir.path());
+    let addr = seeder.addr;
+    assert!(
+        wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
+        "the seeder never listened"
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+        // The seeder may already have closed it (over the limit); it is held all the same.
+        let _ = s.write_all(&[19, b'B', b'i', b't']);
+        stalled.push(s);
+    }
+    let started = Instant::now();
+    let leech_dir = TempDir::new("stall-leech");
+    let leecher = StrandPeer::leecher_at(&t, leech_dir.path(), vec![addr], [127, 0, 0, 2].into());
+    let summary = leecher.wait(DOWNLOAD_LIMIT).expect("the leecher finished");
+    let took = started.elapsed();
+    assert_eq!(summary.bytes, t.data.len() as u64);
+    assert_output_matches(&t, leech_dir.path());
+    eprintln!(
+        "1,000 stalled handshakes from 127.0.0.1: the leecher from 127.0.0.2 done in {took:?}"
+    );
+    assert!(took < Duration::from_secs(5), "held up: done in {took:?}");
+    drop(stalled);
+    seeder.stop().expect("seeder summary");
+}
+
 /// 500 connections opened and dropped in a row (every other one after a full handshake):
 /// the strand seeder's threads for them all end, and an honest leecher still completes.
 #[test]

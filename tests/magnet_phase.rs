@@ -231,6 +231,7 @@ fn request(info: &[u8], peers: Vec<SocketAddr>, timeout: Duration) -> FetchReque
         trackers: Vec::new(),
         peers,
         listen_port: 6881,
+        local: None,
         max_peers: 20,
         tracker_timeout: Duration::from_secs(5),
         timeout,

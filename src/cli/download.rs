@@ -102,6 +102,7 @@ fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure>
         trackers: tiers.clone(),
         peers: peer.peers.clone(),
         listen_port: peer.listen.port(),
+        local: strand::net::local_ip(peer.listen.ip()),
         max_peers: peer.max_peers,
         tracker_timeout: peer.tracker_timeout,
         timeout: peer.tracker_timeout,

@@ -10,7 +10,7 @@
 //! names its liar.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 
 use crossbeam_channel::Sender;
 use log::{debug, info, warn};
@@ -62,6 +62,7 @@ pub(super) struct Fetcher {
     info_hash: [u8; 20],
     our_id: [u8; 20],
     listen_port: u16,
+    local: Option<IpAddr>,
     max_peers: usize,
     reports: Sender<(PeerKey, Report)>,
     peers: BTreeMap<PeerKey, Connection>,
@@ -84,6 +85,7 @@ impl Fetcher {
             info_hash: req.info_hash,
             our_id: req.our_id,
             listen_port: req.listen_port,
+            local: req.local,
             max_peers: req.max_peers.max(1),
             reports,
             peers: BTreeMap::new(),
@@ -120,6 +122,10 @@ impl Fetcher {
             if self.seen.len() >= MAX_KNOWN_PEERS {
                 break;
             }
+            if !crate::net::same_family(self.local, &addr) {
+                debug!("{addr}: skipped, another address family than --bind");
+                continue;
+            }
             if addr.port() != 0 && self.seen.insert(addr) {
                 self.candidates.push_back(addr);
             }
@@ -141,6 +147,7 @@ impl Fetcher {
                 info_hash: self.info_hash,
                 our_id: self.our_id,
                 listen_port: self.listen_port,
+                local: self.local,
                 asks: asks_rx,
                 reports: self.reports.clone(),
                 handshake_timeout: HANDSHAKE_TIMEOUT,
@@ -423,6 +430,7 @@ mod tests {
             trackers: Vec::new(),
             peers: Vec::new(),
             listen_port: 0,
+            local: None,
             max_peers: 10,
             tracker_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),

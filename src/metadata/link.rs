@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::io::{self, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
@@ -85,6 +85,8 @@ pub(super) struct Link {
     pub(super) info_hash: [u8; 20],
     pub(super) our_id: [u8; 20],
     pub(super) listen_port: u16,
+    /// The address to dial from (`--bind`), if any.
+    pub(super) local: Option<IpAddr>,
     pub(super) asks: Receiver<Ask>,
     pub(super) reports: Sender<(PeerKey, Report)>,
     /// From the connect to the peer's extension handshake.
@@ -111,7 +113,7 @@ impl Link {
 
     fn talk(&self) -> Result<(), PeerFailure> {
         let handshake_by = Instant::now() + self.handshake_timeout;
-        let stream = dial::connect(self.addr).map_err(PeerFailure::Dial)?;
+        let stream = dial::connect(self.addr, self.local).map_err(PeerFailure::Dial)?;
         let socket = stream
             .try_clone()
             .map_err(|e| PeerFailure::Dial(DialError::Connect(e)))?;
@@ -119,7 +121,7 @@ impl Link {
             return Ok(());
         }
         let ours = Handshake::new(self.info_hash, self.our_id);
-        let theirs = dial::handshake(&stream, &ours, true).map_err(PeerFailure::Dial)?;
+        let theirs = dial::handshake_out(&stream, &ours).map_err(PeerFailure::Dial)?;
         if !theirs.supports_extensions() {
             return Err(PeerFailure::NoExtensions);
         }
@@ -337,6 +339,7 @@ mod tests {
             info_hash,
             our_id: [1; 20],
             listen_port: 0,
+            local: None,
             asks,
             reports,
             handshake_timeout: Duration::from_secs(5),

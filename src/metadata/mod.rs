@@ -16,7 +16,7 @@ mod fetcher;
 mod link;
 
 use std::fmt;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{select, Receiver, Sender};
@@ -47,6 +47,9 @@ pub struct FetchRequest {
     /// The TCP port we accept peers on, for announces and our extension handshake (`p`);
     /// 0 leaves `p` out.
     pub listen_port: u16,
+    /// The address peer connections are dialed from (`--bind`; see [`crate::net::local_ip`]);
+    /// `None` lets the system choose. Peers of the other address family are skipped.
+    pub local: Option<IpAddr>,
     /// Most peer connections open at once (at least one is used).
     pub max_peers: usize,
     /// The tracker thread's give-up time per round (`--tracker-timeout`).

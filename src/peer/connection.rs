@@ -1,8 +1,8 @@
 //! The peer thread: one TCP connection to one peer, driven by blocking reads and writes.
 //!
 //! Each connection gets two plain OS threads:
-//! - the **peer thread** (`peer <addr>`) connects (or takes an accepted socket), does the
-//!   handshake, then blocks in `read`, decodes each message, checks it against the torrent's
+//! - the **peer thread** (`peer <addr>`) dials through [`super::dial`] (or takes a socket the
+//!   listener accepted, with the peer's handshake already read, and answers it), then blocks in `read`, decodes each message, checks it against the torrent's
 //!   geometry and reports it to the main thread as a [`PeerEvent`];
 //! - its **sender** (`peer <addr> tx`) owns a `try_clone` of the socket and blocks on the
 //!   connection's [`Command`] channel, so a request from the main thread goes out at once and
@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +61,9 @@ pub struct PeerSetup {
     pub key: PeerKey,
     /// Where to connect.
     pub addr: SocketAddr,
+    /// The address to dial from (`--bind`; see [`crate::net::local_ip`]); `None` lets the
+    /// system choose.
+    pub local: Option<IpAddr>,
     /// The torrent's info hash, checked against the peer's handshake.
     pub info_hash: [u8; 20],
     /// Our peer id, sent in our handshake.
@@ -112,18 +115,20 @@ pub fn spawn_outgoing(setup: PeerSetup, commands: Receiver<Command>) -> std::io:
     spawn(setup, None, commands)
 }
 
-/// Starts the threads for a connection a peer opened to us (the listener accepted `stream`).
+/// Starts the threads for a connection a peer opened to us: the listener accepted `stream`
+/// and read the peer's handshake, `theirs`; we check it and answer.
 pub fn spawn_incoming(
     setup: PeerSetup,
     stream: TcpStream,
+    theirs: Handshake,
     commands: Receiver<Command>,
 ) -> std::io::Result<()> {
-    spawn(setup, Some(stream), commands)
+    spawn(setup, Some((stream, theirs)), commands)
 }
 
 fn spawn(
     setup: PeerSetup,
-    accepted: Option<TcpStream>,
+    accepted: Option<(TcpStream, Handshake)>,
     commands: Receiver<Command>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -144,16 +149,21 @@ fn spawn(
 
 fn run(
     setup: &PeerSetup,
-    accepted: Option<TcpStream>,
+    accepted: Option<(TcpStream, Handshake)>,
     commands: Receiver<Command>,
 ) -> Result<(), PeerError> {
-    let outgoing = accepted.is_none();
-    let stream = match accepted {
-        Some(stream) => stream,
-        None => dial::connect(setup.addr)?,
-    };
     let ours = Handshake::new(setup.info_hash, setup.our_id);
-    let theirs = dial::handshake(&stream, &ours, outgoing)?;
+    let (stream, theirs) = match accepted {
+        Some((stream, theirs)) => {
+            dial::answer(&stream, &ours, &theirs)?;
+            (stream, theirs)
+        }
+        None => {
+            let stream = dial::connect(setup.addr, setup.local)?;
+            let theirs = dial::handshake_out(&stream, &ours)?;
+            (stream, theirs)
+        }
+    };
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),

@@ -7,7 +7,7 @@
 //! has to.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use super::handshake::{read_handshake, Handshake, HandshakeError};
@@ -45,39 +45,63 @@ impl std::fmt::Display for DialError {
     }
 }
 
-/// Opens a TCP connection to `addr`, giving up after [`CONNECT_TIMEOUT`].
-pub(crate) fn connect(addr: SocketAddr) -> Result<TcpStream, DialError> {
-    TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT).map_err(DialError::Connect)
+/// Opens a TCP connection to `addr` from `local` (`--bind`; `None` lets the system choose),
+/// giving up after [`CONNECT_TIMEOUT`].
+pub(crate) fn connect(addr: SocketAddr, local: Option<IpAddr>) -> Result<TcpStream, DialError> {
+    crate::net::tcp_connect(addr, local, CONNECT_TIMEOUT).map_err(DialError::Connect)
 }
 
-/// Exchanges handshakes on a connected socket (the side that dialed speaks first) and returns
-/// the peer's. The peer's whole handshake must arrive within [`HANDSHAKE_TIMEOUT`]; it must
-/// name `ours.info_hash` and not carry our own peer id.
-pub(crate) fn handshake(
-    stream: &TcpStream,
-    ours: &Handshake,
-    outgoing: bool,
-) -> Result<Handshake, DialError> {
+/// Sets up a connected socket for the peer protocol: no Nagle delay, and [`WRITE_TIMEOUT`]
+/// on every write.
+fn prepare(stream: &TcpStream) -> Result<(), DialError> {
     let io = |e| DialError::Handshake(HandshakeError::Io(e));
     stream.set_nodelay(true).map_err(io)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)?;
-    let bytes = ours.to_bytes();
-    if outgoing {
-        (&mut &*stream).write_all(&bytes).map_err(io)?;
-    }
-    // The whole handshake must arrive within the timeout, however the peer slices it.
-    let mut within = DeadlineReader::new(stream, HANDSHAKE_TIMEOUT);
-    let theirs = read_handshake(&mut within).map_err(DialError::Handshake)?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT)).map_err(io)
+}
+
+/// The dialing side of the handshake: sends ours, then reads the peer's, which must arrive
+/// whole within [`HANDSHAKE_TIMEOUT`], name `ours.info_hash` and not carry our peer id.
+pub(crate) fn handshake_out(stream: &TcpStream, ours: &Handshake) -> Result<Handshake, DialError> {
+    prepare(stream)?;
+    (&mut &*stream)
+        .write_all(&ours.to_bytes())
+        .map_err(|e| DialError::Handshake(HandshakeError::Io(e)))?;
+    let theirs = read_incoming(stream, HANDSHAKE_TIMEOUT)?;
+    check(&theirs, ours)?;
+    Ok(theirs)
+}
+
+/// The accepting side, first half: reads the handshake of a peer that dialed us, which must
+/// arrive whole within `limit` (the listener's short deadline). Nothing is sent yet.
+pub(crate) fn read_incoming(stream: &TcpStream, limit: Duration) -> Result<Handshake, DialError> {
+    prepare(stream)?;
+    // The whole handshake must arrive within the limit, however the peer slices it.
+    let mut within = DeadlineReader::new(stream, limit);
+    read_handshake(&mut within).map_err(DialError::Handshake)
+}
+
+/// The accepting side, second half: checks the handshake [`read_incoming`] read against
+/// ours and answers with ours.
+pub(crate) fn answer(
+    stream: &TcpStream,
+    ours: &Handshake,
+    theirs: &Handshake,
+) -> Result<(), DialError> {
+    check(theirs, ours)?;
+    (&mut &*stream)
+        .write_all(&ours.to_bytes())
+        .map_err(|e| DialError::Handshake(HandshakeError::Io(e)))
+}
+
+/// Refuses a handshake for another torrent, or from ourselves.
+fn check(theirs: &Handshake, ours: &Handshake) -> Result<(), DialError> {
     theirs
         .check_info_hash(&ours.info_hash)
         .map_err(DialError::Handshake)?;
     if theirs.peer_id == ours.peer_id {
         return Err(DialError::Myself);
     }
-    if !outgoing {
-        (&mut &*stream).write_all(&bytes).map_err(io)?;
-    }
-    Ok(theirs)
+    Ok(())
 }
 
 /// Reads from a socket with one deadline for a whole unit (the handshake, or one message):
@@ -193,32 +217,34 @@ mod tests {
         assert_eq!(one[0], 3);
     }
 
+    /// The accepting side of [`handshake_out`]: read, then answer.
+    fn accept(far: &TcpStream, ours: &Handshake) -> Result<Handshake, DialError> {
+        let theirs = read_incoming(far, HANDSHAKE_TIMEOUT)?;
+        answer(far, ours, &theirs)?;
+        Ok(theirs)
+    }
+
     #[test]
     fn handshakes_are_exchanged_and_checked() {
         let (near, far) = pair();
         let info_hash = [5u8; 20];
-        let theirs = std::thread::spawn(move || {
-            handshake(&far, &Handshake::new(info_hash, [2; 20]), false).map(|h| h.peer_id)
-        });
-        let got = handshake(&near, &Handshake::new(info_hash, [1; 20]), true).unwrap();
+        let theirs = std::thread::spawn(move || accept(&far, &Handshake::new(info_hash, [2; 20])));
+        let got = handshake_out(&near, &Handshake::new(info_hash, [1; 20])).unwrap();
         assert_eq!(got.peer_id, [2; 20]);
-        assert_eq!(theirs.join().unwrap().unwrap(), [1; 20]);
+        assert_eq!(theirs.join().unwrap().unwrap().peer_id, [1; 20]);
 
         let (near, far) = pair();
-        let other = std::thread::spawn(move || {
-            handshake(&far, &Handshake::new([6; 20], [2; 20]), false).is_err()
-        });
-        assert!(handshake(&near, &Handshake::new(info_hash, [1; 20]), true).is_err());
+        let other = std::thread::spawn(move || accept(&far, &Handshake::new([6; 20], [2; 20])));
+        assert!(handshake_out(&near, &Handshake::new(info_hash, [1; 20])).is_err());
+        let err = other.join().unwrap().unwrap_err();
         assert!(
-            other.join().unwrap(),
-            "the listener refuses another torrent"
+            matches!(err, DialError::Handshake(HandshakeError::WrongInfoHash)),
+            "{err}"
         );
 
         let (near, far) = pair();
-        let me = std::thread::spawn(move || {
-            handshake(&far, &Handshake::new(info_hash, [1; 20]), false).map(|_| ())
-        });
-        assert!(handshake(&near, &Handshake::new(info_hash, [1; 20]), true).is_err());
+        let me = std::thread::spawn(move || accept(&far, &Handshake::new(info_hash, [1; 20])));
+        assert!(handshake_out(&near, &Handshake::new(info_hash, [1; 20])).is_err());
         let err = me.join().unwrap().unwrap_err();
         assert!(matches!(err, DialError::Myself), "{err}");
     }

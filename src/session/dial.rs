@@ -1,6 +1,6 @@
 //! Finding peers: addresses learned, whom to dial, accepted connections.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,6 +10,7 @@ use super::Session;
 use crate::addresses::MAX_KNOWN_PEERS;
 use crate::messages::PeerKey;
 use crate::peer::connection::{self, PeerSetup};
+use crate::peer::handshake::Handshake;
 
 /// Connections being opened (not yet handshaken) at once.
 pub const MAX_HALF_OPEN: usize = 16;
@@ -18,7 +19,12 @@ pub(super) const WANT_MORE_PEERS: usize = 10;
 
 impl Session {
     pub(super) fn learn_peers(&mut self, addrs: Vec<SocketAddr>) {
+        let local = self.local_ip();
         for addr in addrs {
+            if !crate::net::same_family(local, &addr) {
+                debug!("{addr}: skipped, another address family than --bind");
+                continue;
+            }
             if !self.is_us(addr) && !self.addresses.learn(addr) {
                 debug!("{addr}: not remembered, already {MAX_KNOWN_PEERS} addresses");
             }
@@ -37,10 +43,18 @@ impl Session {
         })
     }
 
+    /// The address we dial from: the one we listen on, when `--bind` named one.
+    fn local_ip(&self) -> Option<IpAddr> {
+        self.listener
+            .as_ref()
+            .and_then(|l| crate::net::local_ip(l.addr().ip()))
+    }
+
     pub(super) fn peer_setup(&self, key: PeerKey, addr: SocketAddr) -> PeerSetup {
         PeerSetup {
             key,
             addr,
+            local: self.local_ip(),
             info_hash: self.meta.info_hash,
             our_id: self.our_id,
             geometry: self.geometry,
@@ -72,7 +86,7 @@ impl Session {
     }
 
     /// A peer dialed us: give it a thread, unless we have enough peers already.
-    pub(super) fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr) {
+    pub(super) fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr, theirs: Handshake) {
         if self.peers.len() >= self.opts.max_peers {
             debug!("{addr}: refused, already {} peers", self.peers.len());
             // Dropping the stream closes the connection.
@@ -82,7 +96,9 @@ impl Session {
             return;
         }
         let (key, cmd_rx) = self.add_peer(addr, true);
-        if let Err(e) = connection::spawn_incoming(self.peer_setup(key, addr), stream, cmd_rx) {
+        if let Err(e) =
+            connection::spawn_incoming(self.peer_setup(key, addr), stream, theirs, cmd_rx)
+        {
             warn!("cannot start a thread for {addr}: {e}");
             self.peers.remove(&key);
         }

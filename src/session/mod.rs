@@ -341,7 +341,11 @@ impl Session {
                 }
                 self.on_written(piece);
             }
-            Event::Accepted { stream, addr } => self.on_accepted(stream, addr),
+            Event::Accepted {
+                stream,
+                addr,
+                handshake,
+            } => self.on_accepted(stream, addr, handshake),
             Event::Disk(DiskEvent::Failed { path, error }) => {
                 return Err(Error::Storage(StorageError {
                     op: "write",

@@ -59,7 +59,15 @@ impl StrandPeer {
         seed: SeedPolicy,
         port: u16,
     ) -> StrandPeer {
-        StrandPeer::spawn(t, dir, peers, None, chosen, seed, port)
+        StrandPeer::spawn(
+            t,
+            dir,
+            peers,
+            None,
+            chosen,
+            seed,
+            ([127, 0, 0, 1], port).into(),
+        )
     }
 
     /// Like [`StrandPeer::start`], listening on 127.0.0.1:`port`.
@@ -71,7 +79,15 @@ impl StrandPeer {
         seed: SeedPolicy,
         port: u16,
     ) -> StrandPeer {
-        StrandPeer::spawn(t, dir, peers, verified, None, seed, port)
+        StrandPeer::spawn(
+            t,
+            dir,
+            peers,
+            verified,
+            None,
+            seed,
+            ([127, 0, 0, 1], port).into(),
+        )
     }
 
     fn spawn(
@@ -81,9 +97,8 @@ impl StrandPeer {
         verified: Option<Bitfield>,
         chosen: Option<Vec<bool>>,
         seed: SeedPolicy,
-        port: u16,
+        addr: SocketAddr,
     ) -> StrandPeer {
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let opts = Options {
             output_dir: dir.to_path_buf(),
@@ -111,6 +126,17 @@ impl StrandPeer {
             stop: stop_tx,
             result: rx,
         }
+    }
+
+    /// A leecher listening on `ip` (any free port), so that it also dials from `ip`.
+    pub fn leecher_at(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        ip: std::net::IpAddr,
+    ) -> StrandPeer {
+        let addr = SocketAddr::new(ip, free_port());
+        StrandPeer::spawn(t, dir, peers, None, None, SeedPolicy::No, addr)
     }
 
     /// A seeder over `t`'s payload, written into `dir` first; it seeds until stopped.
