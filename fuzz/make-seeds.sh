@@ -11,7 +11,7 @@ corpus="$here/corpus"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume; do
+for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume mse; do
     mkdir -p "$corpus/$t"
 done
 
@@ -235,5 +235,55 @@ resumes = {
 }
 for name, d in resumes.items():
     put("resume", name, d)
+PYEOF
+# mse: the first byte picks the policy and mode of fuzz_targets/mse.rs (even: raw stream;
+# odd: plaintext of the encrypted part behind a genuine prefix). Raw streams are what an
+# initiator with the target's fixed key sends its fixed-key responder.
+python3 - "$corpus/mse" <<'PYEOF'
+import hashlib, os, struct, sys
+out = sys.argv[1]
+P = int("FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A0879"
+        "8E3404DDEF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A63A3621"
+        "0000000000090563", 16)
+xa = int.from_bytes(bytes(range(0x01, 0x15)), "big")
+xb = int.from_bytes(bytes(range(0xa1, 0xb5)), "big")
+S = pow(pow(2, xb, P), xa, P).to_bytes(96, "big")
+ya = pow(2, xa, P).to_bytes(96, "big")
+sha = lambda *parts: hashlib.sha1(b"".join(parts)).digest()
+def rc4(key, data):
+    s, j = list(range(256)), 0
+    for i in range(256):
+        j = (j + s[i] + key[i % len(key)]) % 256
+        s[i], s[j] = s[j], s[i]
+    i = j = 0
+    res = bytearray()
+    for n, b in enumerate(bytes(1024) + data):
+        i = (i + 1) % 256
+        j = (j + s[i]) % 256
+        s[i], s[j] = s[j], s[i]
+        if n >= 1024:
+            res.append(b ^ s[(s[i] + s[j]) % 256])
+    return bytes(res)
+def offer(provide, pad_c, ia, vc=bytes(8), pad_len=None):
+    pad_len = len(pad_c) if pad_len is None else pad_len
+    return vc + struct.pack(">IH", provide, pad_len) + pad_c + struct.pack(">H", len(ia)) + ia
+def raw(info_hash, pad_a, plain):
+    req = sha(b"req1", S) + bytes(a ^ b for a, b in zip(sha(b"req2", info_hash), sha(b"req3", S)))
+    return ya + pad_a + req + rc4(sha(b"keyA", S, info_hash), plain)
+hs = b"\x13BitTorrent protocol" + bytes(5) + b"\x10" + bytes(2) + b"\x55" * 20 + b"-SR0100-fuzzfuzzfuzz"
+seeds = {
+    "raw-prefer": b"\x00" + raw(b"\x55" * 20, b"\x07" * 7, offer(3, b"", hs)),
+    "raw-require-pad512": b"\x02" + raw(b"\x66" * 20, bytes(512), offer(2, bytes(9), hs)),
+    "raw-short-key": b"\x00" + ya[:50],
+    "enc-prefer": b"\x01" + offer(3, b"", hs),
+    "enc-require-padc": b"\x03" + offer(2, bytes(20), hs + bytes(5)),
+    "enc-off": b"\x05" + offer(1, b"", hs),
+    "enc-huge-padc": b"\x01" + offer(2, b"", b"", pad_len=513),
+    "enc-wrong-vc": b"\x01" + offer(2, b"", hs, vc=b"\x01" + bytes(7)),
+    "enc-ia-short": b"\x01" + offer(2, b"", b"")[:-2] + b"\xff\xff" + hs,
+}
+for name, data in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
 PYEOF
 du -sh "$corpus"

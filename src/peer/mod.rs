@@ -6,4 +6,5 @@ pub mod dial;
 pub mod extension;
 pub mod handshake;
 pub mod listener;
+pub mod mse;
 pub mod wire;
