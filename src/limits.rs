@@ -2,7 +2,8 @@
 //! in one place.
 //!
 //! Each limit is defined beside the code that enforces it; this module only re-exports them,
-//! so that one page lists them all. `--max-peers` (default 100; each connection has two
+//! so that one page lists them all. It also holds the one call that asks the system for more:
+//! [`raise_open_file_limit`], made once at program start. `--max-peers` (default 100; each connection has two
 //! threads) and `--tracker-timeout` are the ones the user sets; see `strand --help`.
 
 // Peers, and the threads that come with them.
@@ -57,3 +58,74 @@ pub use crate::metainfo::{MAX_PIECE_LEN, MAX_TORRENT_FILE_LEN};
 pub use crate::tracker::http::MAX_BODY;
 /// Largest UDP tracker datagram read.
 pub use crate::tracker::udp_wire::MAX_DATAGRAM;
+
+// What strangers can make `strand tracker` spend.
+
+/// Stack reserved for each HTTP connection thread, and the kernel's queue of connections
+/// not yet accepted.
+pub use crate::tracker_server::{CONNECTION_STACK, LISTEN_BACKLOG};
+/// Open HTTP connections, each with its own thread, from one source address (or IPv6 /64)
+/// and in all; at either cap the oldest connection still sending its head is closed.
+pub use crate::tracker_server::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE};
+/// Peers returned per announce, and torrents per scrape.
+pub use crate::tracker_server::{MAX_NUMWANT, MAX_SCRAPE};
+/// Largest request head read, and the time a client has to send all of it (and to take
+/// our reply).
+pub use crate::tracker_server::{MAX_REQUEST_HEAD, REQUEST_TIMEOUT};
+/// UDP replies per source address per second, the source addresses counted, and the
+/// kernel buffer asked for incoming datagrams.
+pub use crate::tracker_server::{UDP_RECEIVE_BUFFER, UDP_REPLIES_PER_SOURCE, UDP_SOURCES_COUNTED};
+
+/// Raises this process's soft limit on open files to its hard limit, since many systems
+/// still start programs at 1,024, fewer than a busy tracker or seed needs. Returns the new
+/// soft limit. Call it once, at program start, before any thread is spawned.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` writes one `rlimit` to a valid pointer we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // An unlimited hard limit still stops at the kernel's `nr_open`.
+    let target = if limit.rlim_max == libc::RLIM_INFINITY {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        limit.rlim_max
+    };
+    if limit.rlim_cur >= target {
+        return Ok(limit.rlim_cur);
+    }
+    let raised = libc::rlimit {
+        rlim_cur: target,
+        rlim_max: limit.rlim_max,
+    };
+    // SAFETY: `setrlimit` reads one `rlimit` from a valid pointer we own.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(raised.rlim_cur)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_open_file_limit_rises_to_the_hard_limit() {
+        let raised = super::raise_open_file_limit().unwrap();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in `raise_open_file_limit`.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert!(limit.rlim_cur == limit.rlim_max || limit.rlim_max == libc::RLIM_INFINITY);
+        assert_eq!(raised, limit.rlim_cur);
+    }
+}

@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    // A busy seed or tracker needs more descriptors than the 1,024 many systems start us
+    // with; when the system refuses, its limit stays and the tracker sheds at it.
+    let _ = strand::limits::raise_open_file_limit();
     cli::main()
 }
 

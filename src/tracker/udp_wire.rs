@@ -15,9 +15,9 @@ pub const MAX_DATAGRAM: usize = 8 * 1024;
 /// Most info hashes in one scrape request (BEP 15 limits a request to about 74).
 pub const MAX_SCRAPE_HASHES: usize = 74;
 
-const ACTION_CONNECT: u32 = 0;
-const ACTION_ANNOUNCE: u32 = 1;
-const ACTION_SCRAPE: u32 = 2;
+pub(crate) const ACTION_CONNECT: u32 = 0;
+pub(crate) const ACTION_ANNOUNCE: u32 = 1;
+pub(crate) const ACTION_SCRAPE: u32 = 2;
 const ACTION_ERROR: u32 = 3;
 
 /// One torrent's counts in a scrape reply.

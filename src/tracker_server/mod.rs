@@ -6,11 +6,13 @@
 //!
 //! This file is the lifecycle: [`start`] binds both sockets and starts the threads, and
 //! [`TrackerServer`] stops them. None of the threads shares mutable state:
-//! - `tracker accept` and `tracker http N` ([`http`]): connections in, request heads read
-//!   whole, parsed ([`parse`]) and answered ([`reply`]);
+//! - `tracker accept` ([`http`]): connections in, one `tracker http` thread each, capped
+//!   per source address and in all ([`conns`]); each reads its request head whole, parses
+//!   it ([`parse`]) and answers ([`reply`]);
 //! - `tracker udp` ([`udp`]): BEP 15 datagrams in and out;
 //! - `tracker swarms` ([`swarm`]): owns the swarm table and answers the others' queries.
 
+mod conns;
 mod http;
 mod parse;
 mod reply;
@@ -26,10 +28,14 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-pub use http::{HANDLERS, MAX_REQUEST_HEAD, QUEUE, REQUEST_TIMEOUT};
+pub use http::{
+    CONNECTION_STACK, LISTEN_BACKLOG, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE,
+    MAX_REQUEST_HEAD, REQUEST_TIMEOUT,
+};
 pub use parse::{parse_request, HttpRequest, DEFAULT_NUMWANT, MAX_NUMWANT};
 pub use reply::Response;
 pub use swarm::{Announce, MAX_SCRAPE};
+pub use udp::{UDP_RECEIVE_BUFFER, UDP_REPLIES_PER_SOURCE, UDP_SOURCES_COUNTED};
 
 /// The port `strand tracker` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 6969;
@@ -90,7 +96,7 @@ pub struct TrackerServer {
     /// Dropped to tell every thread to stop.
     stop: Option<Sender<()>>,
     accept: Option<JoinHandle<()>>,
-    /// The handlers and the swarm thread.
+    /// The UDP and swarm threads.
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -121,8 +127,7 @@ pub fn start(config: ServerConfig) -> io::Result<TrackerServer> {
         stop_rx.clone(),
         config.interval,
     )?);
-    let (accept, handlers) = http::spawn(listener, query_tx, stop_rx, config.interval)?;
-    workers.extend(handlers);
+    let accept = http::spawn(listener, query_tx, stop_rx, config.interval)?;
     log::info!("tracker listening on http://{addr}/announce and udp://{addr}");
     Ok(TrackerServer {
         addr,
@@ -150,9 +155,9 @@ impl TrackerServer {
         format!("udp://{}/announce", reachable(self.addr))
     }
 
-    /// Stops accepting, drops queued connections and waits for every thread. Normally returns
-    /// within a few tenths of a second; at worst after about [`REQUEST_TIMEOUT`] plus a second
-    /// (a reply stuck writing to a client that does not read).
+    /// Stops accepting, closes open connections and waits for every thread. Normally
+    /// returns within a few tenths of a second; at worst after a few seconds (a connection
+    /// thread waiting for a busy swarm thread).
     pub fn stop(mut self) {
         self.shutdown();
     }

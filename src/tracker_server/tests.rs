@@ -449,14 +449,23 @@ fn udp_announce_needs_a_valid_connection_id() {
         ),
         "{reply:?}"
     );
-    // Garbage that names a transaction gets an error; shorter garbage gets nothing.
-    socket.send(&[0u8; 16]).unwrap();
-    let mut buf = [0u8; 256];
-    let n = socket.recv(&mut buf).unwrap();
-    assert!(matches!(
-        udp::Response::decode(&buf[..n], false),
-        Ok(udp::Response::Error { .. })
-    ));
+    // Garbage gets no reply: the next reply is the one to the connect sent after it.
+    let mut garbage = Request::Connect { transaction_id: 10 }.encode();
+    garbage[0] ^= 1;
+    for datagram in [&[0u8; 16][..], &[1, 2, 3], &garbage, &[0xFF; 98]] {
+        socket.send(datagram).unwrap();
+    }
+    let reply = udp_exchange(&socket, &Request::Connect { transaction_id: 11 });
+    assert!(
+        matches!(
+            reply,
+            udp::Response::Connect {
+                transaction_id: 11,
+                ..
+            }
+        ),
+        "{reply:?}"
+    );
     server.stop();
 }
 

@@ -6,20 +6,46 @@
 //! the client's IP address and a one-minute time bucket, so an id stays valid one to two
 //! minutes. The thread wakes every [`POLL`] to check the stop signal. The datagrams
 //! themselves are the client's codec, [`crate::tracker::udp_wire`].
+//!
+//! Under a flood the thread spends little on each datagram, least on garbage: [`screen`]
+//! looks only at the first 16 bytes (length, action, the connect magic or a valid connection
+//! id) and drops garbage without a reply or a log line. Then each source address (IPv4, or
+//! IPv6 /64) may have at most [`UDP_REPLIES_PER_SOURCE`] replies a second ([`Budget`]), so one
+//! address flooding us with valid requests costs us a hash lookup per datagram and cannot
+//! take the replies, or the swarm thread's time, that others are owed. Only then is the
+//! request decoded and the swarm thread asked.
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::conns::source;
 use super::parse::MAX_NUMWANT;
 use super::swarm::{ask, Announce, Query};
 use super::{stopped, POLL};
-use crate::tracker::udp_wire::{self as udp, Request};
+use crate::net::is_timeout;
+use crate::tracker::udp_wire::{
+    self as udp, Request, ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_SCRAPE,
+};
+
+/// Replies sent to one source address (or IPv6 /64) per second; datagrams beyond are dropped
+/// unread. A client sends two per announce (connect, announce), so this serves a NAT with
+/// thousands of clients.
+pub const UDP_REPLIES_PER_SOURCE: u32 = 100;
+/// Bytes of datagrams the kernel holds for the UDP thread (asked for; Linux grants at most
+/// `net.core.rmem_max`). The default (about 200 KiB, some 270 small datagrams) overflows
+/// within milliseconds of a flood, dropping the legitimate datagrams that arrive with it.
+pub const UDP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
+/// Source addresses whose replies are counted per second; beyond, new ones are not counted
+/// (a flood from that many addresses is bounded by the socket's buffer instead).
+pub const UDP_SOURCES_COUNTED: usize = 16 * 1024;
 
 /// Starts the `tracker udp` thread on `socket`; it ends when `stop`'s sender is dropped.
 pub(crate) fn spawn(
@@ -31,6 +57,7 @@ pub(crate) fn spawn(
     let server = UdpServer {
         socket,
         ids: ConnectionIds::new(),
+        budget: Budget::new(Instant::now()),
         queries,
         stop,
         interval,
@@ -87,6 +114,7 @@ impl ConnectionIds {
 struct UdpServer {
     socket: UdpSocket,
     ids: ConnectionIds,
+    budget: Budget,
     queries: Sender<Query>,
     stop: Receiver<()>,
     interval: Duration,
@@ -94,23 +122,17 @@ struct UdpServer {
 
 impl UdpServer {
     /// Answers datagrams until the stop signal.
-    fn run(self) {
+    fn run(mut self) {
         if let Err(error) = self.socket.set_read_timeout(Some(POLL)) {
             log::error!("tracker udp: cannot set a read timeout, UDP disabled: {error}");
             return;
         }
+        grow_receive_buffer(&self.socket);
         let mut buf = vec![0u8; udp::MAX_DATAGRAM];
         while !stopped(&self.stop) {
             let (n, from) = match self.socket.recv_from(&mut buf) {
                 Ok(received) => received,
-                Err(error)
-                    if matches!(
-                        error.kind(),
-                        io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                            | io::ErrorKind::Interrupted
-                    ) =>
-                {
+                Err(error) if is_timeout(&error) || error.kind() == io::ErrorKind::Interrupted => {
                     continue
                 }
                 Err(error) => {
@@ -128,37 +150,45 @@ impl UdpServer {
         }
     }
 
-    /// The reply to the datagram `datagram` from `from`, if it deserves one (garbage and
-    /// requests that cannot be parsed far enough to name a transaction get none).
-    fn respond(&self, datagram: &[u8], from: SocketAddr, now: Instant) -> Option<udp::Response> {
-        let request = match Request::decode(datagram) {
-            Ok(request) => request,
-            Err(reason) => {
-                log::debug!("tracker udp: {from}: {reason}");
-                let transaction_id = datagram.get(12..16)?;
-                return Some(udp::Response::Error {
-                    transaction_id: u32::from_be_bytes(transaction_id.try_into().ok()?),
-                    message: reason,
-                });
-            }
-        };
-        let transaction_id = request.transaction_id();
-        let error = |message: &str| {
-            Some(udp::Response::Error {
-                transaction_id,
-                message: message.to_string(),
-            })
-        };
-        match request {
-            Request::Connect { .. } => Some(udp::Response::Connect {
+    /// The reply to the datagram `datagram` from `from`, if it deserves one: garbage, and
+    /// anything from a source past its budget, gets none.
+    fn respond(
+        &mut self,
+        datagram: &[u8],
+        from: SocketAddr,
+        now: Instant,
+    ) -> Option<udp::Response> {
+        let screened = screen(datagram, from, &self.ids, now);
+        if screened == Screen::Garbage || !self.budget.allow(source(from.ip()), now) {
+            return None;
+        }
+        match screened {
+            Screen::Garbage => None,
+            Screen::Connect { transaction_id } => Some(udp::Response::Connect {
                 transaction_id,
                 connection_id: self.ids.issue(from, now),
             }),
-            Request::Announce { connection_id, .. } | Request::Scrape { connection_id, .. }
-                if !self.ids.valid(connection_id, from, now) =>
-            {
-                error("invalid or expired connection id")
-            }
+            Screen::BadId { transaction_id } => Some(udp::Response::Error {
+                transaction_id,
+                message: "invalid or expired connection id".to_string(),
+            }),
+            Screen::Valid { transaction_id } => Some(self.answer(datagram, from, transaction_id)),
+        }
+    }
+
+    /// The reply to an announce or scrape that passed [`screen`].
+    fn answer(&self, datagram: &[u8], from: SocketAddr, transaction_id: u32) -> udp::Response {
+        let error = |message: &str| udp::Response::Error {
+            transaction_id,
+            message: message.to_string(),
+        };
+        let request = match Request::decode(datagram) {
+            Ok(request) => request,
+            Err(reason) => return error(&reason),
+        };
+        match request {
+            // Screened as an announce or a scrape; decoding agrees on the action.
+            Request::Connect { .. } => error("unexpected connect"),
             Request::Announce { request, .. } => {
                 if request.port == 0 {
                     return error("invalid port");
@@ -176,7 +206,7 @@ impl UdpServer {
                     compact: true,
                 };
                 match ask(&self.queries, |reply| Query::Announce { announce, reply }) {
-                    Some(Ok(answer)) => Some(udp::Response::Announce {
+                    Some(Ok(answer)) => udp::Response::Announce {
                         transaction_id,
                         interval: u32::try_from(self.interval.as_secs().max(1)).unwrap_or(u32::MAX),
                         leechers: saturate(answer.incomplete),
@@ -188,7 +218,7 @@ impl UdpServer {
                             .map(|(addr, _)| addr)
                             .filter(|addr| addr.is_ipv4() == v4)
                             .collect(),
-                    }),
+                    },
                     Some(Err(reason)) => error(&reason),
                     None => error("tracker busy"),
                 }
@@ -199,7 +229,7 @@ impl UdpServer {
                     hashes: info_hashes,
                     reply,
                 }) {
-                    Some(files) => Some(udp::Response::Scrape {
+                    Some(files) => udp::Response::Scrape {
                         transaction_id,
                         counts: wanted
                             .iter()
@@ -215,7 +245,7 @@ impl UdpServer {
                                 }
                             })
                             .collect(),
-                    }),
+                    },
                     None => error("tracker busy"),
                 }
             }
@@ -223,8 +253,103 @@ impl UdpServer {
     }
 }
 
+/// Asks for a receive buffer of [`UDP_RECEIVE_BUFFER`] bytes; a smaller one only makes floods
+/// drop more.
+fn grow_receive_buffer(socket: &UdpSocket) {
+    let size = libc::c_int::try_from(UDP_RECEIVE_BUFFER).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `setsockopt` on a descriptor we own, reading one `c_int` we own.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if set != 0 {
+        log::debug!(
+            "tracker udp: cannot grow the receive buffer: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 fn saturate(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// What the first 16 bytes of a datagram say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    /// Too short, an unknown action, or a connect without the protocol's magic: dropped.
+    Garbage,
+    /// A connect request.
+    Connect { transaction_id: u32 },
+    /// An announce or scrape with a connection id we did not give this address.
+    BadId { transaction_id: u32 },
+    /// An announce or scrape with a valid connection id: worth decoding.
+    Valid { transaction_id: u32 },
+}
+
+/// Judges a datagram from `from` by its header alone, before any other work: at most two
+/// keyed hashes, no allocation.
+fn screen(datagram: &[u8], from: SocketAddr, ids: &ConnectionIds, now: Instant) -> Screen {
+    let Some(header) = datagram.get(..16) else {
+        return Screen::Garbage;
+    };
+    let word = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    let connection_id = u64::from(word(0)) << 32 | u64::from(word(4));
+    let transaction_id = word(12);
+    match word(8) {
+        ACTION_CONNECT if connection_id == udp::PROTOCOL_ID => Screen::Connect { transaction_id },
+        ACTION_ANNOUNCE | ACTION_SCRAPE if ids.valid(connection_id, from, now) => {
+            Screen::Valid { transaction_id }
+        }
+        ACTION_ANNOUNCE | ACTION_SCRAPE => Screen::BadId { transaction_id },
+        _ => Screen::Garbage,
+    }
+}
+
+/// Replies left to each source address this second; see the module docs.
+#[derive(Debug)]
+struct Budget {
+    window: Instant,
+    spent: HashMap<IpAddr, u32>,
+}
+
+impl Budget {
+    fn new(now: Instant) -> Budget {
+        Budget {
+            window: now,
+            spent: HashMap::new(),
+        }
+    }
+
+    /// Whether `source` may have one more reply at `now`; if so, counts it.
+    fn allow(&mut self, source: IpAddr, now: Instant) -> bool {
+        if now.saturating_duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.spent.clear();
+            // After a flood from many addresses, give the memory back.
+            self.spent.shrink_to(1024);
+        }
+        let full = self.spent.len() >= UDP_SOURCES_COUNTED;
+        match self.spent.get_mut(&source) {
+            Some(spent) if *spent >= UDP_REPLIES_PER_SOURCE => false,
+            Some(spent) => {
+                *spent += 1;
+                true
+            }
+            None if full => true,
+            None => {
+                self.spent.insert(source, 1);
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -247,6 +372,73 @@ mod tests {
             ConnectionIds::new().issue(a, t0),
             id,
             "the secret is per server"
+        );
+    }
+
+    #[test]
+    fn screening_reads_only_the_header() {
+        let ids = ConnectionIds::new();
+        let t0 = ids.epoch;
+        let from = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let connect = Request::Connect { transaction_id: 5 }.encode();
+        assert_eq!(
+            screen(&connect, from, &ids, t0),
+            Screen::Connect { transaction_id: 5 }
+        );
+        let mut no_magic = connect.clone();
+        no_magic[3] ^= 1;
+        assert_eq!(screen(&no_magic, from, &ids, t0), Screen::Garbage);
+        assert_eq!(screen(&connect[..15], from, &ids, t0), Screen::Garbage);
+        let mut unknown = connect.clone();
+        unknown[11] = 9;
+        assert_eq!(screen(&unknown, from, &ids, t0), Screen::Garbage);
+        let scrape = |connection_id| {
+            Request::Scrape {
+                connection_id,
+                transaction_id: 6,
+                info_hashes: vec![[1; 20]],
+            }
+            .encode()
+        };
+        let valid = scrape(ids.issue(from, t0));
+        assert_eq!(
+            screen(&valid, from, &ids, t0),
+            Screen::Valid { transaction_id: 6 }
+        );
+        // Only the header is read: a valid id with a truncated body still screens valid
+        // (decoding then refuses it), and a bad id is refused before the body.
+        assert_eq!(
+            screen(&valid[..16], from, &ids, t0),
+            Screen::Valid { transaction_id: 6 }
+        );
+        assert_eq!(
+            screen(&scrape(12345), from, &ids, t0),
+            Screen::BadId { transaction_id: 6 }
+        );
+    }
+
+    #[test]
+    fn each_source_gets_its_own_reply_budget_every_second() {
+        let t0 = Instant::now();
+        let mut budget = Budget::new(t0);
+        let flooder = IpAddr::from([127, 0, 0, 1]);
+        let other = IpAddr::from([127, 0, 0, 9]);
+        let allowed = (0..1000).filter(|_| budget.allow(flooder, t0)).count();
+        assert_eq!(allowed, UDP_REPLIES_PER_SOURCE as usize);
+        assert!(budget.allow(other, t0));
+        assert!(!budget.allow(flooder, t0 + Duration::from_millis(999)));
+        assert!(budget.allow(flooder, t0 + Duration::from_secs(1)));
+        // Past the number of sources counted, new sources are not counted (nor refused).
+        let later = t0 + Duration::from_secs(5);
+        for n in 0..UDP_SOURCES_COUNTED as u32 + 10 {
+            assert!(budget.allow(IpAddr::from(n.to_be_bytes()), later));
+        }
+        assert_eq!(budget.spent.len(), UDP_SOURCES_COUNTED);
+        budget.allow(flooder, later + Duration::from_secs(1));
+        assert!(
+            budget.spent.capacity() <= 2048,
+            "{}",
+            budget.spent.capacity()
         );
     }
 }
