@@ -54,7 +54,12 @@ pub fn parse_only(list: &str, count: usize) -> Result<Vec<bool>, SelectError> {
             None => (part.parse::<usize>(), part.parse::<usize>()),
         };
         let (from, to) = (from.map_err(|_| bad())?, to.map_err(|_| bad())?);
-        if from == 0 || from > to || to > count {
+        if from > to {
+            return Err(SelectError(format!(
+                "--only: '{part}' is a reversed range; write {to}-{from}"
+            )));
+        }
+        if from == 0 || to > count {
             return Err(SelectError(format!(
                 "--only: '{part}' is outside the files 1-{count}"
             )));

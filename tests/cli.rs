@@ -306,3 +306,86 @@ fn second_ctrl_c_exits_at_once() {
         );
     }
 }
+
+/// Item 6: a bad flag value is refused before anything starts, with one line naming the flag
+/// and what it takes.
+#[test]
+fn bad_flag_values_name_the_flag() {
+    let dir = TempDir::new("flags");
+    let t = three_files();
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let torrent = torrent.to_str().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--max-peers", "abc"], "--max-peers"),
+        (&["--port", "99999"], "--port"),
+        (&["--seed-ratio", "abc"], "--seed-ratio"),
+        (&["--seed-time", "soon"], "--seed-time"),
+        (&["--tracker-timeout", "x"], "--tracker-timeout"),
+        (&["--bind", "nowhere"], "--bind"),
+        (&["--peer", "256.1.1.1:80"], "--peer"),
+        (&["--only", "3-2"], "reversed"),
+    ];
+    for (flags, want) in cases {
+        let args = [&["download", torrent, "-o", out, "-q"][..], flags].concat();
+        let (code, _, err) = run(&args, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{flags:?}: {err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains(want), "{flags:?} said: {err}");
+        assert!(
+            !err.contains("invalid digit") && !err.contains("failed to parse"),
+            "{err}"
+        );
+    }
+}
+
+/// Item 6: `--peer localhost:PORT` is accepted, and `--piece-length` takes K and M.
+#[test]
+fn peer_host_names_and_size_suffixes() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("localhost");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let peer = format!("localhost:{}", seeder.addr().port());
+    let (code, _, err) = run(
+        &[
+            "download",
+            torrent.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--peer",
+            &peer,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "-q",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "--peer {peer}: {err}");
+    assert_output_matches(&t, &out);
+
+    let made = dir.path().join("made.torrent");
+    let (code, _, err) = run(
+        &[
+            "create",
+            out.join("three").to_str().unwrap(),
+            "-t",
+            "http://127.0.0.1:1/announce",
+            "--piece-length",
+            "64K",
+            "-o",
+            made.to_str().unwrap(),
+            "-q",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(0), "--piece-length 64K: {err}");
+    let (_, info, _) = run(&["info", made.to_str().unwrap()], Duration::from_secs(20));
+    assert!(info.contains("× 64.0 KiB"), "{info}");
+}
