@@ -389,3 +389,42 @@ fn peer_host_names_and_size_suffixes() {
     let (_, info, _) = run(&["info", made.to_str().unwrap()], Duration::from_secs(20));
     assert!(info.contains("× 64.0 KiB"), "{info}");
 }
+
+/// Item 7: `--exclude` takes a folder or a bare file name, and a pattern that matches no file
+/// is a warning.
+#[test]
+fn exclude_takes_folders_and_warns_on_no_match() {
+    let dir = TempDir::new("exclude");
+    let torrent = many_files_torrent(dir.path(), 14);
+    let torrent = torrent.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let verify = |pattern: &str| {
+        run(
+            &[
+                "verify",
+                torrent,
+                "-d",
+                data,
+                "--exclude",
+                pattern,
+                "--exclude",
+                "dir3",
+            ],
+            Duration::from_secs(20),
+        )
+    };
+    for pattern in ["many/dir0", "dir0/*", "dir0"] {
+        let (_, stdout, err) = verify(pattern);
+        assert!(!stdout.contains("dir0/"), "--exclude {pattern}: {stdout}");
+        assert!(!stdout.contains("dir3/"), "--exclude dir3: {stdout}");
+        assert!(stdout.contains("dir1/"), "{stdout}");
+        assert!(!err.contains("warning"), "{err}");
+    }
+    let (_, stdout, _) = verify("file00005.txt");
+    assert!(!stdout.contains("file00005"), "{stdout}");
+    let (_, _, err) = verify("nosuch");
+    assert!(
+        err.contains("warning: --exclude 'nosuch' matches no file"),
+        "{err}"
+    );
+}

@@ -16,7 +16,7 @@ use strand::metainfo::Metainfo;
 use strand::select;
 use strand::session::{Options, SeedPolicy};
 
-use super::errors::{usage_err, Failure};
+use super::errors::{note, usage_err, Failure};
 
 /// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
 pub(crate) fn finish(args: pico_args::Arguments) -> Result<(), Failure> {
@@ -116,6 +116,9 @@ impl Selection {
             .iter()
             .map(|f| f.path.to_string_lossy().into_owned())
             .collect();
+        for pattern in select::unmatched(&paths, &self.exclude) {
+            note!("strand: warning: --exclude '{pattern}' matches no file of the torrent");
+        }
         select::choose(&paths, self.only.as_deref(), &self.exclude)
             .map_err(|e| Failure::usage(e.to_string()))
     }

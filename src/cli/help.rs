@@ -22,8 +22,9 @@ DOWNLOAD OPTIONS:
     -o, --output DIR      folder to write the torrent's files under [default: .]
     --only LIST           download only these files, numbered as `strand info`
                           shows them: e.g. 1,3-5
-    --exclude GLOB        skip files whose path matches GLOB (* matches any run of
-                          characters, / included; ? one character); repeatable
+    --exclude GLOB        skip files whose path, a folder in it, or its name matches
+                          GLOB (* matches any run of characters, / included; ? one
+                          character): e.g. dir, dir/*, *.txt; repeatable
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
     --save-torrent FILE   also write the torrent's metainfo to FILE (for a magnet
