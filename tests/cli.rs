@@ -428,3 +428,58 @@ fn exclude_takes_folders_and_warns_on_no_match() {
         "{err}"
     );
 }
+
+/// Item 9: each command has its own help (`CMD --help` and `help CMD`).
+#[test]
+fn per_command_help() {
+    let global = run(&["--help"], Duration::from_secs(10)).1;
+    for cmd in ["download", "seed", "verify", "create", "info", "tracker"] {
+        let (code, a, _) = run(&[cmd, "--help"], Duration::from_secs(10));
+        assert_eq!(code, Some(0), "{cmd} --help");
+        let (_, b, _) = run(&["help", cmd], Duration::from_secs(10));
+        assert_eq!(a, b, "{cmd} --help and help {cmd}");
+        assert_ne!(a, global, "{cmd} --help is the global help");
+        assert!(a.starts_with(&format!("strand {cmd} — ")), "{a}");
+    }
+    let download = run(&["help", "download"], Duration::from_secs(10)).1;
+    assert!(download.contains("--only") && download.contains("--max-peers"));
+    assert!(!download.contains("--piece-length"), "{download}");
+    let (code, _, err) = run(&["help", "nope"], Duration::from_secs(10));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown command 'nope'"), "{err}");
+}
+
+/// Item 9: `info` prints the magnet link, and reads a magnet link.
+#[test]
+fn info_prints_and_reads_magnet_links() {
+    let dir = TempDir::new("info");
+    let t = make_torrent(
+        &[("f", b"hello")],
+        16 * KIB as u32,
+        "hello.txt",
+        Some("http://127.0.0.1:6969/announce"),
+        false,
+    );
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let hex: String = t.info_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let (code, out, err) = run(
+        &["info", torrent.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let link = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Magnet:"))
+        .unwrap_or_else(|| panic!("no magnet link: {out}"))
+        .trim()
+        .to_string();
+    assert!(
+        link.starts_with(&format!("magnet:?xt=urn:btih:{hex}&dn=hello.txt&tr=http")),
+        "{link}"
+    );
+    let (code, out, err) = run(&["info", &link], Duration::from_secs(10));
+    assert_eq!(code, Some(0), "info on a magnet link: {err}");
+    assert!(out.contains(&hex) && out.contains("hello.txt"), "{out}");
+    assert!(out.contains("http://127.0.0.1:6969/announce"), "{out}");
+}
