@@ -61,7 +61,7 @@ pub fn path_matches(pattern: &str, path: &str) -> bool {
         let tail = &path[start..];
         let ends = tail.match_indices('/').map(|(i, _)| i).chain([tail.len()]);
         ends.into_iter()
-            .any(|end| glob_match(pattern.as_bytes(), tail[..end].as_bytes()))
+            .any(|end| glob_match(pattern.as_bytes(), &tail.as_bytes()[..end]))
     })
 }
 
