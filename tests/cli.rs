@@ -483,3 +483,38 @@ fn info_prints_and_reads_magnet_links() {
     assert!(out.contains(&hex) && out.contains("hello.txt"), "{out}");
     assert!(out.contains("http://127.0.0.1:6969/announce"), "{out}");
 }
+
+/// Item 8: the summary names where the files are; `verify` draws the piece map.
+#[test]
+fn summary_names_the_output_and_verify_draws_the_map() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("summary");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let peer = seeder.addr().to_string();
+    let (code, _, err) = run(
+        &[
+            "download",
+            torrent,
+            "-o",
+            out,
+            "--peer",
+            &peer,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let summary = err.lines().last().unwrap_or("");
+    assert!(summary.contains("120.0 KiB complete in"), "{err}");
+    assert!(summary.contains(&format!("{out}/three")), "{err}");
+    let (code, stdout, _) = run(&["verify", torrent, "-d", out], Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("pieces: 4 of 4 on disk ▕████▏"), "{stdout}");
+}
