@@ -80,6 +80,16 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
     (code, out, err)
 }
 
+/// `strand download TORRENT -o OUT --peer PEER` on 127.0.0.1 with `extra` flags, within 60 s.
+fn download(torrent: &str, out: &str, peer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let base = ["download", torrent, "-o", out, "--peer", peer];
+    let listen = ["--bind", "127.0.0.1", "--port", "0"];
+    run(
+        &[&base[..], &listen, extra].concat(),
+        Duration::from_secs(60),
+    )
+}
+
 /// Three files (40, 50, 30 KiB) over 32 KiB pieces: file 2 shares piece 1 with file 1 and
 /// piece 2 with file 3, so a download of file 2 alone keeps those neighbours' bytes in
 /// `.strand/HASH.parts`.
@@ -111,17 +121,7 @@ fn verify_and_widen_after_a_selective_download() {
     let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
     let peer = seeder.addr().to_string();
     let limit = Duration::from_secs(60);
-    let fetch = [
-        "download",
-        torrent,
-        "-o",
-        out,
-        "--peer",
-        &peer,
-        "--bind",
-        "127.0.0.1",
-    ];
-    let fetch = |extra: &[&str]| run(&[&fetch[..], extra, &["--port", "0"]].concat(), limit);
+    let fetch = |extra: &[&str]| download(torrent, out, &peer, extra);
 
     let (code, _, err) = fetch(&["--only", "2"]);
     assert_eq!(code, Some(0), "download --only 2: {err}");
@@ -351,30 +351,16 @@ fn peer_host_names_and_size_suffixes() {
     std::fs::write(&torrent, &t.bytes).unwrap();
     let out = dir.path().join("out");
     let peer = format!("localhost:{}", seeder.addr().port());
-    let (code, _, err) = run(
-        &[
-            "download",
-            torrent.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--peer",
-            &peer,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "-q",
-        ],
-        Duration::from_secs(60),
-    );
+    let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let (code, _, err) = download(torrent, out, &peer, &["-q"]);
     assert_eq!(code, Some(0), "--peer {peer}: {err}");
-    assert_output_matches(&t, &out);
+    assert_output_matches(&t, std::path::Path::new(out));
 
     let made = dir.path().join("made.torrent");
     let (code, _, err) = run(
         &[
             "create",
-            out.join("three").to_str().unwrap(),
+            &format!("{out}/three"),
             "-t",
             "http://127.0.0.1:1/announce",
             "--piece-length",
@@ -495,21 +481,7 @@ fn summary_names_the_output_and_verify_draws_the_map() {
     let out = dir.path().join("out");
     let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
     let peer = seeder.addr().to_string();
-    let (code, _, err) = run(
-        &[
-            "download",
-            torrent,
-            "-o",
-            out,
-            "--peer",
-            &peer,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-        ],
-        Duration::from_secs(60),
-    );
+    let (code, _, err) = download(torrent, out, &peer, &[]);
     assert_eq!(code, Some(0), "{err}");
     let summary = err.lines().last().unwrap_or("");
     assert!(summary.contains("120.0 KiB complete in"), "{err}");
