@@ -26,7 +26,7 @@ impl std::fmt::Display for BitfieldError {
 impl std::error::Error for BitfieldError {}
 
 /// A set of piece indices `0..len`, bit 7 of byte 0 being piece 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bitfield {
     bytes: Vec<u8>,
     len: usize,

@@ -24,6 +24,31 @@ pub struct Magnet {
     pub peers: Vec<SocketAddr>,
 }
 
+impl Magnet {
+    /// The link that says all this: `magnet:?xt=urn:btih:HEX&dn=NAME&tr=URL&x.pe=ADDR`, the
+    /// name and addresses percent-encoded; [`parse`] reads it back.
+    pub fn to_link(&self) -> String {
+        use crate::tracker::http::percent_encode;
+        let mut link = String::from("magnet:?xt=urn:btih:");
+        for b in self.info_hash {
+            link.push_str(&format!("{b:02x}"));
+        }
+        if let Some(name) = &self.name {
+            link.push_str("&dn=");
+            link.push_str(&percent_encode(name.as_bytes()));
+        }
+        for tr in &self.trackers {
+            link.push_str("&tr=");
+            link.push_str(&percent_encode(tr.as_bytes()));
+        }
+        for pe in &self.peers {
+            link.push_str("&x.pe=");
+            link.push_str(&percent_encode(pe.to_string().as_bytes()));
+        }
+        link
+    }
+}
+
 /// Why a string is not a usable magnet link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MagnetError {
@@ -326,5 +351,28 @@ mod tests {
         ] {
             assert!(!e.to_string().contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn to_link_reads_back() {
+        let m = Magnet {
+            info_hash:
+                *b"\x01\x23\x45\x67\x89\xab\xcd\xef\x00\x11\x22\x33\x44\x55\x66\x77\x88\x99\xaa\xff",
+            name: Some("my file & more/ü.txt".into()),
+            trackers: vec![
+                "http://127.0.0.1:6969/announce?key=a&b=c".into(),
+                "udp://[::1]:80".into(),
+            ],
+            peers: vec![
+                "127.0.0.1:6881".parse().unwrap(),
+                "[::1]:7000".parse().unwrap(),
+            ],
+        };
+        let link = m.to_link();
+        assert!(
+            link.starts_with("magnet:?xt=urn:btih:0123456789abcdef00112233445566778899aaff&dn="),
+            "{link}"
+        );
+        assert_eq!(parse(&link).unwrap(), m);
     }
 }

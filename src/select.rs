@@ -3,7 +3,9 @@
 //! Pure functions, called by the command line before a download starts. Files are numbered
 //! from 1 in torrent order, as `strand info` shows them; globs match the path `strand info`
 //! shows (`name/dir/file` for a multi-file torrent), where `*` matches any run of characters,
-//! `/` included, and `?` matches one character.
+//! `/` included, and `?` matches one character. A pattern may match any whole run of the
+//! path's parts, so `name/dir`, `dir`, `dir/*` and `file.txt` all work: a folder takes
+//! everything under it.
 
 /// A selection the user wrote that cannot be applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,10 +31,7 @@ pub fn choose(
         Some(list) => parse_only(list, paths.len())?,
     };
     for (c, path) in chosen.iter_mut().zip(paths) {
-        if exclude
-            .iter()
-            .any(|g| glob_match(g.as_bytes(), path.as_bytes()))
-        {
+        if exclude.iter().any(|g| path_matches(g, path)) {
             *c = false;
         }
     }
@@ -42,6 +41,28 @@ pub fn choose(
         ));
     }
     Ok(chosen)
+}
+
+/// The patterns of `exclude` that match none of `paths` (the user probably mistyped them).
+pub fn unmatched<'a>(paths: &[String], exclude: &'a [String]) -> Vec<&'a str> {
+    exclude
+        .iter()
+        .filter(|g| !paths.iter().any(|p| path_matches(g, p)))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Whether `pattern` matches `path` (parts separated by `/`) or any whole run of its parts:
+/// a folder at any depth, a file name, or a tail such as `dir/*`.
+pub fn path_matches(pattern: &str, path: &str) -> bool {
+    let pattern = pattern.trim_end_matches('/');
+    let starts = std::iter::once(0).chain(path.match_indices('/').map(|(i, _)| i + 1));
+    starts.into_iter().any(|start| {
+        let tail = &path[start..];
+        let ends = tail.match_indices('/').map(|(i, _)| i).chain([tail.len()]);
+        ends.into_iter()
+            .any(|end| glob_match(pattern.as_bytes(), &tail.as_bytes()[..end]))
+    })
 }
 
 /// Parses `1,3-5` into a mask over `count` files numbered from 1.
@@ -54,7 +75,12 @@ pub fn parse_only(list: &str, count: usize) -> Result<Vec<bool>, SelectError> {
             None => (part.parse::<usize>(), part.parse::<usize>()),
         };
         let (from, to) = (from.map_err(|_| bad())?, to.map_err(|_| bad())?);
-        if from == 0 || from > to || to > count {
+        if from > to {
+            return Err(SelectError(format!(
+                "--only: '{part}' is a reversed range; write {to}-{from}"
+            )));
+        }
+        if from == 0 || to > count {
             return Err(SelectError(format!(
                 "--only: '{part}' is outside the files 1-{count}"
             )));
@@ -134,6 +160,33 @@ mod tests {
         assert!(!glob_match(b"*.txt", b"t/a.mkv"));
         assert!(glob_match(b"**", b""));
         assert!(!glob_match(b"a", b""));
+    }
+
+    #[test]
+    fn a_pattern_matches_folders_names_and_tails() {
+        let p = "many/dir0/sub/file1.txt";
+        for yes in [
+            "many/dir0",
+            "many/dir0/",
+            "dir0",
+            "dir0/*",
+            "file1.txt",
+            "sub/file1.txt",
+            "*.txt",
+            "many/*",
+            p,
+        ] {
+            assert!(path_matches(yes, p), "{yes}");
+        }
+        for no in ["dir", "many/dir", "ir0", "file1", "dir1/*", "many/sub"] {
+            assert!(!path_matches(no, p), "{no}");
+        }
+        let chosen = choose(&paths(), None, &["docs".to_string()]).unwrap();
+        assert_eq!(chosen, vec![true, false, false, true, true], "a folder");
+        let chosen = choose(&paths(), None, &["b.mkv".to_string()]).unwrap();
+        assert_eq!(chosen, vec![true, true, true, false, true], "a bare name");
+        let exclude = vec!["dir0".to_string(), "nothing".to_string()];
+        assert_eq!(unmatched(&[p.to_string()], &exclude), vec!["nothing"]);
     }
 
     #[test]

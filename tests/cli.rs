@@ -80,6 +80,16 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
     (code, out, err)
 }
 
+/// `strand download TORRENT -o OUT --peer PEER` on 127.0.0.1 with `extra` flags, within 60 s.
+fn download(torrent: &str, out: &str, peer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let base = ["download", torrent, "-o", out, "--peer", peer];
+    let listen = ["--bind", "127.0.0.1", "--port", "0"];
+    run(
+        &[&base[..], &listen, extra].concat(),
+        Duration::from_secs(60),
+    )
+}
+
 /// Three files (40, 50, 30 KiB) over 32 KiB pieces: file 2 shares piece 1 with file 1 and
 /// piece 2 with file 3, so a download of file 2 alone keeps those neighbours' bytes in
 /// `.strand/HASH.parts`.
@@ -111,17 +121,7 @@ fn verify_and_widen_after_a_selective_download() {
     let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
     let peer = seeder.addr().to_string();
     let limit = Duration::from_secs(60);
-    let fetch = [
-        "download",
-        torrent,
-        "-o",
-        out,
-        "--peer",
-        &peer,
-        "--bind",
-        "127.0.0.1",
-    ];
-    let fetch = |extra: &[&str]| run(&[&fetch[..], extra, &["--port", "0"]].concat(), limit);
+    let fetch = |extra: &[&str]| download(torrent, out, &peer, extra);
 
     let (code, _, err) = fetch(&["--only", "2"]);
     assert_eq!(code, Some(0), "download --only 2: {err}");
@@ -305,4 +305,188 @@ fn second_ctrl_c_exits_at_once() {
             "{presses} Ctrl-C took {took:?}"
         );
     }
+}
+
+/// Item 6: a bad flag value is refused before anything starts, with one line naming the flag
+/// and what it takes.
+#[test]
+fn bad_flag_values_name_the_flag() {
+    let dir = TempDir::new("flags");
+    let t = three_files();
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let torrent = torrent.to_str().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--max-peers", "abc"], "--max-peers"),
+        (&["--port", "99999"], "--port"),
+        (&["--seed-ratio", "abc"], "--seed-ratio"),
+        (&["--seed-time", "soon"], "--seed-time"),
+        (&["--tracker-timeout", "x"], "--tracker-timeout"),
+        (&["--bind", "nowhere"], "--bind"),
+        (&["--peer", "256.1.1.1:80"], "--peer"),
+        (&["--only", "3-2"], "reversed"),
+    ];
+    for (flags, want) in cases {
+        let args = [&["download", torrent, "-o", out, "-q"][..], flags].concat();
+        let (code, _, err) = run(&args, Duration::from_secs(20));
+        assert_eq!(code, Some(2), "{flags:?}: {err}");
+        let first = err.lines().next().unwrap_or("");
+        assert!(first.contains(want), "{flags:?} said: {err}");
+        assert!(
+            !err.contains("invalid digit") && !err.contains("failed to parse"),
+            "{err}"
+        );
+    }
+}
+
+/// Item 6: `--peer localhost:PORT` is accepted, and `--piece-length` takes K and M.
+#[test]
+fn peer_host_names_and_size_suffixes() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("localhost");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let peer = format!("localhost:{}", seeder.addr().port());
+    let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let (code, _, err) = download(torrent, out, &peer, &["-q"]);
+    assert_eq!(code, Some(0), "--peer {peer}: {err}");
+    assert_output_matches(&t, std::path::Path::new(out));
+
+    let made = dir.path().join("made.torrent");
+    let (code, _, err) = run(
+        &[
+            "create",
+            &format!("{out}/three"),
+            "-t",
+            "http://127.0.0.1:1/announce",
+            "--piece-length",
+            "64K",
+            "-o",
+            made.to_str().unwrap(),
+            "-q",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(0), "--piece-length 64K: {err}");
+    let (_, info, _) = run(&["info", made.to_str().unwrap()], Duration::from_secs(20));
+    assert!(info.contains("× 64.0 KiB"), "{info}");
+}
+
+/// Item 7: `--exclude` takes a folder or a bare file name, and a pattern that matches no file
+/// is a warning.
+#[test]
+fn exclude_takes_folders_and_warns_on_no_match() {
+    let dir = TempDir::new("exclude");
+    let torrent = many_files_torrent(dir.path(), 14);
+    let torrent = torrent.to_str().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let verify = |pattern: &str| {
+        run(
+            &[
+                "verify",
+                torrent,
+                "-d",
+                data,
+                "--exclude",
+                pattern,
+                "--exclude",
+                "dir3",
+            ],
+            Duration::from_secs(20),
+        )
+    };
+    for pattern in ["many/dir0", "dir0/*", "dir0"] {
+        let (_, stdout, err) = verify(pattern);
+        assert!(!stdout.contains("dir0/"), "--exclude {pattern}: {stdout}");
+        assert!(!stdout.contains("dir3/"), "--exclude dir3: {stdout}");
+        assert!(stdout.contains("dir1/"), "{stdout}");
+        assert!(!err.contains("warning"), "{err}");
+    }
+    let (_, stdout, _) = verify("file00005.txt");
+    assert!(!stdout.contains("file00005"), "{stdout}");
+    let (_, _, err) = verify("nosuch");
+    assert!(
+        err.contains("warning: --exclude 'nosuch' matches no file"),
+        "{err}"
+    );
+}
+
+/// Item 9: each command has its own help (`CMD --help` and `help CMD`).
+#[test]
+fn per_command_help() {
+    let global = run(&["--help"], Duration::from_secs(10)).1;
+    for cmd in ["download", "seed", "verify", "create", "info", "tracker"] {
+        let (code, a, _) = run(&[cmd, "--help"], Duration::from_secs(10));
+        assert_eq!(code, Some(0), "{cmd} --help");
+        let (_, b, _) = run(&["help", cmd], Duration::from_secs(10));
+        assert_eq!(a, b, "{cmd} --help and help {cmd}");
+        assert_ne!(a, global, "{cmd} --help is the global help");
+        assert!(a.starts_with(&format!("strand {cmd} — ")), "{a}");
+    }
+    let download = run(&["help", "download"], Duration::from_secs(10)).1;
+    assert!(download.contains("--only") && download.contains("--max-peers"));
+    assert!(!download.contains("--piece-length"), "{download}");
+    let (code, _, err) = run(&["help", "nope"], Duration::from_secs(10));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unknown command 'nope'"), "{err}");
+}
+
+/// Item 9: `info` prints the magnet link, and reads a magnet link.
+#[test]
+fn info_prints_and_reads_magnet_links() {
+    let dir = TempDir::new("info");
+    let t = make_torrent(
+        &[("f", b"hello")],
+        16 * KIB as u32,
+        "hello.txt",
+        Some("http://127.0.0.1:6969/announce"),
+        false,
+    );
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let hex: String = t.info_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let (code, out, err) = run(
+        &["info", torrent.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let link = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Magnet:"))
+        .unwrap_or_else(|| panic!("no magnet link: {out}"))
+        .trim()
+        .to_string();
+    assert!(
+        link.starts_with(&format!("magnet:?xt=urn:btih:{hex}&dn=hello.txt&tr=http")),
+        "{link}"
+    );
+    let (code, out, err) = run(&["info", &link], Duration::from_secs(10));
+    assert_eq!(code, Some(0), "info on a magnet link: {err}");
+    assert!(out.contains(&hex) && out.contains("hello.txt"), "{out}");
+    assert!(out.contains("http://127.0.0.1:6969/announce"), "{out}");
+}
+
+/// Item 8: the summary names where the files are; `verify` draws the piece map.
+#[test]
+fn summary_names_the_output_and_verify_draws_the_map() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("summary");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let (torrent, out) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let peer = seeder.addr().to_string();
+    let (code, _, err) = download(torrent, out, &peer, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    let summary = err.lines().last().unwrap_or("");
+    assert!(summary.contains("120.0 KiB complete in"), "{err}");
+    assert!(summary.contains(&format!("{out}/three")), "{err}");
+    let (code, stdout, _) = run(&["verify", torrent, "-d", out], Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("pieces: 4 of 4 on disk ▕████▏"), "{stdout}");
 }

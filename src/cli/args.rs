@@ -16,7 +16,7 @@ use strand::metainfo::Metainfo;
 use strand::select;
 use strand::session::{Options, SeedPolicy};
 
-use super::errors::{usage_err, Failure};
+use super::errors::{note, usage_err, Failure};
 
 /// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
 pub(crate) fn finish(args: pico_args::Arguments) -> Result<(), Failure> {
@@ -28,6 +28,52 @@ pub(crate) fn finish(args: pico_args::Arguments) -> Result<(), Failure> {
             arg.to_string_lossy()
         ))),
     }
+}
+
+/// The value of `flag`, read by `parse`; a value `parse` refuses is a usage error that names
+/// the flag and what it `accepts` ("a whole number", ...).
+pub(crate) fn value<T>(
+    args: &mut pico_args::Arguments,
+    flag: &'static str,
+    accepts: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Option<T>, Failure> {
+    let raw: Option<String> = args.opt_value_from_str(flag).map_err(usage_err)?;
+    raw.map(|s| parse(&s).ok_or_else(|| bad_value(flag, accepts, &s)))
+        .transpose()
+}
+
+/// Every value of a repeatable `flag`, each read as [`value`] reads one.
+pub(crate) fn values<T>(
+    args: &mut pico_args::Arguments,
+    flag: &'static str,
+    accepts: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>, Failure> {
+    let raw: Vec<String> = args.values_from_str(flag).map_err(usage_err)?;
+    raw.iter()
+        .map(|s| parse(s).ok_or_else(|| bad_value(flag, accepts, s)))
+        .collect()
+}
+
+fn bad_value(flag: &str, accepts: &str, got: &str) -> Failure {
+    Failure::usage(format!("{flag} takes {accepts}, not '{got}'"))
+}
+
+/// `s` as a `T` through its `FromStr`.
+pub(crate) fn parsed<T: std::str::FromStr>(s: &str) -> Option<T> {
+    s.parse().ok()
+}
+
+/// A number above 0 (and not infinite).
+fn positive(s: &str) -> Option<f64> {
+    parsed::<f64>(s).filter(|v| v.is_finite() && *v > 0.0)
+}
+
+/// A peer address: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT` (looked up, first address).
+fn peer_addr(s: &str) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    s.parse().ok().or_else(|| s.to_socket_addrs().ok()?.next())
 }
 
 /// The `.torrent` file given as the free argument.
@@ -70,6 +116,9 @@ impl Selection {
             .iter()
             .map(|f| f.path.to_string_lossy().into_owned())
             .collect();
+        for pattern in select::unmatched(&paths, &self.exclude) {
+            note!("strand: warning: --exclude '{pattern}' matches no file of the torrent");
+        }
         select::choose(&paths, self.only.as_deref(), &self.exclude)
             .map_err(|e| Failure::usage(e.to_string()))
     }
@@ -91,36 +140,31 @@ pub(crate) struct SessionArgs {
 
 impl SessionArgs {
     pub(crate) fn parse(args: &mut pico_args::Arguments) -> Result<SessionArgs, Failure> {
-        let port: u16 = args
-            .opt_value_from_str("--port")
-            .map_err(usage_err)?
-            .unwrap_or(6881);
-        let bind: IpAddr = args
-            .opt_value_from_str("--bind")
-            .map_err(usage_err)?
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let peers: Vec<SocketAddr> = args.values_from_str("--peer").map_err(usage_err)?;
-        let max_peers: usize = args
-            .opt_value_from_str("--max-peers")
-            .map_err(usage_err)?
-            .unwrap_or(100);
-        if max_peers == 0 {
-            return Err(Failure::usage("--max-peers must be at least 1"));
-        }
-        let timeout: f64 = args
-            .opt_value_from_str("--tracker-timeout")
-            .map_err(usage_err)?
-            .unwrap_or(60.0);
-        if !(timeout.is_finite() && timeout > 0.0) {
-            return Err(Failure::usage(
-                "--tracker-timeout must be a number of seconds above 0",
-            ));
-        }
+        let port = value(args, "--port", "a port number, 0-65535", parsed::<u16>)?;
+        let bind = value(args, "--bind", "an IP address", parsed::<IpAddr>)?;
+        let peers = values(
+            args,
+            "--peer",
+            "an address, IP:PORT or HOST:PORT",
+            peer_addr,
+        )?;
+        let max_peers = value(args, "--max-peers", "a whole number above 0", |s| {
+            parsed::<usize>(s).filter(|&n| n > 0)
+        })?;
+        let timeout = value(
+            args,
+            "--tracker-timeout",
+            "a number of seconds above 0",
+            positive,
+        )?;
         Ok(SessionArgs {
-            listen: SocketAddr::new(bind, port),
-            tracker_timeout: Duration::from_secs_f64(timeout),
+            listen: SocketAddr::new(
+                bind.unwrap_or(IpAddr::from([0, 0, 0, 0])),
+                port.unwrap_or(6881),
+            ),
+            tracker_timeout: Duration::from_secs_f64(timeout.unwrap_or(60.0)),
             peers,
-            max_peers,
+            max_peers: max_peers.unwrap_or(100),
             quiet: quiet(args),
         })
     }
@@ -158,16 +202,10 @@ pub(crate) struct Files {
 /// `--seed`, `--seed-ratio R`, `--seed-time MINUTES`.
 pub(crate) fn seed_policy(args: &mut pico_args::Arguments) -> Result<SeedPolicy, Failure> {
     let forever = args.contains("--seed");
-    let ratio: Option<f64> = args.opt_value_from_str("--seed-ratio").map_err(usage_err)?;
-    let minutes: Option<f64> = args.opt_value_from_str("--seed-time").map_err(usage_err)?;
-    if ratio.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(Failure::usage("--seed-ratio must be a number above 0"));
-    }
-    if minutes.is_some_and(|m| !(m.is_finite() && m >= 0.0)) {
-        return Err(Failure::usage(
-            "--seed-time must be a number of minutes, 0 or more",
-        ));
-    }
+    let ratio = value(args, "--seed-ratio", "a number above 0", positive)?;
+    let minutes = value(args, "--seed-time", "a number of minutes, 0 or more", |s| {
+        parsed::<f64>(s).filter(|m| m.is_finite() && *m >= 0.0)
+    })?;
     Ok(match (ratio, minutes) {
         (None, None) if forever => SeedPolicy::Forever,
         (None, None) => SeedPolicy::No,

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
 
-use super::args::{cores, finish, quiet};
+use super::args::{cores, finish, quiet, value};
 use super::errors::{note, usage_err, Failure};
 use super::progress::TaskLine;
+use super::units::parse_size;
 
 pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let trackers: Vec<String> = args
@@ -19,9 +20,12 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let output: Option<PathBuf> = args
         .opt_value_from_str(["-o", "--output"])
         .map_err(usage_err)?;
-    let piece_length: Option<u32> = args
-        .opt_value_from_str("--piece-length")
-        .map_err(usage_err)?;
+    let piece_length = value(
+        &mut args,
+        "--piece-length",
+        "a size in bytes, with K or M for KiB or MiB (e.g. 256K)",
+        |s| parse_size(s).and_then(|n| u32::try_from(n).ok()),
+    )?;
     let private = args.contains("--private");
     let comment: Option<String> = args.opt_value_from_str("--comment").map_err(usage_err)?;
     let quiet = quiet(&mut args);

@@ -1,5 +1,6 @@
 //! The help text, in sections: each flag is described once, in the section of the commands
-//! that take it. `strand --help` prints every section.
+//! that take it. `strand --help` prints every section; `strand CMD --help` and `strand help
+//! CMD` print the sections of one command.
 
 /// The title and the list of commands.
 const INTRO: &str = "\
@@ -11,21 +12,19 @@ USAGE:
     strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
     strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
-    strand info FILE.torrent                 show what a torrent holds
+    strand info FILE.torrent | MAGNET        show what a torrent holds
     strand tracker [--port N] [--bind ADDR]  run a small HTTP and UDP tracker (until Ctrl-C)
+    strand help COMMAND                      show the help of one command
 
 ";
 
 /// Flags of `download` alone.
-const DOWNLOAD_OPTIONS: &str = "\
-DOWNLOAD OPTIONS:
+const DOWNLOAD_FLAGS: &str = "\
     -o, --output DIR      folder to write the torrent's files under [default: .]
-    --only LIST           download only these files, numbered as `strand info`
-                          shows them: e.g. 1,3-5
-    --exclude GLOB        skip files whose path matches GLOB (* matches any run of
-                          characters, / included; ? one character); repeatable
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
+    --overwrite           replace files in the way that hold none of the torrent's
+                          data [default: refuse, naming the file]
     --save-torrent FILE   also write the torrent's metainfo to FILE (for a magnet
                           link: once its metadata has been fetched from peers)
     --preallocate         reserve the files' full size on disk at start, and fail at
@@ -35,29 +34,38 @@ DOWNLOAD OPTIONS:
     --seed-time MINUTES   keep seeding for this long after the download
                           (with both, whichever comes first; without either,
                           strand exits once the files are complete)
-
 ";
 
-/// Flags of `seed` and `verify`.
-const SEED_VERIFY_OPTIONS: &str = "\
-SEED AND VERIFY OPTIONS:
+/// Flags of `download` and `verify`: which files.
+const SELECT_FLAGS: &str = "\
+    --only LIST           only these files, numbered as `strand info` shows them:
+                          e.g. 1,3-5
+    --exclude GLOB        skip files whose path, a folder in it, or its name matches
+                          GLOB (* matches any run of characters, / included; ? one
+                          character): e.g. dir, dir/*, *.txt; repeatable
+";
+
+/// The data folder of `seed` and `verify`.
+const DATA_FLAG: &str = "\
     -d, --data DIR        folder holding the torrent's files [default: .]
+";
+
+/// When `seed` stops.
+const SEED_LIMIT_FLAGS: &str = "\
     --seed-ratio R, --seed-time MINUTES
                           stop seeding at that ratio or after that long
                           [default: seed until Ctrl-C]
-
 ";
 
 /// Flags of `create`.
-const CREATE_OPTIONS: &str = "\
-CREATE OPTIONS:
+const CREATE_FLAGS: &str = "\
     -t, --tracker URL     announce URL; repeat for backups (one tier each)
     -o, --output FILE     where to write the torrent [default: NAME.torrent]
-    --piece-length N      piece size in bytes, a power of two from 16 KiB to
-                          16 MiB [default: chosen for 1,000–2,000 pieces]
+    --piece-length N      piece size in bytes (K and M suffixes: 256K), a power of
+                          two from 16 KiB to 16 MiB [default: chosen for 1,000–2,000
+                          pieces]
     --private             mark the torrent private (trackers only, no DHT/PEX)
     --comment TEXT        a comment stored in the torrent
-
 ";
 
 /// Flags every session takes (`download` and `seed`), parsed by `args::SessionArgs`.
@@ -66,7 +74,8 @@ PEER OPTIONS (download and seed):
     --port N              port to accept peers on; the next free port is used if
                           it is taken [default: 6881]
     --bind ADDR           address to accept peers on [default: 0.0.0.0]
-    --peer ADDR           also dial this peer (IP:PORT); may be given more than once
+    --peer ADDR           also dial this peer (IP:PORT or HOST:PORT); may be given
+                          more than once
     --max-peers N         most peer connections at once; more are refused [default: 100]
     --tracker-timeout S   seconds a tracker round may take; with no peer and no
                           tracker answering for this long, strand gives up [default: 60]
@@ -74,12 +83,10 @@ PEER OPTIONS (download and seed):
 ";
 
 /// Flags of `tracker`.
-const TRACKER_OPTIONS: &str = "\
-TRACKER OPTIONS:
+const TRACKER_FLAGS: &str = "\
     --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
     --bind ADDR           address for `strand tracker` [default: 127.0.0.1; use
                           0.0.0.0 to serve other machines]
-
 ";
 
 /// Flags of every command.
@@ -97,7 +104,8 @@ Logging goes to stderr through RUST_LOG, e.g. RUST_LOG=strand=debug;
 RUST_LOG=strand=trace prints every wire message sent and received, per peer.
 A download run again with the same -o continues where it stopped: pieces recorded in the
 resume file (or found by hashing, when the files changed since) are not fetched again.
-Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown.
+Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown;
+a second Ctrl-C stops at once.
 Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad usage,
 130 when stopped by Ctrl-C.
 ";
@@ -106,13 +114,82 @@ Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad
 pub(crate) fn global() -> String {
     [
         INTRO,
-        DOWNLOAD_OPTIONS,
-        SEED_VERIFY_OPTIONS,
-        CREATE_OPTIONS,
+        "DOWNLOAD OPTIONS:\n",
+        DOWNLOAD_FLAGS,
+        SELECT_FLAGS,
+        "\nSEED AND VERIFY OPTIONS:\n",
+        DATA_FLAG,
+        SEED_LIMIT_FLAGS,
+        "    (verify also takes --only and --exclude)\n",
+        "\nCREATE OPTIONS:\n",
+        CREATE_FLAGS,
+        "\n",
         SESSION_OPTIONS,
-        TRACKER_OPTIONS,
+        "TRACKER OPTIONS:\n",
+        TRACKER_FLAGS,
+        "\n",
         GENERAL,
         NOTES,
     ]
     .concat()
+}
+
+/// `strand CMD --help`: the help of one command, or `None` for an unknown command.
+pub(crate) fn command(cmd: &str) -> Option<String> {
+    let parts: &[&str] = match cmd {
+        "download" => &[
+            "strand download — fetch the files of a torrent, resuming what is on disk\n\n",
+            "USAGE:\n    strand download FILE.torrent [OPTIONS]\n",
+            "    strand download 'magnet:?xt=…' [OPTIONS]\n\nOPTIONS:\n",
+            DOWNLOAD_FLAGS,
+            SELECT_FLAGS,
+            "\n",
+            SESSION_OPTIONS,
+            GENERAL,
+            NOTES,
+        ],
+        "seed" => &[
+            "strand seed — check the data in a folder, then seed it (fetching what is missing)\n\n",
+            "USAGE:\n    strand seed FILE.torrent [-d DIR] [OPTIONS]\n\nOPTIONS:\n",
+            DATA_FLAG,
+            SEED_LIMIT_FLAGS,
+            "\n",
+            SESSION_OPTIONS,
+            GENERAL,
+        ],
+        "verify" => &[
+            "strand verify — hash the data in a folder and say, file by file, what is complete\n\n",
+            "USAGE:\n    strand verify FILE.torrent [-d DIR] [OPTIONS]\n\nOPTIONS:\n",
+            DATA_FLAG,
+            SELECT_FLAGS,
+            "\n",
+            GENERAL,
+            "Exit status: 0 when every chosen file is complete, 1 otherwise, 2 on bad usage.\n",
+        ],
+        "create" => &[
+            "strand create — make a torrent of a file or folder\n\n",
+            "USAGE:\n    strand create PATH -t URL [OPTIONS]\n\nOPTIONS:\n",
+            CREATE_FLAGS,
+            "\n",
+            GENERAL,
+        ],
+        "info" => &[
+            "strand info — show what a torrent holds, and its magnet link\n\n",
+            "USAGE:\n    strand info FILE.torrent\n",
+            "    strand info 'magnet:?xt=…'     (what the link itself names)\n\n",
+            GENERAL,
+        ],
+        "tracker" => &[
+            "strand tracker — run a small HTTP and UDP tracker until Ctrl-C\n\n",
+            "USAGE:\n    strand tracker [--port N] [--bind ADDR]\n\nOPTIONS:\n",
+            TRACKER_FLAGS,
+            "\n",
+            GENERAL,
+        ],
+        "help" => {
+            &["USAGE:\n    strand help [COMMAND]   show the help of strand or of one command\n"]
+        }
+        _ => return None,
+    };
+    Some(parts.concat())
 }

@@ -1,20 +1,37 @@
-//! `strand info`: show what a torrent holds.
+//! `strand info`: show what a torrent holds, and its magnet link; or, for a magnet link, what
+//! the link itself names.
 //!
 //! Runs on the main thread; prints to stdout.
 
+use std::path::Path;
+
+use strand::magnet::{self, Magnet};
 use strand::metainfo::Metainfo;
 
-use super::args::{finish, torrent_arg};
-use super::errors::{say, Failure};
+use super::args::finish;
+use super::errors::{say, usage_err, Failure};
 use super::units::size;
 
 pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    let torrent = torrent_arg(&mut args)?;
+    let source: String = args
+        .opt_free_from_str()
+        .map_err(usage_err)?
+        .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
     finish(args)?;
-    let meta = Metainfo::load(&torrent)?;
+    if source.starts_with("magnet:") {
+        return link_info(&magnet::parse(&source)?);
+    }
+    let meta = Metainfo::load(Path::new(&source))?;
     let g = meta.geometry;
+    let link = Magnet {
+        info_hash: meta.info_hash,
+        name: Some(meta.name.clone()),
+        trackers: meta.trackers.iter().flatten().cloned().collect(),
+        peers: Vec::new(),
+    };
     say!("Name:         {}", meta.name);
     say!("Info hash:    {}", meta.info_hash_hex());
+    say!("Magnet:       {}", link.to_link());
     say!(
         "Pieces:       {} × {}",
         g.piece_count(),
@@ -48,5 +65,30 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     for (i, f) in meta.files.iter().enumerate() {
         say!("{:>4}. {} ({})", i + 1, f.path.display(), size(f.length));
     }
+    Ok(())
+}
+
+/// What a magnet link names; the files and sizes come only with the metadata, from peers.
+fn link_info(m: &Magnet) -> Result<(), Failure> {
+    let hex: String = m.info_hash.iter().map(|b| format!("{b:02x}")).collect();
+    say!(
+        "Name:         {}",
+        m.name.as_deref().unwrap_or("(not in the link)")
+    );
+    say!("Info hash:    {hex}");
+    say!("Trackers:");
+    if m.trackers.is_empty() {
+        say!("  (none)");
+    }
+    for url in &m.trackers {
+        say!("  {url}");
+    }
+    if !m.peers.is_empty() {
+        say!("Peers:");
+        for peer in &m.peers {
+            say!("  {peer}");
+        }
+    }
+    say!("Files:        not in a magnet link; `strand download` fetches them from peers");
     Ok(())
 }

@@ -10,16 +10,18 @@ mod download;
 mod errors;
 mod help;
 mod info;
+mod live;
 mod progress;
 mod run;
 mod seed;
+mod summary;
 mod tracker;
 mod units;
 mod verify;
 
 use std::process::ExitCode;
 
-use errors::{note, say, Failure, EXIT_USAGE};
+use errors::{note, say, usage_err, Failure, EXIT_USAGE};
 
 /// Runs the command line of this process and returns its exit status.
 pub(crate) fn main() -> ExitCode {
@@ -41,25 +43,36 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    if args.contains(["-h", "--help"]) {
-        let mut out = std::io::stdout();
-        std::io::Write::write_all(&mut out, help::global().as_bytes()).map_err(Failure::stdout)?;
-        return Ok(());
-    }
+    let help = args.contains(["-h", "--help"]);
     if args.contains(["-V", "--version"]) {
         say!("strand {}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    match args
+    let cmd = args
         .subcommand()
-        .map_err(|e| Failure::usage(e.to_string()))?
-    {
-        Some(cmd) if cmd == "download" => download::download(args),
-        Some(cmd) if cmd == "seed" => seed::seed(args),
-        Some(cmd) if cmd == "verify" => verify::verify(args),
-        Some(cmd) if cmd == "create" => create::create(args),
-        Some(cmd) if cmd == "info" => info::info(args),
-        Some(cmd) if cmd == "tracker" => tracker::tracker(args),
+        .map_err(|e| Failure::usage(e.to_string()))?;
+    if help || cmd.as_deref() == Some("help") {
+        let topic = match cmd.as_deref() {
+            Some("help") => args.opt_free_from_str::<String>().map_err(usage_err)?,
+            other => other.map(str::to_string),
+        };
+        let text = match topic {
+            None => help::global(),
+            Some(t) => {
+                help::command(&t).ok_or_else(|| Failure::usage(format!("unknown command '{t}'")))?
+            }
+        };
+        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+            .map_err(Failure::stdout)?;
+        return Ok(());
+    }
+    match cmd.as_deref() {
+        Some("download") => download::download(args),
+        Some("seed") => seed::seed(args),
+        Some("verify") => verify::verify(args),
+        Some("create") => create::create(args),
+        Some("info") => info::info(args),
+        Some("tracker") => tracker::tracker(args),
         Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
         None => Err(Failure::usage("no command given")),
     }

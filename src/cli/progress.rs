@@ -1,41 +1,28 @@
-//! What a command draws on stderr while it works: the live line of a session, the progress
-//! line of local work (hashing, checking), and the summary printed at the end.
+//! What a command draws on stderr while it works: the progress line of local work (hashing,
+//! checking), and the drawing primitives the live line shares.
 //!
 //! Runs on the main thread; draws only when stderr is a terminal and `--quiet` is not given.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use strand::session::{Progress, Summary};
-
-use super::units::{duration, size};
+/// Columns of the terminal on stderr (80 when it cannot be told).
+pub(crate) fn terminal_width() -> usize {
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the zeroed struct we own; no other memory.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        usize::from(ws.ws_col)
+    } else {
+        80
+    }
+}
 
 /// Writes `s` to stderr as it is (no newline) and flushes; a closed stderr is ignored.
 pub(crate) fn paint(s: &str) {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(s.as_bytes());
     let _ = err.flush();
-}
-
-/// The one line printed when a session ends.
-pub(crate) fn summary_line(s: &Summary) -> String {
-    let secs = s.elapsed.as_secs_f64().max(0.001);
-    let rate = size((s.received_bytes as f64 / secs) as u64);
-    let up = size(s.uploaded_bytes);
-    if s.bytes == s.total_bytes {
-        format!(
-            "{} complete in {secs:.1} s (received {} at {rate}/s), uploaded {up}",
-            size(s.total_bytes),
-            size(s.received_bytes)
-        )
-    } else {
-        format!(
-            "{} of {} verified after {secs:.1} s (received {} at {rate}/s), uploaded {up}",
-            size(s.bytes),
-            size(s.total_bytes),
-            size(s.received_bytes)
-        )
-    }
 }
 
 /// A progress line for local work (hashing, checking), redrawn at most 10 times a second.
@@ -73,54 +60,6 @@ impl TaskLine {
     pub(crate) fn clear(&mut self) {
         if self.show && self.last.is_some() {
             paint("\r\x1b[2K");
-        }
-    }
-}
-
-/// The live progress line, redrawn in place on stderr.
-#[derive(Default)]
-pub(crate) struct ProgressLine {
-    drawn: bool,
-}
-
-impl ProgressLine {
-    pub(crate) fn draw(&mut self, p: &Progress) {
-        let percent = if p.total_bytes == 0 {
-            100.0
-        } else {
-            p.verified_bytes as f64 * 100.0 / p.total_bytes as f64
-        };
-        let left = p.total_bytes - p.verified_bytes;
-        let eta = if p.download_rate >= 1.0 {
-            duration(Duration::from_secs_f64(left as f64 / p.download_rate))
-        } else {
-            "--:--".to_string()
-        };
-        let state = if left == 0 {
-            "seeding".to_string()
-        } else {
-            format!(
-                "{percent:5.1}%  ↓ {}/s  ETA {eta}",
-                size(p.download_rate as u64)
-            )
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K{state}  ↑ {}/s ({} sent)  peers {}/{}",
-            size(p.upload_rate as u64),
-            size(p.uploaded_bytes),
-            p.peers_connected,
-            p.peers_known
-        );
-        let _ = err.flush();
-        self.drawn = true;
-    }
-
-    pub(crate) fn clear(&mut self) {
-        if self.drawn {
-            paint("\r\x1b[2K");
-            self.drawn = false;
         }
     }
 }

@@ -11,7 +11,9 @@ use strand::session::{self, SeedPolicy};
 
 use super::args::{Files, SessionArgs};
 use super::errors::{note, Failure, EXIT_INTERRUPTED};
-use super::progress::{paint, summary_line, ProgressLine};
+use super::live::LiveLine;
+use super::progress::paint;
+use super::summary;
 
 /// A channel that receives a message when the user presses Ctrl-C. The session then stops
 /// cleanly (trackers hear `stopped`, the writer finishes); a second Ctrl-C ends the process at
@@ -32,7 +34,7 @@ fn ctrl_c() -> Result<Receiver<()>, Failure> {
     Ok(rx)
 }
 
-/// Runs a session with a progress line, then prints the summary.
+/// Runs a session with its live line, then prints the summary.
 pub(crate) fn run_session(
     meta: Metainfo,
     output_dir: PathBuf,
@@ -41,19 +43,23 @@ pub(crate) fn run_session(
     peer: SessionArgs,
 ) -> Result<(), Failure> {
     let quiet = peer.quiet;
+    let cx = summary::Context {
+        saved: output_dir.join(&meta.name),
+        seed,
+        torrent_len: meta.geometry.total_len(),
+    };
     let opts = peer.options(output_dir, files, seed, ctrl_c()?);
     let show_progress = !quiet && std::io::stderr().is_terminal();
-    let mut line = ProgressLine::default();
-    let summary = session::download(meta, opts, &mut |p| {
+    let mut line = LiveLine::new(&meta.name);
+    let result = session::download(meta, opts, &mut |p| {
         if show_progress {
             line.draw(p);
         }
-    })?;
-    if show_progress {
-        line.clear();
-    }
+    });
+    line.clear();
+    let summary = result?;
     if !quiet {
-        note!("{}", summary_line(&summary));
+        note!("{}", summary::line(&summary, &cx));
     }
     if summary.interrupted {
         return Err(Failure::interrupted());

@@ -6,17 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 
 use strand::tracker_server::{self as server, ServerConfig};
 
-use super::args::finish;
-use super::errors::{note, usage_err, Failure};
+use super::args::{finish, parsed, value};
+use super::errors::{note, Failure};
 
 pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    let port: u16 = args
-        .opt_value_from_str("--port")
-        .map_err(usage_err)?
+    let port = value(&mut args, "--port", "a port number, 0-65535", parsed::<u16>)?
         .unwrap_or(server::DEFAULT_PORT);
-    let bind: IpAddr = args
-        .opt_value_from_str("--bind")
-        .map_err(usage_err)?
+    let bind = value(&mut args, "--bind", "an IP address", parsed::<IpAddr>)?
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     finish(args)?;
     let addr = SocketAddr::new(bind, port);

@@ -4,14 +4,19 @@
 
 use std::io::IsTerminal;
 
+use strand::bitfield::Bitfield;
 use strand::metainfo::Metainfo;
 use strand::storage::layout::Layout;
 use strand::storage::{check, FileMap};
 
 use super::args::{cores, data_dir, finish, quiet, torrent_arg, Selection};
 use super::errors::{say, Failure};
+use super::live::piece_map;
 use super::progress::TaskLine;
 use super::units::size;
+
+/// Width of the piece map `verify` prints.
+const MAP_CELLS: usize = 50;
 
 pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let data_dir = data_dir(&mut args)?;
@@ -37,6 +42,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let layout = Layout::new(&meta.files);
     let g = meta.geometry;
     let mut incomplete = 0;
+    let mut wanted = Bitfield::new(have.len());
     for (i, f) in meta.files.iter().enumerate() {
         if !chosen[i] {
             continue;
@@ -45,6 +51,9 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         // Bytes of this file inside pieces that are missing or bad.
         let piece_len = u64::from(g.piece_len());
         let pieces = (range.start / piece_len) as u32..range.end.div_ceil(piece_len) as u32;
+        for p in pieces.clone() {
+            wanted.set(p as usize);
+        }
         let missing: u64 = pieces
             .filter(|&p| !have.has(p as usize))
             .map(|p| {
@@ -65,6 +74,12 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
             size(f.length)
         );
     }
+    let on_disk = wanted.iter().filter(|&p| have.has(p)).count();
+    say!(
+        "pieces: {on_disk} of {} on disk ▕{}▏",
+        wanted.count(),
+        piece_map(&have, &wanted, MAP_CELLS)
+    );
     let count = chosen.iter().filter(|&&c| c).count();
     let files = if count == meta.files.len() {
         format!("all {count} files")

@@ -68,6 +68,10 @@ pub struct Progress {
     pub uploaded_bytes: u64,
     /// Payload bytes per second sent lately.
     pub upload_rate: f64,
+    /// Pieces verified and on disk (for a piece map).
+    pub have: Bitfield,
+    /// Pieces the chosen files need.
+    pub wanted: Bitfield,
 }
 
 /// What a finished session did.
@@ -87,6 +91,9 @@ pub struct Summary {
     pub received_bytes: u64,
     /// Pieces that failed their hash check and were fetched again.
     pub failed_pieces: u32,
+    /// Time from the start until the chosen files were complete (zero when they were at
+    /// the start); `None` when they never were. Seeding time is `elapsed` minus this.
+    pub completed_after: Option<Duration>,
 }
 
 /// Why a download stopped before it finished.

@@ -302,6 +302,7 @@ impl Session {
             interrupted: self.interrupted,
             received_bytes: self.received_bytes,
             failed_pieces: self.failed_pieces,
+            completed_after: self.completed_at.map(|t| t.duration_since(self.started)),
         })
     }
 
@@ -552,6 +553,8 @@ impl Session {
             peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload.per_second(),
+            have: self.have.clone(),
+            wanted: self.wanted.clone(),
         }
     }
 

@@ -106,7 +106,7 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
 }
 
 /// Percent-encodes every byte except the RFC 3986 unreserved characters `A-Za-z0-9-._~`.
-fn percent_encode(bytes: &[u8]) -> String {
+pub(crate) fn percent_encode(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut out = String::with_capacity(bytes.len() * 3);
     for &b in bytes {
