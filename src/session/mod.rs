@@ -215,6 +215,9 @@ impl Session {
                 peer_id: our_id,
                 port,
                 left: wanted_bytes - verified_bytes,
+                local: listener
+                    .as_ref()
+                    .and_then(|l| crate::net::local_ip(l.addr().ip())),
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });

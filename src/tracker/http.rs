@@ -1,8 +1,9 @@
 //! HTTP(S) tracker announces (BEP 3, BEP 23 compact peers, BEP 7 `peers6`).
 //!
 //! Runs on whichever thread calls it (normally the tracker thread) and blocks for at most
-//! about the timeout it is given. It owns nothing between calls: each announce builds its own
-//! `ureq` agent, sends one GET and parses the bencoded reply.
+//! about the timeout it is given. It owns nothing between calls: each announce sends one GET
+//! (`http://` through [`super::http_get`], `https://` through a `ureq` agent of its own) and
+//! parses the bencoded reply.
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use crate::bencode::{self, Value};
 
+use super::http_get::GetError;
 use super::{AnnounceRequest, AnnounceResponse, TrackerError};
 
 /// Largest reply body accepted, in bytes.
@@ -19,11 +21,47 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 
 /// Announces `req` to the HTTP(S) tracker at `url`; the whole exchange is bounded by `timeout`.
+///
+/// `http://` goes through our own small GET ([`super::http_get`]), which binds to
+/// `req.local`; `https://` through ureq 2, which cannot bind, so it is refused when
+/// `req.local` names an address rather than sent from another one.
 pub fn announce(
     url: &str,
     req: &AnnounceRequest,
     timeout: Duration,
 ) -> Result<AnnounceResponse, TrackerError> {
+    let full = announce_url(url, req);
+    let body = if url.len() > 7 && url[..7].eq_ignore_ascii_case("http://") {
+        super::http_get::get(&full, req.local, timeout, MAX_BODY).map_err(|e| match e {
+            GetError::Transport(reason) => TrackerError::Transport {
+                url: url.to_string(),
+                reason,
+            },
+            GetError::Status(status) => TrackerError::Status {
+                url: url.to_string(),
+                status,
+            },
+            GetError::TooLarge => TrackerError::TooLarge {
+                url: url.to_string(),
+                limit: MAX_BODY,
+            },
+        })?
+    } else if let Some(local) = req.local {
+        return Err(TrackerError::Transport {
+            url: url.to_string(),
+            reason: format!(
+                "an https:// announce cannot be sent from --bind {local} (its HTTP library \
+                 cannot bind); use the tracker's http:// or udp:// URL"
+            ),
+        });
+    } else {
+        get_https(url, &full, timeout)?
+    };
+    parse_response(url, &body)
+}
+
+/// A GET through ureq 2, for `https://` trackers.
+fn get_https(url: &str, full: &str, timeout: Duration) -> Result<Vec<u8>, TrackerError> {
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(timeout)
         .timeout_read(timeout)
@@ -31,19 +69,16 @@ pub fn announce(
         .timeout(timeout)
         .user_agent(concat!("strand/", env!("CARGO_PKG_VERSION")))
         .build();
-    let response = agent
-        .get(&announce_url(url, req))
-        .call()
-        .map_err(|error| match error {
-            ureq::Error::Status(status, _) => TrackerError::Status {
-                url: url.to_string(),
-                status,
-            },
-            ureq::Error::Transport(transport) => TrackerError::Transport {
-                url: url.to_string(),
-                reason: describe_transport(&transport),
-            },
-        })?;
+    let response = agent.get(full).call().map_err(|error| match error {
+        ureq::Error::Status(status, _) => TrackerError::Status {
+            url: url.to_string(),
+            status,
+        },
+        ureq::Error::Transport(transport) => TrackerError::Transport {
+            url: url.to_string(),
+            reason: describe_transport(&transport),
+        },
+    })?;
     let mut body = Vec::new();
     response
         .into_reader()
@@ -59,7 +94,7 @@ pub fn announce(
             limit: MAX_BODY,
         });
     }
-    parse_response(url, &body)
+    Ok(body)
 }
 
 /// A transport error's kind, message and cause, without the request URL (which would repeat
@@ -236,6 +271,7 @@ mod tests {
             left: 3,
             event: Some(AnnounceEvent::Started),
             numwant: 50,
+            local: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! [`TrackerEvent`]s to the main thread and obeys [`TrackerCommand`]s until told to stop.
 
 pub mod http;
+mod http_get;
 #[cfg(test)]
 mod testutil;
 pub mod udp;
@@ -17,7 +18,7 @@ pub mod udp_wire;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -95,6 +96,9 @@ pub struct AnnounceRequest {
     pub event: Option<AnnounceEvent>,
     /// How many peers we would like.
     pub numwant: u32,
+    /// The address the announce is sent from (`--bind`; see [`crate::net::local_ip`]); `None`
+    /// lets the system choose. Not a field of the announce: the tracker sees it.
+    pub local: Option<IpAddr>,
 }
 
 /// A tracker's successful reply.
@@ -286,6 +290,8 @@ pub struct TrackerConfig {
     pub port: u16,
     /// Bytes missing when the session starts.
     pub left: u64,
+    /// The address announces are sent from (`--bind`); `None` lets the system choose.
+    pub local: Option<IpAddr>,
 }
 
 /// Starts the tracker thread (named `tracker`) with the [`DEFAULT_GIVE_UP`] timeout; see
@@ -603,6 +609,7 @@ impl TrackerThread {
             } else {
                 NUMWANT
             },
+            local: self.config.local,
         }
     }
 
@@ -745,6 +752,7 @@ mod tests {
             peer_id: *b"-ST0001-abcdefghijkl",
             port: 6881,
             left: 1000,
+            local: None,
         }
     }
 
@@ -761,6 +769,7 @@ mod tests {
             left: 1000,
             event: None,
             numwant: NUMWANT,
+            local: None,
         }
     }
 

@@ -8,7 +8,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::udp_wire::{Request, Response, ScrapeCounts, MAX_DATAGRAM, MAX_SCRAPE_HASHES};
@@ -220,13 +220,12 @@ impl Client {
             reason: format!("{what} {addr}: {error}"),
         };
         if let Entry::Vacant(slot) = self.connections.entry(addr) {
-            let local: SocketAddr = if addr.is_ipv6() {
-                (Ipv6Addr::UNSPECIFIED, 0).into()
-            } else {
-                (Ipv4Addr::UNSPECIFIED, 0).into()
+            let local = match want {
+                Want::Announce(req) => req.local,
+                Want::Scrape(_) => None,
             };
-            let socket =
-                UdpSocket::bind(local).map_err(|e| io_error("cannot bind a socket for", e))?;
+            let socket = crate::net::udp_socket(&addr, local)
+                .map_err(|e| io_error("cannot bind a socket for", e))?;
             // A connected socket only hears from the tracker, and hears ICMP "port
             // unreachable" as a refused receive, so a closed port fails at once.
             socket

@@ -255,6 +255,7 @@ impl Request {
                         left,
                         event,
                         numwant: u32::try_from(numwant).unwrap_or(NUMWANT),
+                        local: None,
                     },
                     key,
                 })
@@ -447,6 +448,7 @@ pub(crate) mod tests {
             left: 3,
             event: Some(AnnounceEvent::Started),
             numwant: 50,
+            local: None,
         }
     }
 
@@ -468,6 +470,7 @@ pub(crate) mod tests {
                 request: AnnounceRequest {
                     event: None,
                     numwant: 0,
+                    local: None,
                     ..request()
                 },
                 key: 9,

@@ -304,6 +304,7 @@ fn our_client_announces_end_to_end() {
         left: 100,
         event: Some(AnnounceEvent::Started),
         numwant: 50,
+        local: None,
     };
     let url = server.announce_url();
     let response = crate::tracker::http::announce(&url, &request, Duration::from_secs(5)).unwrap();
@@ -316,6 +317,7 @@ fn our_client_announces_end_to_end() {
     let stopped = AnnounceRequest {
         event: Some(AnnounceEvent::Stopped),
         numwant: 0,
+        local: None,
         ..request
     };
     let response = crate::tracker::http::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
@@ -401,6 +403,7 @@ fn udp_request(n: u16, port: u16) -> AnnounceRequest {
         left: 10,
         event: Some(AnnounceEvent::Started),
         numwant: 50,
+        local: None,
     }
 }
 

@@ -128,7 +128,8 @@ impl StrandPeer {
         }
     }
 
-    /// A leecher listening on `ip` (any free port), so that it also dials from `ip`.
+    /// A leecher listening on `ip` (any free port), so that it also dials and announces from
+    /// `ip`.
     pub fn leecher_at(
         t: &TestTorrent,
         dir: &Path,
