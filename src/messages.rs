@@ -53,6 +53,8 @@ pub enum PeerEvent {
     ExtensionHandshake(TheirHandshake),
     /// The peer asked for one 16 KiB piece of the torrent's metadata (BEP 9).
     MetadataRequested(u32),
+    /// The peer's DHT node listens on this UDP port (BEP 5 `port` message).
+    DhtPort(u16),
     /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time).
     PexPeers(Vec<SocketAddr>),
     /// The peer sent its bitfield (already checked for length and spare bits).

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
+use strand::dht::DhtLink;
 use strand::session::{Options, SeedPolicy};
 
+use super::dht::DhtArgs;
 use super::errors::{usage_err, Failure};
 
 /// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
@@ -59,6 +61,7 @@ pub(crate) struct SessionArgs {
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) max_peers: usize,
     pub(crate) quiet: bool,
+    pub(crate) dht: DhtArgs,
 }
 
 impl SessionArgs {
@@ -94,6 +97,7 @@ impl SessionArgs {
             peers,
             max_peers,
             quiet: quiet(args),
+            dht: DhtArgs::parse(args)?,
         })
     }
 
@@ -104,6 +108,7 @@ impl SessionArgs {
         files: Files,
         seed: SeedPolicy,
         stop: Receiver<()>,
+        dht: Option<DhtLink>,
     ) -> Options {
         Options {
             output_dir,
@@ -116,6 +121,7 @@ impl SessionArgs {
             seed,
             stop: Some(stop),
             tracker_timeout: self.tracker_timeout,
+            dht,
         }
     }
 }

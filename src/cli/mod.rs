@@ -6,6 +6,7 @@
 
 mod args;
 mod create;
+mod dht;
 mod download;
 mod errors;
 mod help;
@@ -57,6 +58,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
         Some(cmd) if cmd == "create" => create::create(args),
         Some(cmd) if cmd == "info" => info::info(args),
         Some(cmd) if cmd == "tracker" => tracker::tracker(args),
+        Some(cmd) if cmd == "dht" => dht::dht_command(args),
         Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
         None => Err(Failure::usage("no command given")),
     }

@@ -106,6 +106,9 @@ impl ProgressLine {
             p.peers_connected,
             p.peers_known
         );
+        if let Some(nodes) = p.dht_nodes {
+            let _ = write!(err, "  dht {nodes}");
+        }
         let _ = err.flush();
         self.drawn = true;
     }

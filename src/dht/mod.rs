@@ -77,7 +77,43 @@ pub struct Dht {
     handle: std::thread::JoinHandle<DhtReport>,
 }
 
+/// What the session and the metadata phase hold of a running DHT: a way to ask and a way to
+/// hear. Cloning it shares the same thread (and the same event channel).
+#[derive(Debug, Clone)]
+pub struct DhtLink {
+    /// Orders to the DHT thread.
+    pub commands: Sender<DhtCommand>,
+    /// What it found.
+    pub events: Receiver<DhtEvent>,
+}
+
+impl DhtLink {
+    /// Asks for peers of `info_hash` (see [`DhtCommand::GetPeers`]).
+    pub fn get_peers(&self, info_hash: [u8; 20]) {
+        let _ = self.commands.send(DhtCommand::GetPeers(info_hash));
+    }
+
+    /// Announces `info_hash` on TCP `port` now and every 15–30 minutes (a lookup for peers
+    /// comes with it).
+    pub fn announce(&self, info_hash: [u8; 20], port: u16) {
+        let _ = self.commands.send(DhtCommand::Announce(info_hash, port));
+    }
+
+    /// A peer's BEP 5 `port` message: its node is at `addr`.
+    pub fn add_node(&self, addr: SocketAddr) {
+        let _ = self.commands.send(DhtCommand::AddNode(addr));
+    }
+}
+
 impl Dht {
+    /// A link for the session or the metadata phase.
+    pub fn link(&self) -> DhtLink {
+        DhtLink {
+            commands: self.commands.clone(),
+            events: self.events.clone(),
+        }
+    }
+
     /// The address the UDP socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local

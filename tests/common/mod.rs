@@ -1114,6 +1114,7 @@ pub fn run_download_with_timeout(
         seed: strand::session::SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(10),
+        dht: None,
     };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
