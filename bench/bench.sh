@@ -89,8 +89,8 @@ WAIT_ALIVE="$PID_opentracker" wait_for 15 "opentracker answers" nsx python3 "$TO
 NSEEDS=2
 start_bg seed-libtorrent $LTPY "$BENCH_DIR/lt_client.py" seed 127.0.1.1:6881 "$SEED" \
     "$WORK/torrents/big.torrent" "$WORK/torrents/small.torrent"
-start_bg seed-strand-big "$STRAND" seed "$WORK/torrents/big.torrent" -d "$SEED" --bind 127.0.0.1 --port 7001 -q
-start_bg seed-strand-small "$STRAND" seed "$WORK/torrents/small.torrent" -d "$SEED" --bind 127.0.0.1 --port 7002 -q
+start_bg seed-strand-big "$STRAND" seed --no-dht "$WORK/torrents/big.torrent" -d "$SEED" --bind 127.0.0.1 --port 7001 -q
+start_bg seed-strand-small "$STRAND" seed --no-dht "$WORK/torrents/small.torrent" -d "$SEED" --bind 127.0.0.1 --port 7002 -q
 if (( TRANSMISSION )); then
     NSEEDS=3
     TR_CFG=$WORK/transmission; mkdir -p "$TR_CFG"
@@ -132,7 +132,7 @@ declare -A CLIENT_IDX=([strand]=1 [aria2c]=2 [rqbit]=3 [libtorrent]=4)
 client_cmd() {
     local c=$1 t=$2 out=$3 ip=$4 port=$5
     case $c in
-        strand) CMD=("$STRAND" download "$t" -o "$out" --bind 127.0.0.1 --port "$port" -q) ;;
+        strand) CMD=("$STRAND" download --no-dht "$t" -o "$out" --bind 127.0.0.1 --port "$port" -q) ;;
         aria2c) CMD=(aria2c --no-conf --enable-dht=false --enable-dht6=false --bt-enable-lpd=false
                     --enable-peer-exchange=false --disable-ipv6=true --interface="$ip"
                     --listen-port="$port" --seed-time=0 --bt-save-metadata=false
@@ -202,7 +202,7 @@ if (( PROFILE )); then
         mkdir -p "$WORK/out/prof"
         drop_caches
         run_ns perf-strand perf record -e cpu-clock -F 999 -o "$WORK/perf.data" -- \
-            "$STRAND" download "$WORK/torrents/big.torrent" -o "$WORK/out/prof" --bind 127.0.0.1 --port 29999 -q \
+            "$STRAND" download --no-dht "$WORK/torrents/big.torrent" -o "$WORK/out/prof" --bind 127.0.0.1 --port 29999 -q \
             || die "strand under perf failed"
         cmp "$SEED/bench-big.bin" "$WORK/out/prof/bench-big.bin" || die "profiled download differs"
         perf report -i "$WORK/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null \

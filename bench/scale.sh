@@ -50,7 +50,7 @@ cat "$SEED/bench-scale.bin" >/dev/null   # the seeder serves from the page cache
 
 PEER_ARGS=()
 for (( k = 0; k < PEERS; k++ )); do PEER_ARGS+=(--peer "127.0.0.1:$((PORT0 + k))"); done
-CMD=("$STRAND" download "$WORK/scale.torrent" -o "$OUT" --bind 127.0.0.1 --port 6881
+CMD=("$STRAND" download --no-dht "$WORK/scale.torrent" -o "$OUT" --bind 127.0.0.1 --port 6881
      --max-peers $((PEERS + 50)) "${PEER_ARGS[@]}")
 
 t0=$(date +%s.%N)

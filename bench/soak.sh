@@ -75,7 +75,7 @@ PIECES=$(( SOAK_MIB * 1048576 / PIECE_LEN ))
 log "info hash $HASH, $PIECES pieces"
 
 start_strand_tracker 127.0.0.1 $TRACKER_PORT "$HASH"
-start_bg seed "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT -q
+start_bg seed "$STRAND" seed --no-dht "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT -q
 SEED_PID=$PID_seed
 WAIT_ALIVE="$SEED_PID $PID_tracker_strand" wait_for 120 "tracker lists the seed" tracker_lists_seeder "$ANNOUNCE" "$HASH"
 log "observed process: strand seed, pid $SEED_PID"
@@ -146,7 +146,7 @@ start_leecher() {
         3) sig=KILL delay=$(rand_ms 3000 20000) extra=(--seed) ;;
     esac
     mkdir -p "$dir"
-    spawn leech "leech-$n" $(( t + delay )) "$sig" "$STRAND" download "$TORRENT" -o "$dir" \
+    spawn leech "leech-$n" $(( t + delay )) "$sig" "$STRAND" download --no-dht "$TORRENT" -o "$dir" \
         --bind 127.0.0.1 --port $(( 40000 + n % 2000 )) -q "${only[@]}" "${extra[@]}"
     C_DIR[$!]=$dir
     TALLY[leechers]=$(( ${TALLY[leechers]:-0} + 1 ))

@@ -26,7 +26,7 @@ interop_init
 NAME=capture
 setup_payload "2 MiB" "$NAME/a.bin:1500000" "$NAME/b.bin:597152"
 torrent_by_strand_create 65536 http://127.0.0.1:1/announce
-start_bg seed "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT
+start_bg seed "$STRAND" seed --no-dht "$TORRENT" -d "$SEED_DIR" --bind 127.0.0.1 --port $SEED_PORT
 wait_for 30 "strand seed listens" nsx python3 -c \
     "import socket; socket.create_connection(('127.0.0.1', $SEED_PORT), timeout=1).close()"
 start_bg relay python3 "$FUZZ_DIR/capture.py" $RELAY_PORT $SEED_PORT "$WORK/stream" 30

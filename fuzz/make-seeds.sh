@@ -11,7 +11,7 @@ corpus="$here/corpus"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume mse; do
+for t in bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume mse krpc; do
     mkdir -p "$corpus/$t"
 done
 
@@ -96,6 +96,20 @@ for i, s in enumerate([b"i0e", b"i-42e", b"0:", b"4:spam", b"le", b"de", b"l4:sp
                        b"d3:cow3:moo4:spam4:eggse", b"d1:bi1e1:ai2ee", b"lllleeee",
                        b"d1:ad1:bd1:cleeee", b"i9223372036854775807e"]):
     put("bencode", "sample%02d" % i, s)
+
+# krpc: the BEP 5 examples, a BEP 32 response with nodes6, an error, and an unknown method.
+nid = b"abcdefghij0123456789"
+for i, m in enumerate([
+    {"t": "aa", "y": "q", "q": "ping", "a": {"id": nid}},
+    {"t": "aa", "y": "q", "q": "find_node", "a": {"id": nid, "target": b"mnopqrstuvwxyz123456", "want": ["n4", "n6"]}},
+    {"t": "aa", "y": "q", "q": "get_peers", "a": {"id": nid, "info_hash": b"mnopqrstuvwxyz123456"}},
+    {"t": "aa", "y": "q", "q": "announce_peer", "a": {"id": nid, "implied_port": 1, "info_hash": b"mnopqrstuvwxyz123456", "port": 6881, "token": "aoeusnth"}},
+    {"t": "aa", "y": "r", "r": {"id": nid, "token": "aoeusnth", "values": [b"\x7f\x00\x00\x01\x1a\xe1", b"\x00" * 15 + b"\x01\x1a\xe1"]}},
+    {"t": "aa", "y": "r", "r": {"id": nid, "nodes": nid + b"\x7f\x00\x00\x02\x1a\xe1", "nodes6": nid + b"\x00" * 15 + b"\x01\x1a\xe1"}},
+    {"t": "aa", "y": "e", "e": [201, "A Generic Error Ocurred"]},
+    {"t": "aa", "y": "q", "q": "vote", "a": {"id": nid}},
+]):
+    put("krpc", "sample%02d" % i, be(m))
 
 # metainfo: bare info dicts, as from_info_bytes reads them, cut from the torrents.
 def info_slice(data):

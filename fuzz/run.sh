@@ -18,7 +18,7 @@ timeout="${FUZZ_TIMEOUT:-10}"
 malloc_mb="${FUZZ_MALLOC_MB:-64}"
 max_len="${FUZZ_MAX_LEN:-65536}"
 sanitizer="${FUZZ_SANITIZER:-address}"
-all=(bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume mse)
+all=(bencode metainfo wire_message wire_stream tracker_http tracker_udp tracker_server extension magnet select resume mse krpc)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

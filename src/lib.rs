@@ -9,6 +9,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod choker;
 pub mod create;
+pub mod dht;
 pub mod geometry;
 pub mod hasher;
 pub mod limits;

@@ -129,3 +129,27 @@ mod tests {
         assert_eq!(raised, limit.rlim_cur);
     }
 }
+// What DHT nodes can make us spend (BEP 5).
+
+/// Largest DHT datagram read, longest transaction id and token, most peers taken from one
+/// reply.
+pub use crate::dht::krpc::{
+    MAX_DATAGRAM as MAX_DHT_DATAGRAM, MAX_TID_LEN, MAX_TOKEN_LEN, MAX_VALUES,
+};
+/// One lookup: nodes kept in mind, queries sent, peers collected, and how long it may run.
+pub use crate::dht::lookup::{
+    LOOKUP_DEADLINE, MAX_CANDIDATES, MAX_LOOKUP_PEERS, MAX_LOOKUP_QUERIES,
+};
+/// Lookups at once, DHT queries in flight, and how long one may go unanswered.
+pub use crate::dht::node::{MAX_LOOKUPS, MAX_TRANSACTIONS, QUERY_TIMEOUT};
+/// Queries answered per second for one source IP, and source IPs counted at once.
+pub use crate::dht::ratelimit::{MAX_QUERIES_PER_SECOND, MAX_TRACKED_SOURCES};
+/// Nodes in the routing table: [`DHT_K`] per bucket, at most 160 buckets.
+pub use crate::dht::routing::K as DHT_K;
+/// Info hashes whose announced peers we store, peers per info hash, how long they live, and
+/// how many one `get_peers` reply carries.
+pub use crate::dht::store::{
+    MAX_PEERS_PER_INFO_HASH, MAX_PEERS_PER_REPLY, MAX_STORED_INFO_HASHES, PEER_TTL,
+};
+/// Datagrams queued between a DHT socket's receiving thread and the DHT thread.
+pub use crate::dht::thread::INBOX as DHT_INBOX;

@@ -3,11 +3,14 @@
 //! strand's threads share no mutable state: they talk only by sending these values over
 //! crossbeam channels. Events flow *into* the main thread (one channel, [`Event`]); commands
 //! flow *out* of it to the peer threads ([`Command`]), the writer thread ([`WriteCommand`]),
-//! the hasher ([`HashJob`]) and the tracker thread ([`TrackerCommand`]).
+//! the hasher ([`HashJob`]) and the tracker thread ([`TrackerCommand`]). The DHT thread has
+//! its own pair: [`DhtCommand`] in, [`DhtEvent`] out (it outlives a magnet's metadata phase,
+//! so it reports on a channel of its own rather than the session's).
 //! ARCHITECTURE.md draws who sends what to whom.
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
@@ -53,6 +56,8 @@ pub enum PeerEvent {
     ExtensionHandshake(TheirHandshake),
     /// The peer asked for one 16 KiB piece of the torrent's metadata (BEP 9).
     MetadataRequested(u32),
+    /// The peer's DHT node listens on this UDP port (BEP 5 `port` message).
+    DhtPort(u16),
     /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time).
     PexPeers(Vec<SocketAddr>),
     /// The peer sent its bitfield (already checked for length and spare bits).
@@ -205,4 +210,55 @@ pub enum DiskEvent {
         /// The OS error, as text.
         error: String,
     },
+}
+
+/// Orders to the DHT thread (`dht::spawn`).
+#[derive(Debug, Clone)]
+pub enum DhtCommand {
+    /// Look for peers of this info hash now (ignored while a lookup for it runs); they come
+    /// back as [`DhtEvent::Peers`], the end as [`DhtEvent::LookupDone`].
+    GetPeers([u8; 20]),
+    /// We download or seed this info hash on this TCP port: announce it now and every 15–30
+    /// minutes.
+    Announce([u8; 20], u16),
+    /// A peer said its DHT node listens here (BEP 5 `port` message): ping it.
+    AddNode(SocketAddr),
+    /// Send back a [`DhtReport`] (node count, counters).
+    Report(crossbeam_channel::Sender<DhtReport>),
+    /// Move this node's clock forward (tests of expiry; never sent by the client itself).
+    AdvanceClock(Duration),
+    /// Save the state file and end the thread.
+    Stop,
+}
+
+/// What the DHT thread reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DhtEvent {
+    /// A lookup found these peers for this info hash.
+    Peers([u8; 20], Vec<SocketAddr>),
+    /// A lookup for this info hash ended with this many distinct peers.
+    LookupDone([u8; 20], usize),
+    /// The routing table now holds this many nodes (sent when it changes, at most once a
+    /// second).
+    Nodes(usize),
+}
+
+/// The DHT thread's counters, on [`DhtCommand::Report`] and when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DhtReport {
+    /// Nodes in the routing table.
+    pub nodes: usize,
+    /// Datagrams that did not decode.
+    pub malformed: u64,
+    /// Replies matching no query of ours.
+    pub unsolicited: u64,
+    /// Queries answered.
+    pub answered: u64,
+    /// Info hashes and peers in the store of peers announced to us.
+    pub stored: (usize, usize),
+    /// Datagrams not sent, or names not resolved, because they were not loopback under
+    /// the loopback-only setting.
+    pub refused: u64,
+    /// Datagrams dropped on arrival: over a source's query rate, or the DHT thread busy.
+    pub dropped: u64,
 }

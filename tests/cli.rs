@@ -13,7 +13,9 @@ const KIB: usize = 1024;
 
 fn strand() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strand"));
-    c.env("RUST_LOG", "off").env_remove("RUST_BACKTRACE");
+    c.env("RUST_LOG", "off")
+        .env("STRAND_DHT_LOOPBACK_ONLY", "1")
+        .env_remove("RUST_BACKTRACE");
     c
 }
 
@@ -83,7 +85,7 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
 /// `strand download TORRENT -o OUT --peer PEER` on 127.0.0.1 with `extra` flags, within 60 s.
 fn download(torrent: &str, out: &str, peer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let base = ["download", torrent, "-o", out, "--peer", peer];
-    let listen = ["--bind", "127.0.0.1", "--port", "0"];
+    let listen = ["--bind", "127.0.0.1", "--port", "0", "--no-dht"];
     run(
         &[&base[..], &listen, extra].concat(),
         Duration::from_secs(60),
@@ -244,7 +246,7 @@ fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
     strand()
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
-        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -329,7 +331,11 @@ fn bad_flag_values_name_the_flag() {
         (&["--only", "3-2"], "reversed"),
     ];
     for (flags, want) in cases {
-        let args = [&["download", torrent, "-o", out, "-q"][..], flags].concat();
+        let args = [
+            &["download", torrent, "-o", out, "-q", "--no-dht"][..],
+            flags,
+        ]
+        .concat();
         let (code, _, err) = run(&args, Duration::from_secs(20));
         assert_eq!(code, Some(2), "{flags:?}: {err}");
         let first = err.lines().next().unwrap_or("");

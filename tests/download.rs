@@ -241,6 +241,7 @@ fn bad_path_torrent_is_refused_by_cli() {
         let (ok, code, _stdout, stderr) = run_bin(
             &[
                 "download".as_ref(),
+                "--no-dht".as_ref(),
                 file.as_os_str(),
                 "-o".as_ref(),
                 dir.as_os_str(),
@@ -327,6 +328,7 @@ fn gives_up_with_no_peers_and_dead_trackers() {
         seed: strand::session::SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(2),
+        dht: None,
     };
     let started = std::time::Instant::now();
     let result = with_timeout(Duration::from_secs(30), move || {

@@ -41,6 +41,7 @@ fn magnet_download_from_a_strand_seeder() {
     let (ok, code, _stdout, stderr) = run_bin(
         &[
             "download".as_ref(),
+            "--no-dht".as_ref(),
             link.as_ref(),
             "-o".as_ref(),
             dir.as_os_str(),

@@ -235,6 +235,7 @@ fn request(info: &[u8], peers: Vec<SocketAddr>, timeout: Duration) -> FetchReque
         max_peers: 20,
         tracker_timeout: Duration::from_secs(5),
         timeout,
+        dht: None,
     }
 }
 

@@ -145,6 +145,7 @@ fn selective_download_writes_only_the_chosen_files() {
         seed: SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(10),
+        dht: None,
     };
     let summary = with_timeout(Duration::from_secs(60), move || {
         strand::session::download(meta, opts, &mut |_| {})

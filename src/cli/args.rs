@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
+use strand::dht::DhtLink;
 use strand::metainfo::Metainfo;
 use strand::select;
 use strand::session::{Options, SeedPolicy};
 
+use super::dht::DhtArgs;
 use super::errors::{note, usage_err, Failure};
 
 /// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
@@ -136,6 +138,7 @@ pub(crate) struct SessionArgs {
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) max_peers: usize,
     pub(crate) quiet: bool,
+    pub(crate) dht: DhtArgs,
 }
 
 impl SessionArgs {
@@ -166,6 +169,7 @@ impl SessionArgs {
             peers,
             max_peers: max_peers.unwrap_or(100),
             quiet: quiet(args),
+            dht: DhtArgs::parse(args)?,
         })
     }
 
@@ -176,6 +180,7 @@ impl SessionArgs {
         files: Files,
         seed: SeedPolicy,
         stop: Receiver<()>,
+        dht: Option<DhtLink>,
     ) -> Options {
         Options {
             output_dir,
@@ -188,6 +193,7 @@ impl SessionArgs {
             seed,
             stop: Some(stop),
             tracker_timeout: self.tracker_timeout,
+            dht,
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use strand::dht::Dht;
 use strand::magnet;
 use strand::metadata::{self, FetchRequest};
 use strand::metainfo::Metainfo;
@@ -38,10 +39,18 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .map_err(usage_err)?
         .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
     finish(args)?;
-    let meta = if source.starts_with("magnet:") {
-        fetch_magnet(&source, &mut peer)?
+    let (meta, dht) = if source.starts_with("magnet:") {
+        // The DHT starts before the metadata phase, and goes on into the session.
+        let dht = peer.dht.start(peer.listen)?;
+        match fetch_magnet(&source, &mut peer, dht.as_ref()) {
+            Ok(meta) => (meta, dht),
+            Err(e) => {
+                super::dht::stop(dht);
+                return Err(e);
+            }
+        }
     } else {
-        Metainfo::load(Path::new(&source))?
+        (Metainfo::load(Path::new(&source))?, None)
     };
     if let Some(path) = &save_torrent {
         std::fs::write(path, meta.to_torrent_bytes())
@@ -86,12 +95,16 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         chosen: (!all).then_some(chosen),
         preallocate,
     };
-    run_session(meta, output_dir, files, seed, peer)
+    run_session(meta, output_dir, files, seed, peer, dht)
 }
 
 /// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The
 /// link's `x.pe` peers join `peer.peers` for the download that follows.
-fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure> {
+fn fetch_magnet(
+    link: &str,
+    peer: &mut SessionArgs,
+    dht: Option<&Dht>,
+) -> Result<Metainfo, Failure> {
     let magnet = magnet::parse(link)?;
     // One tier per tracker keeps the link's order (a single tier would be shuffled).
     let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
@@ -106,6 +119,7 @@ fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure>
         max_peers: peer.max_peers,
         tracker_timeout: peer.tracker_timeout,
         timeout: peer.tracker_timeout,
+        dht: dht.map(Dht::link),
     };
     let show = !peer.quiet && std::io::stderr().is_terminal();
     let info = metadata::fetch(request, &mut |peers| {

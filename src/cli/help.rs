@@ -14,6 +14,7 @@ USAGE:
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
     strand info FILE.torrent | MAGNET        show what a torrent holds
     strand tracker [--port N] [--bind ADDR]  run a small HTTP and UDP tracker (until Ctrl-C)
+    strand dht HASH|'magnet:?xt=…'           join the DHT, look the torrent up, print its peers
     strand help COMMAND                      show the help of one command
 
 ";
@@ -79,6 +80,22 @@ PEER OPTIONS (download and seed):
     --max-peers N         most peer connections at once; more are refused [default: 100]
     --tracker-timeout S   seconds a tracker round may take; with no peer and no
                           tracker answering for this long, strand gives up [default: 60]
+    --no-dht              do not use the DHT (it is on by default, except for private
+                          torrents)
+    --dht-bootstrap HOST:PORT
+                          join the DHT through this node instead of the default
+                          routers; may be given more than once
+
+";
+
+/// Flags of `dht`, and where the DHT keeps its state.
+const DHT_OPTIONS: &str = "\
+DHT (download, seed and dht):
+    The DHT's UDP port is the peer port's number (--port, --bind). Its node id and the
+    nodes that answered are kept in $XDG_STATE_HOME/strand/dht.dat (without
+    XDG_STATE_HOME: ~/.local/state/strand/dht.dat) and tried first at the next start.
+    `strand dht` takes --port, --bind, --dht-bootstrap and --timeout S (how long to
+    look [default: 60]).
 
 ";
 
@@ -101,6 +118,7 @@ GENERAL:
 /// Logging, resume, Ctrl-C and exit status.
 const NOTES: &str = "\
 Logging goes to stderr through RUST_LOG, e.g. RUST_LOG=strand=debug;
+RUST_LOG=strand::dht=debug narrates each DHT lookup (who was asked, what came back);
 RUST_LOG=strand=trace prints every wire message sent and received, per peer.
 A download run again with the same -o continues where it stopped: pieces recorded in the
 resume file (or found by hashing, when the files changed since) are not fetched again.
@@ -125,6 +143,7 @@ pub(crate) fn global() -> String {
         CREATE_FLAGS,
         "\n",
         SESSION_OPTIONS,
+        DHT_OPTIONS,
         "TRACKER OPTIONS:\n",
         TRACKER_FLAGS,
         "\n",
@@ -145,6 +164,7 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             SELECT_FLAGS,
             "\n",
             SESSION_OPTIONS,
+            DHT_OPTIONS,
             GENERAL,
             NOTES,
         ],
@@ -155,6 +175,7 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             SEED_LIMIT_FLAGS,
             "\n",
             SESSION_OPTIONS,
+            DHT_OPTIONS,
             GENERAL,
         ],
         "verify" => &[
@@ -184,6 +205,12 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             "USAGE:\n    strand tracker [--port N] [--bind ADDR]\n\nOPTIONS:\n",
             TRACKER_FLAGS,
             "\n",
+            GENERAL,
+        ],
+        "dht" => &[
+            "strand dht — join the DHT, look a torrent up and print the peers it finds\n\n",
+            "USAGE:\n    strand dht HASH|'magnet:?xt=…' [OPTIONS]\n\n",
+            DHT_OPTIONS,
             GENERAL,
         ],
         "help" => {

@@ -72,8 +72,12 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
             duration(eta)
         )
     };
+    let dht = p
+        .dht_nodes
+        .map(|n| format!("  dht {n}"))
+        .unwrap_or_default();
     let tail = format!(
-        "{down}↑ {}/s ({} sent)  peers {}/{}",
+        "{down}↑ {}/s ({} sent)  peers {}/{}{dht}",
         size(p.upload_rate as u64),
         size(p.uploaded_bytes),
         p.peers_connected,
@@ -161,6 +165,7 @@ mod tests {
             upload_rate: 0.0,
             have: bits(100, 0..(done * 100 / total.max(1)) as usize),
             wanted: Bitfield::full(100),
+            dht_nodes: None,
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod args;
 mod create;
+mod dht;
 mod download;
 mod errors;
 mod help;
@@ -73,6 +74,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Failure> {
         Some("create") => create::create(args),
         Some("info") => info::info(args),
         Some("tracker") => tracker::tracker(args),
+        Some("dht") => dht::dht_command(args),
         Some(cmd) => Err(Failure::usage(format!("unknown command '{cmd}'"))),
         None => Err(Failure::usage("no command given")),
     }

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crossbeam_channel::Receiver;
+use strand::dht::Dht;
 use strand::metainfo::Metainfo;
 use strand::session::{self, SeedPolicy};
 
@@ -34,13 +35,16 @@ fn ctrl_c() -> Result<Receiver<()>, Failure> {
     Ok(rx)
 }
 
-/// Runs a session with its live line, then prints the summary.
+/// Runs a session with its live line, then prints the summary. `dht` is the DHT started
+/// for a magnet's metadata phase, if any; otherwise one is started here unless `--no-dht`
+/// or the torrent is private (BEP 27). It is stopped (and its state saved) at the end.
 pub(crate) fn run_session(
     meta: Metainfo,
     output_dir: PathBuf,
     files: Files,
     seed: SeedPolicy,
     peer: SessionArgs,
+    dht: Option<Dht>,
 ) -> Result<(), Failure> {
     let quiet = peer.quiet;
     let cx = summary::Context {
@@ -48,7 +52,33 @@ pub(crate) fn run_session(
         seed,
         torrent_len: meta.geometry.total_len(),
     };
-    let opts = peer.options(output_dir, files, seed, ctrl_c()?);
+    let dht = match dht {
+        Some(running) if meta.private => {
+            super::dht::stop(Some(running));
+            None
+        }
+        Some(running) => Some(running),
+        None if meta.private => None,
+        None => peer.dht.start(peer.listen)?,
+    };
+    let opts = peer.options(
+        output_dir,
+        files,
+        seed,
+        ctrl_c()?,
+        dht.as_ref().map(Dht::link),
+    );
+    let result = run(meta, opts, quiet, &cx);
+    super::dht::stop(dht);
+    result
+}
+
+fn run(
+    meta: Metainfo,
+    opts: session::Options,
+    quiet: bool,
+    cx: &summary::Context,
+) -> Result<(), Failure> {
     let show_progress = !quiet && std::io::stderr().is_terminal();
     let mut line = LiveLine::new(&meta.name);
     let result = session::download(meta, opts, &mut |p| {
@@ -59,7 +89,7 @@ pub(crate) fn run_session(
     line.clear();
     let summary = result?;
     if !quiet {
-        note!("{}", summary::line(&summary, &cx));
+        note!("{}", summary::line(&summary, cx));
     }
     if summary.interrupted {
         return Err(Failure::interrupted());

@@ -48,5 +48,5 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
         chosen: None,
         preallocate: false,
     };
-    run_session(meta, data_dir, files, policy, peer)
+    run_session(meta, data_dir, files, policy, peer, None)
 }

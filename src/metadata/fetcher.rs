@@ -434,6 +434,7 @@ mod tests {
             max_peers: 10,
             tracker_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            dht: None,
         };
         let (reports, _) = crossbeam_channel::unbounded();
         let mut fetcher = Fetcher::new(&req, reports);

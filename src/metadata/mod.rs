@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{select, Receiver, Sender};
 use log::{debug, warn};
 
+use crate::dht::{DhtEvent, DhtLink};
 use crate::messages::{Event, PeerKey, TrackerCommand, TrackerEvent};
 use crate::tracker::{self, TrackerConfig};
 use fetcher::Fetcher;
@@ -30,6 +31,8 @@ use fetcher::Fetcher;
 pub const PIECE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`fetch`] waits for the tracker thread to announce `stopped` and end.
 const TRACKER_STOP_WAIT: Duration = Duration::from_secs(5);
+/// How often the DHT is asked again while no peer gives the metadata.
+const DHT_RETRY: Duration = Duration::from_secs(5);
 /// Peers named one by one in an error; the rest are counted.
 const LISTED_PEERS: usize = 5;
 
@@ -56,6 +59,8 @@ pub struct FetchRequest {
     pub tracker_timeout: Duration,
     /// When to give up on the whole fetch.
     pub timeout: Duration,
+    /// A running DHT to find peers through; `None` for none.
+    pub dht: Option<DhtLink>,
 }
 
 /// What was tried before giving up, for the error message.
@@ -135,7 +140,7 @@ impl std::error::Error for MetadataError {}
 /// still running are ended by shutting their sockets down.
 pub fn fetch(req: FetchRequest, progress: &mut dyn FnMut(usize)) -> Result<Vec<u8>, MetadataError> {
     let has_tracker = req.trackers.iter().any(|tier| !tier.is_empty());
-    if !has_tracker && req.peers.is_empty() {
+    if !has_tracker && req.peers.is_empty() && req.dht.is_none() {
         return Err(MetadataError::NoSources);
     }
     let deadline = Instant::now() + req.timeout;
@@ -161,6 +166,7 @@ pub fn fetch(req: FetchRequest, progress: &mut dyn FnMut(usize)) -> Result<Vec<u
         tracker
             .as_ref()
             .map(|(commands, _)| (commands, &tracker_rx)),
+        req.dht.as_ref().map(|d| (d, req.info_hash)),
         deadline,
         progress,
     );
@@ -194,6 +200,7 @@ fn run(
     fetcher: &mut Fetcher,
     reports: &Receiver<(PeerKey, Report)>,
     tracker: Option<(&Sender<TrackerCommand>, &Receiver<Event>)>,
+    dht: Option<(&DhtLink, [u8; 20])>,
     deadline: Instant,
     progress: &mut dyn FnMut(usize),
 ) -> Result<Vec<u8>, GaveUp> {
@@ -202,6 +209,14 @@ fn run(
     let mut tracker_alive = tracker.is_some();
     let mut shown = None;
     let timeout = crossbeam_channel::at(deadline);
+    let never_dht = crossbeam_channel::never();
+    let mut dht_events = dht.map_or(&never_dht, |(d, _)| &d.events);
+    let dht_retry = crossbeam_channel::tick(DHT_RETRY);
+    let info_hash = dht.map_or([0; 20], |(_, hash)| hash);
+    let dht = dht.map(|(d, _)| d);
+    if let Some(dht) = dht {
+        dht.get_peers(info_hash);
+    }
     fetcher.connect_more();
     loop {
         let serving = fetcher.serving();
@@ -210,7 +225,7 @@ fn run(
             shown = Some(serving);
         }
         if fetcher.out_of_peers() {
-            if !tracker_alive {
+            if !tracker_alive && dht.is_none() {
                 return Err(GaveUp::Exhausted);
             }
             if let Some((commands, _)) = tracker {
@@ -246,6 +261,20 @@ fn run(
                     tracker_events = &never;
                 }
             },
+            recv(dht_events) -> event => match event {
+                Ok(DhtEvent::Peers(hash, peers)) if hash == info_hash => {
+                    debug!("DHT: {} peers", peers.len());
+                    fetcher.add_candidates(&peers);
+                    fetcher.connect_more();
+                }
+                Ok(_) => {}
+                Err(_) => dht_events = &never_dht,
+            },
+            recv(dht_retry) -> _ => {
+                if let Some(dht) = dht.filter(|_| fetcher.serving() == 0) {
+                    dht.get_peers(info_hash);
+                }
+            }
             recv(timeout) -> _ => return Err(GaveUp::TimedOut),
         }
     }

@@ -253,7 +253,9 @@ fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
                 _ => continue,
             },
             // Unknown messages are ignored, as the spec asks.
-            Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
+            Message::Port(0) => continue,
+            Message::Port(port) => PeerEvent::DhtPort(port),
+            Message::KeepAlive | Message::Unknown { .. } => continue,
         };
         if setup.events.send(Event::Peer(setup.key, event)).is_err() {
             return Ok(());

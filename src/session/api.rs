@@ -7,6 +7,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use crate::bitfield::Bitfield;
+use crate::dht::DhtLink;
 use crate::storage::StorageError;
 
 /// When to stop once every piece is on disk.
@@ -49,6 +50,9 @@ pub struct Options {
     /// How long a tracker round may take, and how long to go on with no peer and no working
     /// tracker before giving up.
     pub tracker_timeout: Duration,
+    /// A running DHT to find peers through and announce to; `None` for no DHT. Ignored for a
+    /// private torrent (BEP 27).
+    pub dht: Option<DhtLink>,
 }
 
 /// A snapshot for the progress line, taken once a second.
@@ -72,6 +76,8 @@ pub struct Progress {
     pub have: Bitfield,
     /// Pieces the chosen files need.
     pub wanted: Bitfield,
+    /// Nodes in the DHT's routing table, when the session uses a DHT.
+    pub dht_nodes: Option<usize>,
 }
 
 /// What a finished session did.
@@ -118,7 +124,7 @@ impl std::fmt::Display for Error {
             Error::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
             Error::NoPeers(None) => write!(
                 f,
-                "no peers: the torrent has no tracker and no peer was given"
+                "no peers: the torrent has no tracker, no peer was given and no DHT node answered"
             ),
             Error::NoPeers(Some(errors)) => write!(f, "no peers, and {errors}"),
         }

@@ -33,6 +33,7 @@ use log::{debug, info, warn};
 use crate::addresses::AddressBook;
 use crate::bitfield::Bitfield;
 use crate::choker::Choker;
+use crate::dht::{DhtEvent, DhtLink};
 use crate::geometry::{Geometry, BLOCK_LEN};
 use crate::messages::{
     Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, TrackerCommand, TrackerEvent,
@@ -69,6 +70,9 @@ use upload::RECHOKE_TICKS;
 
 /// How often the session updates rates, checks for snubs and reports progress.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the DHT is asked for peers again while no peer is connected, and while fewer
+/// than [`WANT_MORE_PEERS`] are.
+const DHT_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(60));
 
 /// Downloads every piece of `meta` into `opts.output_dir`, serving what it has to other
 /// peers meanwhile, then seeds as `opts.seed` says. Returns once every piece is verified and
@@ -154,6 +158,10 @@ struct Session {
     /// Since when we have had no peer connection at all.
     lonely_since: Option<Instant>,
     interrupted: bool,
+    /// The DHT (never for a private torrent), its last node count and last lookup.
+    dht: Option<DhtLink>,
+    dht_nodes: usize,
+    dht_asked: Instant,
 }
 
 impl Session {
@@ -221,8 +229,19 @@ impl Session {
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });
+        let dht = opts.dht.clone().filter(|_| !meta.private);
+        if let Some(dht) = &dht {
+            // Announcing starts a lookup for peers too; without a listener we only look.
+            match listener.as_ref() {
+                Some(l) => dht.announce(meta.info_hash, l.addr().port()),
+                None => dht.get_peers(meta.info_hash),
+            }
+        }
         let seed = Rng::from_entropy().next_u64();
         let mut session = Session {
+            dht,
+            dht_nodes: 0,
+            dht_asked: Instant::now(),
             picker: Picker::new(geometry, &skip, seed),
             choker: Choker::new(seed.rotate_left(32)),
             files: map,
@@ -277,6 +296,10 @@ impl Session {
             .stop
             .clone()
             .unwrap_or_else(crossbeam_channel::never);
+        let dht_events = self
+            .dht
+            .as_ref()
+            .map_or_else(crossbeam_channel::never, |d| d.events.clone());
         while !self.finished() {
             select! {
                 recv(self.events_rx) -> event => {
@@ -294,6 +317,15 @@ impl Session {
                     self.interrupted = true;
                     break;
                 }
+                recv(dht_events) -> event => match event {
+                    Ok(DhtEvent::Peers(hash, peers)) if hash == self.meta.info_hash => {
+                        debug!("DHT: {} peers", peers.len());
+                        self.learn_peers(peers);
+                    }
+                    Ok(DhtEvent::Nodes(n)) => self.dht_nodes = n,
+                    Ok(_) => {}
+                    Err(_) => self.dht = None,
+                },
             }
         }
         progress(&self.progress());
@@ -380,6 +412,11 @@ impl Session {
                 }
             }
             PeerEvent::MetadataRequested(piece) => self.on_metadata_request(key, piece),
+            PeerEvent::DhtPort(port) => {
+                if let Some(dht) = &self.dht {
+                    dht.add_node(SocketAddr::new(peer.addr.ip(), port));
+                }
+            }
             PeerEvent::PexPeers(addrs) => {
                 if !self.meta.private {
                     self.learn_peers(addrs);
@@ -527,6 +564,20 @@ impl Session {
                 let _ = tracker.send(TrackerCommand::NeedPeers);
             }
         }
+        if let Some(dht) = &self.dht {
+            let retry = if connected == 0 {
+                DHT_RETRY.0
+            } else {
+                DHT_RETRY.1
+            };
+            if connected < WANT_MORE_PEERS
+                && self.completed_at.is_none()
+                && now.duration_since(self.dht_asked) >= retry
+            {
+                self.dht_asked = now;
+                dht.get_peers(self.meta.info_hash);
+            }
+        }
         self.give_up_when_alone()
     }
 
@@ -538,6 +589,10 @@ impl Session {
             return Ok(());
         }
         let since = *self.lonely_since.get_or_insert_with(Instant::now);
+        // A DHT that knows nodes may still find peers: keep waiting, as other clients do.
+        if self.dht.is_some() && self.dht_nodes > 0 {
+            return Ok(());
+        }
         let no_tracker = self.workers.tracker.is_none();
         if (no_tracker || self.tracker_errors.is_some())
             && since.elapsed() >= self.opts.tracker_timeout
@@ -558,6 +613,7 @@ impl Session {
             upload_rate: self.upload.per_second(),
             have: self.have.clone(),
             wanted: self.wanted.clone(),
+            dht_nodes: self.dht.as_ref().map(|_| self.dht_nodes),
         }
     }
 

@@ -1114,6 +1114,7 @@ pub fn run_download_with_timeout(
         seed: strand::session::SeedPolicy::No,
         stop: None,
         tracker_timeout: Duration::from_secs(10),
+        dht: None,
     };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();
@@ -1200,16 +1201,33 @@ pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::proc
     }
 }
 
+/// Panics unless a `download` or `seed` command line turns the DHT off (`--no-dht`) or
+/// names its own bootstrap node: the binary's default DHT routers are public hosts, which
+/// no test may reach.
+pub fn assert_no_public_dht<'a>(mut args: impl Iterator<Item = &'a str>) {
+    let command = args.next().unwrap_or_default().to_string();
+    let rest: Vec<&str> = args.collect();
+    if matches!(command.as_str(), "download" | "seed") {
+        assert!(
+            rest.iter()
+                .any(|a| *a == "--no-dht" || *a == "--dht-bootstrap"),
+            "a test ran `strand {command}` without --no-dht or a loopback --dht-bootstrap"
+        );
+    }
+}
+
 /// Runs the `strand` binary with `args`, killing it after `limit`. Returns (exit status
 /// success, exit code, stdout, stderr).
 pub fn run_bin(args: &[&std::ffi::OsStr], limit: Duration) -> (bool, Option<i32>, String, String) {
     use std::process::{Command, Stdio};
+    assert_no_public_dht(args.iter().filter_map(|a| a.to_str()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_strand"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .env("RUST_LOG", "off")
+        .env("STRAND_DHT_LOOPBACK_ONLY", "1")
         .spawn()
         .expect("spawn strand binary");
     let mut out = child.stdout.take().unwrap();

@@ -111,6 +111,7 @@ impl StrandPeer {
             seed,
             stop: Some(stop_rx),
             tracker_timeout: Duration::from_secs(10),
+            dht: None,
         };
         let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("a valid torrent");
         let (tx, rx) = mpsc::channel();

@@ -71,7 +71,7 @@ step "starting strand tracker on 127.0.0.1:$TRACKER_PORT"
 pids+=($!)
 
 step "starting strand seed on 127.0.0.1:$SEED_PORT"
-"$STRAND" seed "$work/demo.torrent" -d "$work/share" --bind 127.0.0.1 --port "$SEED_PORT" -q \
+"$STRAND" seed --no-dht "$work/demo.torrent" -d "$work/share" --bind 127.0.0.1 --port "$SEED_PORT" -q \
     >"$work/seed.log" 2>&1 &
 pids+=($!)
 
@@ -91,7 +91,7 @@ PY
 done
 
 step "strand download (this is the part to watch)"
-timeout "$LIMIT" "$STRAND" download "$work/demo.torrent" -o "$work/down" \
+timeout "$LIMIT" "$STRAND" download --no-dht "$work/demo.torrent" -o "$work/down" \
     --bind 127.0.0.1 --port "$DOWN_PORT"
 
 step "comparing every file with the original"

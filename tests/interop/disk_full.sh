@@ -91,7 +91,7 @@ run_download() {
     local name=$1 limit=$2 kill_after=$3 pid rc=0
     # `exec` keeps one PID from bash through `ip netns exec` to timeout.
     env -u RUST_LOG ERR="$WORK/logs/$name.stderr" bash -c 'exec ip netns exec "$0" "$@" 2>"$ERR"' "$NS" \
-        timeout --kill-after="$kill_after" "$limit" "$STRAND" download "$TORRENT" -o "$OUT_DIR" \
+        timeout --kill-after="$kill_after" "$limit" "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR" \
         >"$WORK/logs/$name.stdout" </dev/null &
     pid=$!
     BG_PIDS+=("$pid"); BG_NAMES[$pid]=$name

@@ -87,9 +87,9 @@ for (( i = 1; i <= KILLS; i++ )); do
     had_data=$(find "$OUT_DIR/$NAME" -type f 2>/dev/null | head -1 || true)
     t_start=$(date +%s.%N)
     if [[ -n ${DL_LOG:-} ]]; then
-        RUST_LOG=$DL_LOG start_bg "$name" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+        RUST_LOG=$DL_LOG start_bg "$name" "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR"
     else
-        start_bg "$name" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+        start_bg "$name" "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR"
     fi
     pid=$(pid_of "$name")
     logf=$WORK/logs/$name.log
@@ -140,7 +140,7 @@ done
 log "final run, no kill (<= ${DL_TIMEOUT}s)"
 dl_start=$(date +%s.%N)
 set +e
-run_ns dl-final timeout --kill-after=10 "$DL_TIMEOUT" "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+run_ns dl-final timeout --kill-after=10 "$DL_TIMEOUT" "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR"
 dl_rc=$?
 set -e
 dl_secs=$(elapsed_since "$dl_start")

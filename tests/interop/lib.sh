@@ -353,7 +353,7 @@ start_strand_tracker() {
 # (a scrape of HTTP_ANNOUNCE for $INFOHASH).
 start_seeder_strand() {
     local tracker_pid=$1 announce=$2; shift 2
-    RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed "$TORRENT" -d "$SEED_DIR" \
+    RUST_LOG=${RUST_LOG:-info} start_bg seeder-strand "$STRAND" seed --no-dht "$TORRENT" -d "$SEED_DIR" \
         --bind 127.0.0.1 --port "$SEED_PORT" "$@"
     WAIT_ALIVE="$PID_seeder_strand $tracker_pid" wait_for 60 "tracker lists the seeder" \
         tracker_lists_seeder "$announce" "$INFOHASH"
@@ -368,7 +368,7 @@ start_strand_seed() {
     local ip=$1 port=$2; shift 2
     SEED_START=$(date +%s.%N)
     RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
-        "$STRAND" seed "$TORRENT" -d "$SEED_DIR" --bind "$ip" --port "$port" -q "$@"
+        "$STRAND" seed --no-dht "$TORRENT" -d "$SEED_DIR" --bind "$ip" --port "$port" -q "$@"
     WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
         tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
     SEED_LISTED=$(date +%s.%N)
@@ -384,7 +384,7 @@ start_strand_download() {
     DL_LOG=$WORK/logs/downloader-strand.log
     DL_START=$(date +%s.%N)
     RUST_LOG=${RUST_LOG:-info} start_bg downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
-        "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q
+        "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR" -q
     DL_PID=$PID_downloader_strand
 }
 wait_strand_download() {

@@ -77,7 +77,7 @@ log "strand downloads the magnet link (timeout ${DL_TIMEOUT}s)"
 STRAND_LOG=$WORK/logs/strand-magnet.log
 dl_start=$(date +%s.%N)
 RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-magnet timeout --kill-after=10 "$DL_TIMEOUT" \
-    "$STRAND" download "$MAGNET" -o "$OUT_DIR" --save-torrent "$SAVED" --bind "$LEECH_IP" --port "$LEECH_PORT"
+    "$STRAND" download --no-dht "$MAGNET" -o "$OUT_DIR" --save-torrent "$SAVED" --bind "$LEECH_IP" --port "$LEECH_PORT"
 # Fine-grained bounded poll for the `metadata:` line (wait_for's 0.5 s step is too coarse).
 meta_secs=""
 meta_deadline=$(( $(date +%s) + META_TIMEOUT ))

@@ -73,7 +73,7 @@ set +e
 case $DOWNLOADER in
     strand)
         RUST_LOG=${RUST_LOG:-info} run_ns downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
-            "$STRAND" download "$TORRENT" -o "$OUT_DIR"
+            "$STRAND" download --no-dht "$TORRENT" -o "$OUT_DIR"
         dl_rc=$?
         ;;
     aria2c)

@@ -1,0 +1,349 @@
+//! Whole DHTs of [`Node`]s on a simulated network (no sockets, a manual clock): joins,
+//! lookups, announces, expiry. The same nodes run over UDP in `tests/dht.rs`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::dht::id::NodeId;
+use crate::dht::krpc::{self, Kind, Message, Query};
+use crate::dht::node::{Node, NodeConfig, Output};
+use crate::dht::store::PEER_TTL;
+use crate::dht::tokens::ROTATE_EVERY;
+use crate::rng::Rng;
+
+struct Net {
+    nodes: Vec<Node>,
+    addrs: Vec<SocketAddr>,
+    by_addr: HashMap<SocketAddr, usize>,
+    down: HashSet<usize>,
+    queue: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
+    now: Instant,
+    /// Peers each node has heard of, per info hash.
+    found: Vec<HashMap<NodeId, HashSet<SocketAddr>>>,
+    done: Vec<HashSet<NodeId>>,
+}
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250 + 1) as u8], 6881))
+}
+
+impl Net {
+    fn new(n: usize, seed: u64) -> Net {
+        let mut rng = Rng::seeded(seed);
+        let now = Instant::now();
+        let addrs: Vec<SocketAddr> = (0..n).map(addr).collect();
+        let nodes = (0..n)
+            .map(|i| {
+                let config = NodeConfig {
+                    id: NodeId::random(&mut rng),
+                    port: 6881,
+                    v4: true,
+                    v6: false,
+                    bootstrap: if i == 0 { vec![] } else { vec![addrs[0]] },
+                    saved: vec![],
+                };
+                Node::new(config, Rng::seeded(seed + i as u64), now)
+            })
+            .collect();
+        let mut net = Net {
+            nodes,
+            by_addr: addrs.iter().enumerate().map(|(i, a)| (*a, i)).collect(),
+            addrs,
+            down: HashSet::new(),
+            queue: VecDeque::new(),
+            now,
+            found: vec![HashMap::new(); n],
+            done: vec![HashSet::new(); n],
+        };
+        net.collect();
+        net
+    }
+
+    fn collect(&mut self) {
+        for i in 0..self.nodes.len() {
+            for out in self.nodes[i].drain() {
+                match out {
+                    Output::Send(to, bytes) => self.queue.push_back((self.addrs[i], to, bytes)),
+                    Output::Peers(hash, peers) => {
+                        self.found[i].entry(hash).or_default().extend(peers)
+                    }
+                    Output::LookupDone { info_hash, .. } => {
+                        self.done[i].insert(info_hash);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers datagrams (each after 1 ms) and ticks every 100 ms, for `span`.
+    fn run(&mut self, span: Duration) {
+        let end = self.now + span;
+        let mut next_tick = self.now;
+        while self.now < end {
+            let mut budget = self.queue.len();
+            while let Some((from, to, bytes)) = self.queue.pop_front() {
+                if let Some(&j) = self.by_addr.get(&to) {
+                    if !self.down.contains(&j) {
+                        self.nodes[j].receive(from, &bytes, self.now);
+                    }
+                }
+                budget -= 1;
+                if budget == 0 {
+                    break;
+                }
+            }
+            self.now += Duration::from_millis(1);
+            if self.now >= next_tick {
+                for (i, node) in self.nodes.iter_mut().enumerate() {
+                    if !self.down.contains(&i) {
+                        node.tick(self.now);
+                    }
+                }
+                next_tick = self.now + Duration::from_millis(100);
+            }
+            self.collect();
+        }
+    }
+}
+
+fn hash(n: u8) -> NodeId {
+    let mut rng = Rng::seeded(1000 + u64::from(n));
+    NodeId::random(&mut rng)
+}
+
+#[test]
+fn fifty_nodes_converge_and_every_node_finds_every_announce() {
+    let mut net = Net::new(50, 7);
+    net.run(Duration::from_secs(10));
+    for node in &net.nodes {
+        assert!(
+            node.node_count() >= 8,
+            "a node knows only {} others",
+            node.node_count()
+        );
+    }
+    let announcers = [3usize, 17, 29, 41, 49];
+    for (k, &a) in announcers.iter().enumerate() {
+        net.nodes[a].announce(hash(k as u8), 7000 + k as u16, net.now);
+    }
+    net.collect();
+    net.run(Duration::from_secs(10));
+    for i in 0..net.nodes.len() {
+        for k in 0..announcers.len() {
+            net.nodes[i].get_peers(hash(k as u8), net.now);
+        }
+    }
+    net.collect();
+    net.run(Duration::from_secs(10));
+    for i in 0..net.nodes.len() {
+        for (k, &a) in announcers.iter().enumerate() {
+            let want = SocketAddr::new(net.addrs[a].ip(), 7000 + k as u16);
+            let got = net.found[i].get(&hash(k as u8));
+            assert!(
+                got.is_some_and(|g| g.contains(&want)),
+                "node {i} did not find announce {k} of node {a}: {got:?}"
+            );
+            assert!(net.done[i].contains(&hash(k as u8)));
+        }
+    }
+}
+
+#[test]
+fn announced_peers_expire_when_the_announcer_goes_away() {
+    let mut net = Net::new(20, 8);
+    net.run(Duration::from_secs(5));
+    net.nodes[5].announce(hash(1), 7001, net.now);
+    net.collect();
+    net.run(Duration::from_secs(5));
+    net.nodes[15].get_peers(hash(1), net.now);
+    net.collect();
+    net.run(Duration::from_secs(5));
+    assert!(net.found[15][&hash(1)].contains(&SocketAddr::new(net.addrs[5].ip(), 7001)));
+    net.down.insert(5);
+    net.run(PEER_TTL + Duration::from_secs(70));
+    net.found[12].clear();
+    net.done[12].clear();
+    net.nodes[12].get_peers(hash(1), net.now);
+    net.collect();
+    net.run(Duration::from_secs(10));
+    assert!(net.done[12].contains(&hash(1)));
+    assert!(
+        net.found[12].get(&hash(1)).is_none_or(|f| f.is_empty()),
+        "{:?}",
+        net.found[12]
+    );
+}
+
+#[test]
+fn an_expired_token_is_refused() {
+    let t0 = Instant::now();
+    let config = NodeConfig {
+        id: NodeId([1; 20]),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+    };
+    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let client = addr(9);
+    let ask = |node: &mut Node, query: Query, at: Instant| {
+        let m = Message {
+            tid: b"t1".to_vec(),
+            kind: Kind::Query(NodeId([9; 20]), query),
+        };
+        node.receive(client, &m.encode(), at);
+        let out = node.drain();
+        let reply = out.iter().find_map(|o| match o {
+            Output::Send(to, bytes) if *to == client => {
+                krpc::decode(bytes).ok().filter(|m| m.tid == b"t1")
+            }
+            _ => None,
+        });
+        reply.expect("no reply").kind
+    };
+    let Kind::Response(r) = ask(
+        &mut node,
+        Query::GetPeers {
+            info_hash: hash(2),
+            want: None,
+        },
+        t0,
+    ) else {
+        panic!("get_peers not answered");
+    };
+    let token = r.token.expect("no token");
+    let announce = |token: Vec<u8>| Query::AnnouncePeer {
+        info_hash: hash(2),
+        port: 9000,
+        implied_port: false,
+        token,
+    };
+    assert!(matches!(
+        ask(&mut node, announce(token.clone()), t0 + ROTATE_EVERY),
+        Kind::Response(_)
+    ));
+    assert_eq!(node.stored(), (1, 1));
+    assert!(matches!(
+        ask(&mut node, announce(token), t0 + ROTATE_EVERY * 2),
+        Kind::Error(203, _)
+    ));
+    assert!(matches!(
+        ask(&mut node, announce(b"forged".to_vec()), t0),
+        Kind::Error(203, _)
+    ));
+}
+
+#[test]
+fn implied_port_stores_the_source_port() {
+    let t0 = Instant::now();
+    let config = NodeConfig {
+        id: NodeId([1; 20]),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+    };
+    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let client: SocketAddr = "127.0.0.9:5555".parse().unwrap();
+    let get = Message {
+        tid: b"a".to_vec(),
+        kind: Kind::Query(
+            NodeId([9; 20]),
+            Query::GetPeers {
+                info_hash: hash(3),
+                want: None,
+            },
+        ),
+    };
+    node.receive(client, &get.encode(), t0);
+    let token = node
+        .drain()
+        .iter()
+        .find_map(|o| match o {
+            Output::Send(_, b) => match krpc::decode(b).ok()?.kind {
+                Kind::Response(r) => r.token,
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap();
+    let ann = Message {
+        tid: b"b".to_vec(),
+        kind: Kind::Query(
+            NodeId([9; 20]),
+            Query::AnnouncePeer {
+                info_hash: hash(3),
+                port: 1,
+                implied_port: true,
+                token,
+            },
+        ),
+    };
+    node.receive(client, &ann.encode(), t0);
+    node.drain();
+    let get2 = Message {
+        tid: b"c".to_vec(),
+        kind: Kind::Query(
+            NodeId([8; 20]),
+            Query::GetPeers {
+                info_hash: hash(3),
+                want: None,
+            },
+        ),
+    };
+    node.receive("127.0.0.10:1".parse().unwrap(), &get2.encode(), t0);
+    let values = node
+        .drain()
+        .iter()
+        .find_map(|o| match o {
+            Output::Send(_, b) => match krpc::decode(b).ok()?.kind {
+                Kind::Response(r) => Some(r.values),
+                _ => None,
+            },
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(values, vec![client]);
+}
+
+#[test]
+fn malformed_datagrams_are_counted_and_unknown_methods_get_204() {
+    let t0 = Instant::now();
+    let config = NodeConfig {
+        id: NodeId([1; 20]),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+    };
+    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let from = addr(3);
+    node.receive(from, b"garbage", t0);
+    node.receive(
+        from,
+        b"d1:ad2:id20:abcdefghij0123456789e1:q3:foo1:t2:aa1:y1:qe",
+        t0,
+    );
+    assert_eq!(node.stats().malformed, 2);
+    let out = node.drain();
+    assert_eq!(out.len(), 1);
+    let Output::Send(_, bytes) = &out[0] else {
+        panic!()
+    };
+    assert!(matches!(
+        krpc::decode(bytes).unwrap().kind,
+        Kind::Error(204, _)
+    ));
+    // A forged reply to a query never sent is counted and ignored.
+    let forged = Message {
+        tid: vec![0, 9],
+        kind: Kind::Response(Default::default()),
+    };
+    node.receive(from, &forged.encode(), t0);
+    assert_eq!(node.stats().unsolicited, 1);
+    assert_eq!(node.node_count(), 0);
+}

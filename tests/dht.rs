@@ -1,0 +1,241 @@
+//! The DHT over real UDP on loopback: a 20-node DHT on distinct 127.x.y.z addresses with
+//! fixed ids (announce on one node, find from another, expiry by advancing the nodes'
+//! clocks), a flood from one address, malformed datagrams, the saved state, and the guard
+//! that keeps every test on loopback.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use strand::dht::{self, Dht, DhtCommand, DhtConfig, DhtEvent};
+
+/// A /24 of loopback addresses of our own, so parallel runs and other tests do not meet.
+fn base() -> [u8; 3] {
+    let pid = std::process::id();
+    [127, 100 + (pid % 100) as u8, (pid / 100 % 250) as u8]
+}
+
+fn ip(n: u8) -> IpAddr {
+    let [a, b, c] = base();
+    IpAddr::V4(Ipv4Addr::new(a, b, c, n))
+}
+
+fn fixed_id(n: u8) -> [u8; 20] {
+    let mut id = [0u8; 20];
+    for (i, byte) in id.iter_mut().enumerate() {
+        *byte = n.wrapping_mul(37).wrapping_add(i as u8 * 11) ^ (n << 3);
+    }
+    id
+}
+
+fn start(n: u8, bootstrap: Option<SocketAddr>, state_file: Option<PathBuf>) -> Dht {
+    dht::spawn(DhtConfig {
+        bind: Some(ip(n)),
+        port: 0,
+        bootstrap: bootstrap.map(|a| a.to_string()).into_iter().collect(),
+        state_file,
+        id: Some(fixed_id(n)),
+        loopback_only: true,
+    })
+    .expect("start a DHT node")
+}
+
+/// Waits (at most `limit`) for peers of `hash` on `node`; returns them, or what the lookup
+/// ended with.
+fn wait_for_peers(node: &Dht, hash: [u8; 20], limit: Duration) -> (Vec<SocketAddr>, bool) {
+    let end = Instant::now() + limit;
+    let mut peers = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match node.events.recv_timeout(left) {
+            Ok(DhtEvent::Peers(h, p)) if h == hash => peers.extend(p),
+            Ok(DhtEvent::LookupDone(h, _)) if h == hash => return (peers, true),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    (peers, false)
+}
+
+fn stop_all(nodes: Vec<Dht>) {
+    for node in nodes {
+        let report = node.stop();
+        assert_eq!(report.refused, 0, "a node tried to leave loopback");
+    }
+}
+
+#[test]
+fn twenty_nodes_announce_find_and_expire() {
+    let first = start(1, None, None);
+    let router = first.local_addr();
+    let mut nodes = vec![first];
+    for n in 2..=20 {
+        nodes.push(start(n, Some(router), None));
+    }
+    // Let the table fill: every node bootstraps off the first and looks itself up.
+    let end = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < end {
+        if nodes
+            .iter()
+            .all(|n| n.report().is_some_and(|r| r.nodes >= 8))
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let r = node.report().unwrap();
+        assert!(r.nodes >= 8, "node {} knows {} nodes", i + 1, r.nodes);
+    }
+    let hash = [0xab; 20];
+    nodes[4]
+        .commands
+        .send(DhtCommand::Announce(hash, 6000))
+        .unwrap();
+    let (_, done) = wait_for_peers(&nodes[4], hash, Duration::from_secs(20));
+    assert!(done, "the announcing lookup did not end");
+    // Announces go out when the lookup ends; give them a moment to land.
+    std::thread::sleep(Duration::from_millis(300));
+    nodes[14].get_peers(hash);
+    let (peers, _) = wait_for_peers(&nodes[14], hash, Duration::from_secs(20));
+    assert!(peers.contains(&SocketAddr::new(ip(5), 6000)), "{peers:?}");
+
+    // The announcer goes away; 31 minutes later its entry has expired everywhere.
+    let announcer = nodes.remove(4);
+    assert_eq!(announcer.stop().refused, 0);
+    for node in &nodes {
+        node.commands
+            .send(DhtCommand::AdvanceClock(Duration::from_secs(31 * 60)))
+            .unwrap();
+    }
+    let finder = &nodes[10];
+    while finder.events.try_recv().is_ok() {}
+    finder.get_peers(hash);
+    let (peers, done) = wait_for_peers(finder, hash, Duration::from_secs(20));
+    assert!(done);
+    assert!(peers.is_empty(), "expired peers still served: {peers:?}");
+    stop_all(nodes);
+}
+
+#[test]
+fn a_flood_from_one_address_neither_grows_nor_starves() {
+    let node = start(30, None, None);
+    let target = node.local_addr();
+    let flooder = UdpSocket::bind((ip(31), 0)).unwrap();
+    let honest = UdpSocket::bind((ip(32), 0)).unwrap();
+    honest
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let ping = |tid: &str, id: u8| {
+        let id = String::from_utf8(vec![b'a' + id; 20]).unwrap();
+        format!("d1:ad2:id20:{id}e1:q4:ping1:t2:{tid}1:y1:qe")
+    };
+    // Four seconds of pings from one address, as fast as one thread can send them.
+    let flood = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(4);
+        let mut sent = 0u64;
+        while Instant::now() < end {
+            for _ in 0..100 {
+                let _ = flooder.send_to(ping("ff", 1).as_bytes(), target);
+            }
+            let _ = flooder.send_to(b"not bencode at all", target);
+            sent += 101;
+        }
+        sent
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // Meanwhile another node pings ten times, retrying as a real node would (3 tries each).
+    let mut answered = 0;
+    for round in 0..10 {
+        let tid = format!("{round:02}");
+        let mut buf = [0u8; 1500];
+        'tries: for _ in 0..3 {
+            honest.send_to(ping(&tid, 2).as_bytes(), target).unwrap();
+            while let Ok((len, _)) = honest.recv_from(&mut buf) {
+                let reply = &buf[..len];
+                let want = format!("1:t2:{tid}1:y1:r");
+                if reply.windows(want.len()).any(|w| w == want.as_bytes()) {
+                    answered += 1;
+                    break 'tries;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let sent = flood.join().unwrap();
+    let report = node.stop();
+    assert!(
+        answered >= 9,
+        "the honest node got {answered} of 10 answers"
+    );
+    // At most 100 queries a second from the flooder were answered.
+    assert!(report.answered <= 5 * 100 + 10, "{report:?} of {sent} sent");
+    assert!(report.dropped > 1000, "{report:?} of {sent} sent");
+    assert!(report.malformed >= 1, "{report:?}");
+    assert_eq!(report.refused, 0);
+}
+
+#[test]
+fn id_and_nodes_are_saved_and_tried_first_next_time() {
+    let dir = std::env::temp_dir().join(format!("strand-dht-test-{}", std::process::id()));
+    let state = dir.join("dht.dat");
+    let a = start(40, None, None);
+    let b = dht::spawn(DhtConfig {
+        bind: Some(ip(41)),
+        port: 0,
+        bootstrap: vec![a.local_addr().to_string()],
+        state_file: Some(state.clone()),
+        id: None,
+        loopback_only: true,
+    })
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while b.report().is_some_and(|r| r.nodes == 0) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.stop().nodes, 1);
+    let saved = dht::state::load(&state).expect("state saved");
+    assert_eq!(saved.nodes.len(), 1);
+    assert_eq!(saved.nodes[0].addr, a.local_addr());
+    // No bootstrap this time: the saved node alone brings the table back.
+    let again = dht::spawn(DhtConfig {
+        bind: Some(ip(41)),
+        port: 0,
+        bootstrap: vec![],
+        state_file: Some(state.clone()),
+        id: None,
+        loopback_only: true,
+    })
+    .unwrap();
+    let end = Instant::now() + Duration::from_secs(10);
+    while again.report().is_some_and(|r| r.nodes == 0) && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(again.stop().nodes, 1);
+    assert_eq!(dht::state::load(&state).unwrap().id, saved.id);
+    a.stop();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The guard every DHT test relies on: with `loopback_only`, a name is never resolved and a
+/// non-loopback address never receives a datagram; both are counted. If this fails, a test
+/// run could reach the internet.
+#[test]
+fn loopback_only_refuses_names_and_other_hosts() {
+    let node = dht::spawn(DhtConfig {
+        bind: Some(ip(50)),
+        port: 0,
+        bootstrap: vec!["dht.example.invalid:6881".into(), "192.0.2.1:6881".into()],
+        state_file: None,
+        id: None,
+        loopback_only: true,
+    })
+    .unwrap();
+    node.commands
+        .send(DhtCommand::AddNode("198.51.100.7:6881".parse().unwrap()))
+        .unwrap();
+    let report = node.stop();
+    assert_eq!(report.refused, 3, "{report:?}");
+    // And the library knows no routers of its own.
+    assert!(DhtConfig::default().bootstrap.is_empty());
+    assert!(!DhtConfig::default().loopback_only || DhtConfig::default().bootstrap.is_empty());
+}
