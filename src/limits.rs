@@ -111,24 +111,6 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     Ok(raised.rlim_cur)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_open_file_limit_rises_to_the_hard_limit() {
-        let raised = super::raise_open_file_limit().unwrap();
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as in `raise_open_file_limit`.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
-        assert!(limit.rlim_cur == limit.rlim_max || limit.rlim_max == libc::RLIM_INFINITY);
-        assert_eq!(raised, limit.rlim_cur);
-    }
-}
 // What DHT nodes can make us spend (BEP 5).
 
 /// Largest DHT datagram read, longest transaction id and token, most peers taken from one
@@ -153,3 +135,22 @@ pub use crate::dht::store::{
 };
 /// Datagrams queued between a DHT socket's receiving thread and the DHT thread.
 pub use crate::dht::thread::INBOX as DHT_INBOX;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_open_file_limit_rises_to_the_hard_limit() {
+        let raised = super::raise_open_file_limit().unwrap();
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as in `raise_open_file_limit`.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        assert!(limit.rlim_cur == limit.rlim_max || limit.rlim_max == libc::RLIM_INFINITY);
+        assert_eq!(raised, limit.rlim_cur);
+    }
+}
