@@ -490,3 +490,69 @@ fn summary_names_the_output_and_verify_draws_the_map() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("pieces: 4 of 4 on disk ▕████▏"), "{stdout}");
 }
+
+/// Item 5: a dead tracker ends the download with one line, `strand: no peers: tracker URL:
+/// connection refused`, and no log line; a tracker with a scheme strand cannot speak is
+/// refused at once.
+#[test]
+fn tracker_errors_are_one_line() {
+    let dir = TempDir::new("dead");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", closed.local_addr().unwrap());
+    drop(closed);
+    for (announce, timeout, want) in [
+        (
+            url.as_str(),
+            "1",
+            format!("strand: no peers: tracker {url}: connection refused"),
+        ),
+        (
+            "ftp://127.0.0.1:1/announce",
+            "30",
+            "strand: no peers: tracker ftp://127.0.0.1:1/announce: unsupported URL scheme"
+                .to_string(),
+        ),
+    ] {
+        let t = make_torrent(
+            &[("f", b"data")],
+            16 * KIB as u32,
+            "dead",
+            Some(announce),
+            false,
+        );
+        let torrent = dir.path().join("dead.torrent");
+        std::fs::write(&torrent, &t.bytes).unwrap();
+        let started = Instant::now();
+        let mut child = strand()
+            .args(["download", torrent.to_str().unwrap(), "-o"])
+            .arg(dir.path().join("out"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--tracker-timeout",
+                timeout,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(40));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert_eq!(
+            err.lines().collect::<Vec<_>>(),
+            vec![want.as_str()],
+            "{err}"
+        );
+        if announce.starts_with("ftp") {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "not refused at once"
+            );
+        }
+    }
+}

@@ -43,6 +43,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     } else {
         Metainfo::load(Path::new(&source))?
     };
+    usable_trackers(&meta.trackers, &peer)?;
     if let Some(path) = &save_torrent {
         std::fs::write(path, meta.to_torrent_bytes())
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
@@ -126,4 +127,31 @@ fn fetch_magnet(link: &str, peer: &mut SessionArgs) -> Result<Metainfo, Failure>
         );
     }
     Ok(meta)
+}
+
+/// Warns of each tracker whose URL scheme strand cannot speak, and fails at once when no
+/// tracker is left and no peer was given: waiting for the tracker timeout would change
+/// nothing.
+fn usable_trackers(tiers: &[Vec<String>], peer: &SessionArgs) -> Result<(), Failure> {
+    let speaks = |url: &str| {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        matches!(scheme.as_deref(), Some("http" | "https" | "udp"))
+    };
+    let all: Vec<&String> = tiers.iter().flatten().collect();
+    let bad: Vec<&&String> = all.iter().filter(|u| !speaks(u)).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    if bad.len() == all.len() && peer.peers.is_empty() {
+        return Err(Failure::error(format!(
+            "no peers: tracker {}: unsupported URL scheme",
+            bad[0]
+        )));
+    }
+    for url in bad {
+        note!(
+            "strand: warning: tracker {url}: unsupported URL scheme (http, https or udp); skipped"
+        );
+    }
+    Ok(())
 }

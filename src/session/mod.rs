@@ -331,7 +331,8 @@ impl Session {
             }
             Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
             Event::Tracker(TrackerEvent::Failed(text)) => {
-                warn!("{text}");
+                // Not a warning: if no peer comes, the session's error carries the text.
+                info!("{text}");
                 self.tracker_errors = Some(text);
             }
             Event::Hashed(result) => self.on_hashed(result),
