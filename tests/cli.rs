@@ -556,3 +556,68 @@ fn tracker_errors_are_one_line() {
         }
     }
 }
+
+/// Item 4: a file in the way that holds none of the torrent's data, with no resume file, is
+/// refused by name unless `--overwrite` is given.
+#[test]
+fn a_users_own_file_is_not_overwritten() {
+    let data = payload(100 * KIB, 4);
+    let t = make_torrent(&[("f", &data)], 32 * KIB as u32, "notes.txt", None, false);
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("overwrite");
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mine = out.join("notes.txt");
+    std::fs::write(&mine, b"my own notes, not a torrent\n").unwrap();
+    let (torrent, out_s) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let peer = seeder.addr().to_string();
+
+    let (code, _, err) = download(torrent, out_s, &peer, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} holds none of the torrent's data",
+            mine.display()
+        )) && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        b"my own notes, not a torrent\n"
+    );
+
+    let (code, _, err) = download(torrent, out_s, &peer, &["--overwrite"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_output_matches(&t, &out);
+}
+
+/// Item 10: `seed` with a folder that holds none of the data says so, and how to download,
+/// instead of quietly downloading the whole torrent into it.
+#[test]
+fn seed_with_nothing_to_seed_says_so() {
+    let dir = TempDir::new("seed-nothing");
+    let t = three_files();
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = run(
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "-d",
+            empty.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("holds none of the torrent's data"), "{err}");
+    assert!(err.contains("strand download"), "{err}");
+    assert_eq!(list_files(&empty), Vec::<String>::new());
+}

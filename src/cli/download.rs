@@ -15,6 +15,7 @@ use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
 use super::args::{cores, finish, seed_policy, Files, Selection, SessionArgs};
+use super::disk::{refuse_foreign, Created};
 use super::errors::{note, usage_err, Failure};
 use super::progress::{paint, TaskLine};
 use super::run::run_session;
@@ -27,6 +28,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from("."));
     let selection = Selection::parse(&mut args)?;
     let recheck = args.contains("--recheck");
+    let overwrite = args.contains("--overwrite");
     let preallocate = args.contains("--preallocate");
     let save_torrent: Option<PathBuf> = args
         .opt_value_from_str("--save-torrent")
@@ -81,13 +83,21 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
             ),
         }
     }
+    if !overwrite {
+        refuse_foreign(&output_dir, &meta, &map, &have)?;
+    }
+    let created = Created::before(&output_dir, &meta, &map);
     let all = chosen.iter().all(|&c| c);
     let files = Files {
         verified: Some(have),
         chosen: (!all).then_some(chosen),
         preallocate,
     };
-    run_session(meta, output_dir, files, seed, peer)
+    let result = run_session(meta, output_dir, files, seed, peer);
+    if result.is_err() {
+        created.remove_if_empty();
+    }
+    result
 }
 
 /// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The

@@ -6,6 +6,7 @@
 
 mod args;
 mod create;
+mod disk;
 mod download;
 mod errors;
 mod help;
