@@ -621,3 +621,38 @@ fn seed_with_nothing_to_seed_says_so() {
     assert!(err.contains("strand download"), "{err}");
     assert_eq!(list_files(&empty), Vec::<String>::new());
 }
+
+/// Item 9: `RUST_LOG=strand=debug` tells each peer's story: connect, handshake with the
+/// client's name, choke changes, and why it left, never a raw "failed to fill whole buffer".
+#[test]
+fn debug_log_tells_each_peers_story() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("debuglog");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let mut child = strand()
+        .args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(dir.path().join("out"))
+        .args(["--peer", &seeder.addr().to_string()])
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "strand=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let addr = seeder.addr();
+    for want in [
+        format!("{addr}: connecting"),
+        format!("{addr}: handshake done: strand test kit 0.0.0.1"),
+        format!("{addr}: unchoked us"),
+        format!("{addr}: left: "),
+    ] {
+        assert!(err.contains(&want), "no '{want}' in:\n{err}");
+    }
+    assert!(!err.contains("failed to fill whole buffer"), "{err}");
+}
