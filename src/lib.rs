@@ -8,6 +8,7 @@ pub mod addresses;
 pub mod bencode;
 pub mod bitfield;
 pub mod choker;
+pub(crate) mod client_id;
 pub mod create;
 pub mod dht;
 pub mod geometry;

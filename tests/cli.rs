@@ -496,3 +496,169 @@ fn summary_names_the_output_and_verify_draws_the_map() {
     assert_eq!(code, Some(0), "{stdout}");
     assert!(stdout.contains("pieces: 4 of 4 on disk ▕████▏"), "{stdout}");
 }
+
+/// Item 5: a dead tracker ends the download with one line, `strand: no peers: tracker URL:
+/// connection refused`, and no log line; a tracker with a scheme strand cannot speak is
+/// refused at once.
+#[test]
+fn tracker_errors_are_one_line() {
+    let dir = TempDir::new("dead");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/announce", closed.local_addr().unwrap());
+    drop(closed);
+    for (announce, timeout, want) in [
+        (
+            url.as_str(),
+            "1",
+            format!("strand: no peers: tracker {url}: connection refused"),
+        ),
+        (
+            "ftp://127.0.0.1:1/announce",
+            "30",
+            "strand: no peers: tracker ftp://127.0.0.1:1/announce: unsupported URL scheme"
+                .to_string(),
+        ),
+    ] {
+        let t = make_torrent(
+            &[("f", b"data")],
+            16 * KIB as u32,
+            "dead",
+            Some(announce),
+            false,
+        );
+        let torrent = dir.path().join("dead.torrent");
+        std::fs::write(&torrent, &t.bytes).unwrap();
+        let started = Instant::now();
+        let mut child = strand()
+            .args(["download", torrent.to_str().unwrap(), "-o"])
+            .arg(dir.path().join("out"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--tracker-timeout",
+                timeout,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(40));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(1), "{err}");
+        assert_eq!(
+            err.lines().collect::<Vec<_>>(),
+            vec![want.as_str()],
+            "{err}"
+        );
+        if announce.starts_with("ftp") {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "not refused at once"
+            );
+        }
+    }
+}
+
+/// Item 4: a file in the way that holds none of the torrent's data, with no resume file, is
+/// refused by name unless `--overwrite` is given.
+#[test]
+fn a_users_own_file_is_not_overwritten() {
+    let data = payload(100 * KIB, 4);
+    let t = make_torrent(&[("f", &data)], 32 * KIB as u32, "notes.txt", None, false);
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("overwrite");
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let mine = out.join("notes.txt");
+    std::fs::write(&mine, b"my own notes, not a torrent\n").unwrap();
+    let (torrent, out_s) = (torrent.to_str().unwrap(), out.to_str().unwrap());
+    let peer = seeder.addr().to_string();
+
+    let (code, _, err) = download(torrent, out_s, &peer, &[]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{} holds none of the torrent's data",
+            mine.display()
+        )) && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&mine).unwrap(),
+        b"my own notes, not a torrent\n"
+    );
+
+    let (code, _, err) = download(torrent, out_s, &peer, &["--overwrite"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_output_matches(&t, &out);
+}
+
+/// Item 10: `seed` with a folder that holds none of the data says so, and how to download,
+/// instead of quietly downloading the whole torrent into it.
+#[test]
+fn seed_with_nothing_to_seed_says_so() {
+    let dir = TempDir::new("seed-nothing");
+    let t = three_files();
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let (code, _, err) = run(
+        &[
+            "seed",
+            torrent.to_str().unwrap(),
+            "-d",
+            empty.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("holds none of the torrent's data"), "{err}");
+    assert!(err.contains("strand download"), "{err}");
+    assert_eq!(list_files(&empty), Vec::<String>::new());
+}
+
+/// Item 9: `RUST_LOG=strand=debug` tells each peer's story: connect, handshake with the
+/// client's name, choke changes, and why it left, never a raw "failed to fill whole buffer".
+#[test]
+fn debug_log_tells_each_peers_story() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("debuglog");
+    let torrent = dir.path().join("three.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let mut child = strand()
+        .args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(dir.path().join("out"))
+        .args(["--peer", &seeder.addr().to_string()])
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .env("RUST_LOG", "strand=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    let addr = seeder.addr();
+    for want in [
+        format!("{addr}: connecting"),
+        format!("{addr}: handshake done: strand test kit 0.0.0.1"),
+        format!("{addr}: unchoked us"),
+        format!("{addr}: left: "),
+    ] {
+        assert!(err.contains(&want), "no '{want}' in:\n{err}");
+    }
+    assert!(!err.contains("failed to fill whole buffer"), "{err}");
+}

@@ -16,6 +16,7 @@ use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
 use super::args::{cores, finish, seed_policy, Files, Selection, SessionArgs};
+use super::disk::{refuse_foreign, Created};
 use super::errors::{note, usage_err, Failure};
 use super::progress::{paint, TaskLine};
 use super::run::run_session;
@@ -28,6 +29,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .unwrap_or_else(|| PathBuf::from("."));
     let selection = Selection::parse(&mut args)?;
     let recheck = args.contains("--recheck");
+    let overwrite = args.contains("--overwrite");
     let preallocate = args.contains("--preallocate");
     let save_torrent: Option<PathBuf> = args
         .opt_value_from_str("--save-torrent")
@@ -52,6 +54,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     } else {
         (Metainfo::load(Path::new(&source))?, None)
     };
+    usable_trackers(&meta.trackers, &peer)?;
     if let Some(path) = &save_torrent {
         std::fs::write(path, meta.to_torrent_bytes())
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
@@ -89,13 +92,21 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
             ),
         }
     }
+    if !overwrite {
+        refuse_foreign(&output_dir, &meta, &map, &have)?;
+    }
+    let created = Created::before(&output_dir, &meta, &map);
     let all = chosen.iter().all(|&c| c);
     let files = Files {
         verified: Some(have),
         chosen: (!all).then_some(chosen),
         preallocate,
     };
-    run_session(meta, output_dir, files, seed, peer, dht)
+    let result = run_session(meta, output_dir, files, seed, peer, dht);
+    if result.is_err() {
+        created.remove_if_empty();
+    }
+    result
 }
 
 /// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The
@@ -140,4 +151,31 @@ fn fetch_magnet(
         );
     }
     Ok(meta)
+}
+
+/// Warns of each tracker whose URL scheme strand cannot speak, and fails at once when no
+/// tracker is left and no peer was given: waiting for the tracker timeout would change
+/// nothing.
+fn usable_trackers(tiers: &[Vec<String>], peer: &SessionArgs) -> Result<(), Failure> {
+    let speaks = |url: &str| {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        matches!(scheme.as_deref(), Some("http" | "https" | "udp"))
+    };
+    let all: Vec<&String> = tiers.iter().flatten().collect();
+    let bad: Vec<&&String> = all.iter().filter(|u| !speaks(u)).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    if bad.len() == all.len() && peer.peers.is_empty() {
+        return Err(Failure::error(format!(
+            "no peers: tracker {}: unsupported URL scheme",
+            bad[0]
+        )));
+    }
+    for url in bad {
+        note!(
+            "strand: warning: tracker {url}: unsupported URL scheme (http, https or udp); skipped"
+        );
+    }
+    Ok(())
 }

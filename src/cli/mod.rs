@@ -7,6 +7,7 @@
 mod args;
 mod create;
 mod dht;
+mod disk;
 mod download;
 mod errors;
 mod help;
@@ -20,14 +21,31 @@ mod tracker;
 mod units;
 mod verify;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use errors::{note, say, usage_err, Failure, EXIT_USAGE};
 
 /// Runs the command line of this process and returns its exit status.
 pub(crate) fn main() -> ExitCode {
+    // On a terminal each log line first erases the live line it would otherwise run into;
+    // the live line is drawn again below it at its next redraw.
+    let tty = std::io::stderr().is_terminal();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_micros()
+        .format(move |buf, record| {
+            use std::io::Write as _;
+            if tty {
+                write!(buf, "\r\x1b[2K")?;
+            }
+            writeln!(
+                buf,
+                "[{} {:<5} {}] {}",
+                buf.timestamp_micros(),
+                record.level(),
+                record.target(),
+                record.args()
+            )
+        })
         .init();
     match run(pico_args::Arguments::from_env()) {
         Ok(()) => ExitCode::SUCCESS,

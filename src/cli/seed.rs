@@ -31,6 +31,16 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
     })?;
     line.clear();
     let pieces = meta.geometry.piece_count() as usize;
+    if have.count() == 0 && pieces > 0 {
+        return Err(Failure::error(format!(
+            "{} holds none of the torrent's data (looked for {}); to fetch it first, \
+             run `strand download {} -o {} --seed`",
+            data_dir.display(),
+            data_dir.join(&meta.name).display(),
+            torrent.display(),
+            data_dir.display()
+        )));
+    }
     if !peer.quiet {
         if have.is_full() {
             note!("all {pieces} pieces present and verified; seeding");

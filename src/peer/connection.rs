@@ -91,6 +91,14 @@ impl std::fmt::Display for PeerError {
             PeerError::Wire(WireError::Io(e)) if crate::net::is_timeout(e) => {
                 write!(f, "no whole message in {} s", IDLE_TIMEOUT.as_secs())
             }
+            PeerError::Wire(WireError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                write!(f, "the peer closed the connection")
+            }
+            PeerError::Wire(WireError::Io(e))
+                if e.kind() == std::io::ErrorKind::ConnectionReset =>
+            {
+                write!(f, "the peer reset the connection")
+            }
             PeerError::Wire(e) => write!(f, "{e}"),
             PeerError::Protocol(what) => write!(f, "protocol violation: {what}"),
         }
@@ -136,10 +144,9 @@ fn spawn(
         .stack_size(STACK_SIZE)
         .spawn(move || {
             let reason = match run(&setup, accepted, commands) {
-                Ok(()) => "connection closed".to_string(),
+                Ok(()) => "we closed the connection".to_string(),
                 Err(e) => e.to_string(),
             };
-            debug!("{}: {reason}", setup.addr);
             let closed = PeerEvent::Closed { reason };
             // The session may be over already; then nobody needs to hear it.
             let _ = setup.events.send(Event::Peer(setup.key, closed));

@@ -126,7 +126,15 @@ impl std::fmt::Display for Error {
                 f,
                 "no peers: the torrent has no tracker, no peer was given and no DHT node answered"
             ),
-            Error::NoPeers(Some(errors)) => write!(f, "no peers, and {errors}"),
+            // The trackers' text is a header line and a line per tracker: shown as one line.
+            Error::NoPeers(Some(errors)) => {
+                let lines: Vec<&str> = errors.lines().map(str::trim).collect();
+                match lines.as_slice() {
+                    [_, only] => write!(f, "no peers: {only}"),
+                    [head, rest @ ..] => write!(f, "no peers: {head} {}", rest.join("; ")),
+                    [] => write!(f, "no peers"),
+                }
+            }
         }
     }
 }

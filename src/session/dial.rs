@@ -82,6 +82,7 @@ impl Session {
                 break;
             }
             self.addresses.dialing(addr);
+            debug!("{addr}: connecting");
         }
     }
 
@@ -96,6 +97,7 @@ impl Session {
             return;
         }
         let (key, cmd_rx) = self.add_peer(addr, true);
+        debug!("{addr}: connected to us");
         if let Err(e) =
             connection::spawn_incoming(self.peer_setup(key, addr), stream, theirs, cmd_rx)
         {

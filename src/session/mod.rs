@@ -33,6 +33,7 @@ use log::{debug, info, warn};
 use crate::addresses::AddressBook;
 use crate::bitfield::Bitfield;
 use crate::choker::Choker;
+use crate::client_id::client_name;
 use crate::dht::{DhtEvent, DhtLink};
 use crate::geometry::{Geometry, BLOCK_LEN};
 use crate::messages::{
@@ -366,7 +367,8 @@ impl Session {
             }
             Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
             Event::Tracker(TrackerEvent::Failed(text)) => {
-                warn!("{text}");
+                // Not a warning: if no peer comes, the session's error carries the text.
+                info!("{text}");
                 self.tracker_errors = Some(text);
             }
             Event::Hashed(result) => self.on_hashed(result),
@@ -422,7 +424,11 @@ impl Session {
                     self.learn_peers(addrs);
                 }
             }
-            PeerEvent::Connected { extensions, .. } => {
+            PeerEvent::Connected {
+                extensions,
+                peer_id,
+            } => {
+                debug!("{}: handshake done: {}", peer.addr, client_name(&peer_id));
                 peer.connected = true;
                 peer.last_block = Instant::now();
                 peer.since = Instant::now();
@@ -468,6 +474,9 @@ impl Session {
                 self.update_interest(key);
             }
             PeerEvent::Choked => {
+                if !peer.choking_us {
+                    debug!("{}: choked us", peer.addr);
+                }
                 peer.choking_us = true;
                 for block in self.picker.release_peer(key) {
                     *peer.withdrawn.entry(block).or_default() += 1;
@@ -475,6 +484,9 @@ impl Session {
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
+                if peer.choking_us {
+                    debug!("{}: unchoked us", peer.addr);
+                }
                 peer.choking_us = false;
                 peer.last_block = Instant::now();
                 self.fill(key);
@@ -491,7 +503,7 @@ impl Session {
             PeerEvent::Canceled(block) => self.send(key, Command::SkipUpload(block)),
             PeerEvent::Block { block, data } => self.on_block(key, block, data),
             PeerEvent::Closed { reason } => {
-                debug!("{}: closed: {reason}", peer.addr);
+                debug!("{}: left: {reason}", peer.addr);
                 self.forget_peer(key);
                 self.fill_all();
             }
@@ -619,7 +631,13 @@ impl Session {
 
     /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
     fn shut_down(&mut self) {
-        for key in self.peers.keys().copied().collect::<Vec<_>>() {
+        for (key, addr) in self
+            .peers
+            .iter()
+            .map(|(k, p)| (*k, p.addr))
+            .collect::<Vec<_>>()
+        {
+            debug!("{addr}: left: the session ended");
             self.send(key, Command::Disconnect);
         }
         self.peers.clear();

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use log::info;
+use log::{debug, info};
 
 use super::Session;
 use crate::choker::Candidate;
@@ -78,6 +78,15 @@ impl Session {
             return;
         };
         if peer.choking_peer != choke {
+            debug!(
+                "{}: {}",
+                peer.addr,
+                if choke {
+                    "we choke it"
+                } else {
+                    "we unchoke it"
+                }
+            );
             peer.choking_peer = choke;
             self.send(
                 key,

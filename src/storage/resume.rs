@@ -187,7 +187,8 @@ pub fn startup(
         "--recheck".to_string()
     } else {
         match std::fs::read(path(root, &meta.info_hash)) {
-            Err(e) => format!("no resume file ({e})"),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "no resume file".into(),
+            Err(e) => format!("cannot read the resume file: {e}"),
             Ok(bytes) => match decode(&bytes, &meta.info_hash, pieces) {
                 Err(e) => format!("resume file unusable: {e}"),
                 Ok((_, saved)) if saved != now => "files changed since the resume file".into(),
