@@ -47,7 +47,7 @@ fn main() {
     let options = match parse() {
         Ok(options) => options,
         Err(error) => {
-            eprintln!("tracker_load: {error}");
+            eprintln!("tracker_load: {error}\n{USAGE}");
             std::process::exit(2);
         }
     };
@@ -117,8 +117,15 @@ fn main() {
     );
 }
 
+const USAGE: &str = "usage: tracker_load --tracker ADDR:PORT [--udp | --http] [--seconds 10] \
+                     [--threads 8] [--sources 2000] [--torrents 100] [--pid TRACKER_PID]";
+
 fn parse() -> Result<Options, pico_args::Error> {
     let mut args = pico_args::Arguments::from_env();
+    if args.contains(["-h", "--help"]) {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
     let options = Options {
         tracker: args.value_from_str("--tracker")?,
         http: args.contains("--http"),
