@@ -33,6 +33,15 @@ struct Options {
     pid: Option<u32>,
 }
 
+/// One worker thread's share of the load.
+struct Work {
+    tracker: SocketAddr,
+    /// Its source addresses, by number (see [`source_ip`]).
+    sources: Vec<usize>,
+    torrents: usize,
+    deadline: Instant,
+}
+
 /// What one worker saw.
 #[derive(Default)]
 struct Tally {
@@ -60,14 +69,19 @@ fn main() {
     let deadline = started + Duration::from_secs(options.seconds);
     let workers: Vec<_> = (0..options.threads)
         .map(|worker| {
-            let sources: Vec<usize> = (worker..options.sources).step_by(options.threads).collect();
-            let (tracker, torrents, http) = (options.tracker, options.torrents, options.http);
+            let work = Work {
+                tracker: options.tracker,
+                sources: (worker..options.sources).step_by(options.threads).collect(),
+                torrents: options.torrents,
+                deadline,
+            };
+            let http = options.http;
             std::thread::spawn(move || {
                 let mut rng = Rng::seeded(worker as u64);
                 if http {
-                    http_worker(tracker, &sources, torrents, deadline, &mut rng)
+                    http_worker(&work, &mut rng)
                 } else {
-                    udp_worker(tracker, &sources, torrents, deadline, &mut rng)
+                    udp_worker(&work, &mut rng)
                 }
             })
         })
@@ -172,19 +186,14 @@ struct UdpSource {
     id: Option<(u64, Instant)>,
 }
 
-fn udp_worker(
-    tracker: SocketAddr,
-    sources: &[usize],
-    torrents: usize,
-    deadline: Instant,
-    rng: &mut Rng,
-) -> Tally {
+fn udp_worker(work: &Work, rng: &mut Rng) -> Tally {
     let mut tally = Tally::default();
-    let mut sockets: Vec<UdpSource> = sources
+    let mut sockets: Vec<UdpSource> = work
+        .sources
         .iter()
         .filter_map(|&n| {
             let socket = UdpSocket::bind(SocketAddr::new(source_ip(n), 0)).ok()?;
-            socket.connect(tracker).ok()?;
+            socket.connect(work.tracker).ok()?;
             socket.set_read_timeout(Some(REQUEST_TIMEOUT)).ok()?;
             Some(UdpSource {
                 n,
@@ -194,9 +203,9 @@ fn udp_worker(
         })
         .collect();
     let mut buf = [0u8; 2048];
-    'run: while Instant::now() < deadline {
+    'run: while Instant::now() < work.deadline {
         for source in &mut sockets {
-            if Instant::now() >= deadline {
+            if Instant::now() >= work.deadline {
                 break 'run;
             }
             let connection_id = match source.id {
@@ -223,7 +232,7 @@ fn udp_worker(
             let request = Request::Announce {
                 connection_id,
                 transaction_id: rng.next_u32(),
-                request: announce(source.n, torrents, rng),
+                request: announce(source.n, work.torrents, rng),
                 key: source.n as u32,
             };
             let started = Instant::now();
@@ -254,21 +263,15 @@ fn exchange(socket: &UdpSocket, request: &Request, buf: &mut [u8]) -> Option<Res
     None
 }
 
-fn http_worker(
-    tracker: SocketAddr,
-    sources: &[usize],
-    torrents: usize,
-    deadline: Instant,
-    rng: &mut Rng,
-) -> Tally {
+fn http_worker(work: &Work, rng: &mut Rng) -> Tally {
     let mut tally = Tally::default();
     let mut reply = Vec::with_capacity(4096);
-    'run: while Instant::now() < deadline {
-        for &n in sources {
-            if Instant::now() >= deadline {
+    'run: while Instant::now() < work.deadline {
+        for &n in &work.sources {
+            if Instant::now() >= work.deadline {
                 break 'run;
             }
-            let a = announce(n, torrents, rng);
+            let a = announce(n, work.torrents, rng);
             let head = format!(
                 "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0\
                  &left={}&compact=1&numwant=50 HTTP/1.1\r\nHost: t\r\n\r\n",
@@ -280,15 +283,16 @@ fn http_worker(
             let started = Instant::now();
             tally.sent += 1;
             reply.clear();
-            let answered = strand::net::tcp_connect(tracker, Some(source_ip(n)), REQUEST_TIMEOUT)
-                .and_then(|mut stream| {
-                    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-                    stream.write_all(head.as_bytes())?;
-                    stream.read_to_end(&mut reply)
-                })
-                .is_ok()
-                && reply.starts_with(b"HTTP/1.1 200")
-                && !reply.windows(14).any(|w| w == b"failure reason");
+            let answered =
+                strand::net::tcp_connect(work.tracker, Some(source_ip(n)), REQUEST_TIMEOUT)
+                    .and_then(|mut stream| {
+                        stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+                        stream.write_all(head.as_bytes())?;
+                        stream.read_to_end(&mut reply)
+                    })
+                    .is_ok()
+                    && reply.starts_with(b"HTTP/1.1 200")
+                    && !reply.windows(14).any(|w| w == b"failure reason");
             if answered {
                 tally.latencies.push(micros(started));
             } else {
