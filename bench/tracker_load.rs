@@ -176,6 +176,7 @@ fn announce(n: usize, torrents: usize, rng: &mut Rng) -> AnnounceRequest {
         left: if rng.below(2) == 0 { 0 } else { 1 << 20 },
         event: None,
         numwant: 50,
+        local: Some(source_ip(n)),
     }
 }
 
