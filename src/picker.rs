@@ -67,8 +67,8 @@ enum Piece {
     Partial(PartialPiece),
     /// Every block received; waiting for the hash check.
     Complete,
-    /// Hash checked (or had at start): never picked again.
-    Verified,
+    /// Never picked again: its hash passed, or it was on disk or not wanted at start.
+    Done,
 }
 
 /// Which block to ask for, from whom. See the module documentation for the strategy.
@@ -90,15 +90,15 @@ pub struct Picker {
 }
 
 impl Picker {
-    /// A picker for a torrent of this geometry, where the pieces in `have` are already
-    /// verified. `seed` drives the random tie-break between equally rare pieces.
-    pub fn new(geometry: Geometry, have: &Bitfield, seed: u64) -> Picker {
+    /// A picker for a torrent of this geometry that never picks the pieces in `done` (on
+    /// disk, or not wanted). `seed` drives the random tie-break between equally rare pieces.
+    pub fn new(geometry: Geometry, done: &Bitfield, seed: u64) -> Picker {
         let count = geometry.piece_count();
         let mut pieces = Vec::with_capacity(count as usize);
         let mut free_blocks = 0;
         for piece in 0..count {
-            if have.has(piece as usize) {
-                pieces.push(Piece::Verified);
+            if done.has(piece) {
+                pieces.push(Piece::Done);
             } else {
                 free_blocks += u64::from(geometry.block_count(piece));
                 pieces.push(Piece::Missing);
@@ -126,7 +126,7 @@ impl Picker {
     /// A peer sent its bitfield: every piece in it gains one availability.
     pub fn peer_has_bitfield(&mut self, has: &Bitfield) {
         for piece in has.iter() {
-            if let Some(a) = self.availability.get_mut(piece) {
+            if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_add(1);
             }
         }
@@ -136,7 +136,7 @@ impl Picker {
     /// availability, and every block requested from it is released.
     pub fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
         for piece in had.iter() {
-            if let Some(a) = self.availability.get_mut(piece) {
+            if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_sub(1);
             }
         }
@@ -180,7 +180,7 @@ impl Picker {
     /// `peer` delivered `block`. `Wanted` if its piece is started and the block was not yet
     /// received (even if it had been released meanwhile: the data is still good); the block
     /// is then received and nobody's request any more. `NotNeeded` otherwise: duplicate,
-    /// invalid block, piece not started, complete or verified.
+    /// invalid block, piece not started, complete or done.
     pub fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
         if !self.geometry.is_valid_block(block) {
             return Received::NotNeeded;
@@ -241,7 +241,7 @@ impl Picker {
     /// The hash check of `piece` failed. The piece stays started (it counts in
     /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
     /// from any peer that has it takes it again, even with `may_start_new` false. Requests
-    /// still outstanding for it are forgotten. No effect on missing or verified pieces.
+    /// still outstanding for it are forgotten. No effect on missing or done pieces.
     pub fn piece_failed(&mut self, piece: u32) {
         if !matches!(
             self.pieces.get(piece as usize),
@@ -257,18 +257,17 @@ impl Picker {
 
     /// `piece` passed its hash check (or was obtained otherwise): it is never picked again.
     /// Requests still outstanding for it are forgotten. Out-of-range indices are ignored.
-    pub fn piece_verified(&mut self, piece: u32) {
+    pub fn piece_done(&mut self, piece: u32) {
         if (piece as usize) < self.pieces.len() {
             self.retire(piece);
         }
     }
 
     /// Whether a peer with the pieces in `peer_has` has something we still need (a piece
-    /// that is neither complete nor verified).
+    /// that is neither complete nor done).
     pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
-        self.pieces
-            .iter()
-            .enumerate()
+        (0..)
+            .zip(&self.pieces)
             .any(|(i, p)| matches!(p, Piece::Missing | Piece::Partial(_)) && peer_has.has(i))
     }
 
@@ -323,7 +322,7 @@ impl Picker {
         let order: Vec<u32> = own
             .into_iter()
             .chain(self.partial.iter().copied())
-            .filter(|&piece| peer_has.has(piece as usize))
+            .filter(|&piece| peer_has.has(piece))
             .collect();
         for piece in order {
             if out.len() >= max {
@@ -359,21 +358,21 @@ impl Picker {
     fn rarest_missing(&mut self, peer_has: &Bitfield) -> Option<u32> {
         let mut best: Option<(u32, u32)> = None; // (availability, piece)
         let mut ties = 0u64;
-        for (i, state) in self.pieces.iter().enumerate() {
+        for (i, state) in (0..).zip(&self.pieces) {
             if !matches!(state, Piece::Missing) || !peer_has.has(i) {
                 continue;
             }
-            let avail = self.availability[i];
+            let avail = self.availability[i as usize];
             match best {
                 Some((b, _)) if avail > b => {}
                 Some((b, _)) if avail == b => {
                     ties += 1;
                     if self.rng.below(ties) == 0 {
-                        best = Some((avail, i as u32));
+                        best = Some((avail, i));
                     }
                 }
                 _ => {
-                    best = Some((avail, i as u32));
+                    best = Some((avail, i));
                     ties = 1;
                 }
             }
@@ -406,7 +405,7 @@ impl Picker {
             let Piece::Partial(p) = &self.pieces[piece as usize] else {
                 continue;
             };
-            if !peer_has.has(piece as usize) {
+            if !peer_has.has(piece) {
                 continue;
             }
             for (i, slot) in p.blocks.iter().enumerate() {
@@ -466,10 +465,10 @@ impl Picker {
         }
     }
 
-    /// Marks `piece` verified, first undoing its bookkeeping: its free blocks leave the
+    /// Marks `piece` done, first undoing its bookkeeping: its free blocks leave the
     /// count, its outstanding requests are forgotten, it leaves the partial set.
     fn retire(&mut self, piece: u32) {
-        let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Verified);
+        let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Done);
         match old {
             Piece::Missing => self.free_blocks -= u64::from(self.geometry.block_count(piece)),
             Piece::Partial(p) => {
@@ -484,7 +483,7 @@ impl Picker {
                     }
                 }
             }
-            Piece::Complete | Piece::Verified => {}
+            Piece::Complete | Piece::Done => {}
         }
     }
 }
@@ -500,7 +499,7 @@ mod tests {
         Geometry::new(u64::from(pieces) * u64::from(PIECE), PIECE)
     }
 
-    fn bits(len: usize, set: &[usize]) -> Bitfield {
+    fn bits(len: u32, set: &[u32]) -> Bitfield {
         let mut b = Bitfield::new(len);
         for &i in set {
             b.set(i);
@@ -545,7 +544,7 @@ mod tests {
                         }
                     }
                 }
-                Piece::Complete | Piece::Verified => {}
+                Piece::Complete | Piece::Done => {}
             }
         }
         assert_eq!(p.free_blocks, free);
@@ -580,8 +579,8 @@ mod tests {
     fn tie_break_is_random_but_deterministic() {
         let n = 64;
         let first_piece = |seed: u64| {
-            let mut p = Picker::new(geometry(n), &Bitfield::new(n as usize), seed);
-            let all = Bitfield::full(n as usize);
+            let mut p = Picker::new(geometry(n), &Bitfield::new(n), seed);
+            let all = Bitfield::full(n);
             p.peer_has_bitfield(&all);
             p.pick(7, &all, 1, true)[0].piece
         };
@@ -797,7 +796,7 @@ mod tests {
     }
 
     #[test]
-    fn verified_pieces_are_never_picked() {
+    fn done_pieces_are_never_picked() {
         let g = geometry(3);
         let mut p = Picker::new(g, &bits(3, &[0]), 11);
         let all = Bitfield::full(3);
@@ -807,8 +806,8 @@ mod tests {
         let blocks = p.pick(1, &all, 5, true);
         assert!(blocks.iter().all(|b| b.piece != 0));
         let started = blocks[0].piece;
-        p.piece_verified(started);
-        p.piece_verified(77);
+        p.piece_done(started);
+        p.piece_done(77);
         assert_eq!(p.requested_from(1), 1);
         assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
         let rest = p.pick(1, &all, 100, true);
@@ -853,7 +852,7 @@ mod tests {
         let mut duplicates_cancelled = 0;
         for seed in 0..8u64 {
             let g = Geometry::new(u64::from(37 * 3 * BLOCK_LEN + 5000), 3 * BLOCK_LEN);
-            let n = g.piece_count() as usize;
+            let n = g.piece_count();
             let mut rng = Rng::seeded(seed ^ 0x5eed);
             let mut p = Picker::new(g, &Bitfield::new(n), seed);
             let mut peers: Vec<(PeerKey, Bitfield)> = Vec::new();
@@ -865,7 +864,7 @@ mod tests {
                     }
                 }
                 p.peer_has_bitfield(&has);
-                peers.push((idx as PeerKey, has));
+                peers.push((PeerKey::from(idx), has));
             }
             let mut next_key = 5;
             let mut pending: Vec<(PeerKey, BlockRef)> = Vec::new();
@@ -884,7 +883,7 @@ mod tests {
                         let got = p.pick(key, has, max, rng.below(4) != 0);
                         assert!(got.len() <= max);
                         for b in got {
-                            assert!(has.has(b.piece as usize) && !verified.has(b.piece as usize));
+                            assert!(has.has(b.piece) && !verified.has(b.piece));
                             assert!(!pending.contains(&(key, b)));
                             pending.push((key, b));
                         }
@@ -908,8 +907,8 @@ mod tests {
                                 failures += 1;
                                 p.piece_failed(b.piece);
                             } else {
-                                p.piece_verified(b.piece);
-                                verified.set(b.piece as usize);
+                                p.piece_done(b.piece);
+                                verified.set(b.piece);
                             }
                         }
                     }

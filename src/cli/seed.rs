@@ -30,7 +30,7 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
         line.draw(u64::from(done), u64::from(total));
     })?;
     line.clear();
-    let pieces = meta.geometry.piece_count() as usize;
+    let pieces = meta.geometry.piece_count();
     if !peer.quiet {
         if have.is_full() {
             note!("all {pieces} pieces present and verified; seeding");

@@ -22,7 +22,6 @@
 //! `rate.rs` the smoothed transfer rate.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -43,6 +42,7 @@ use crate::peer::extension::{self, OurHandshake};
 use crate::peer::listener::Listener;
 use crate::picker::Picker;
 use crate::rng::Rng;
+use crate::storage::layout::Layout;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
@@ -53,6 +53,7 @@ mod peers;
 mod pex;
 mod pieces;
 mod rate;
+mod store;
 mod upload;
 
 pub use api::{Error, Options, Progress, SeedPolicy, Summary};
@@ -61,10 +62,9 @@ use dial::WANT_MORE_PEERS;
 use peers::{Peer, DEPTH_SECONDS, INITIAL_DEPTH, MIN_DEPTH};
 pub use peers::{MAX_DEPTH, SNUB_TIMEOUT, WITHDRAWN_LIMIT};
 use pex::PEX_FIRST;
-pub use pieces::PIECE_MEMORY_BUDGET;
-use pieces::SPARE_BYTES;
-use pieces::{wanted_pieces, PieceBuffer, Suspect};
 use rate::Rate;
+use store::PieceStore;
+pub use store::PIECE_MEMORY_BUDGET;
 use upload::RECHOKE_TICKS;
 
 /// How often the session updates rates, checks for snubs and reports progress.
@@ -102,6 +102,7 @@ struct Workers {
     hasher: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     tracker: Option<(Sender<TrackerCommand>, JoinHandle<()>)>,
+    listener: Option<Listener>,
 }
 
 struct Session {
@@ -110,27 +111,18 @@ struct Session {
     our_id: [u8; 20],
     geometry: Geometry,
     picker: Picker,
-    /// Pieces verified and on disk.
-    have: Bitfield,
+    /// Every piece's state: the one owner of the piece data and what is on disk.
+    store: PieceStore,
     peers: HashMap<PeerKey, Peer>,
     addresses: AddressBook,
     next_key: PeerKey,
-    buffers: HashMap<u32, PieceBuffer>,
-    /// Buffers of written pieces, ready for new ones.
-    spare_buffers: Vec<Vec<u8>>,
     /// Most requests in flight per peer while many peers share the piece memory budget.
     depth_cap: usize,
-    /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
-    /// addresses that sent their blocks.
-    in_pipeline: HashMap<u32, Vec<Option<SocketAddr>>>,
-    /// Blocks of pieces that failed their hash, kept until the piece passes.
-    suspects: HashMap<u32, Vec<Suspect>>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     workers: Workers,
     started: Instant,
     received_bytes: u64,
-    verified_bytes: u64,
     failed_pieces: u32,
     /// Payload received, over all peers.
     download: Rate,
@@ -140,14 +132,7 @@ struct Session {
     choker: Choker,
     ticks: u64,
     files: Arc<FileMap>,
-    /// Pieces that touch a chosen file: the ones to fetch.
-    wanted: Bitfield,
-    /// Bytes of the wanted pieces.
-    wanted_bytes: u64,
-    /// Wanted pieces not on disk yet.
-    wanted_missing: usize,
-    listener: Option<Listener>,
-    /// When every piece was on disk, if it is.
+    /// When every wanted piece was on disk, if it is: from then on we are seeding.
     completed_at: Option<Instant>,
     /// The trackers' last errors while none answers (cleared when one does).
     tracker_errors: Option<String>,
@@ -156,32 +141,34 @@ struct Session {
     interrupted: bool,
 }
 
+/// The pieces that hold at least one byte of a chosen file.
+fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
+    let layout = Layout::new(&meta.files);
+    let mut wanted = Bitfield::new(meta.geometry.piece_count());
+    for (file, _) in chosen.iter().enumerate().filter(|(_, &c)| c) {
+        for piece in layout.file_pieces(file, &meta.geometry) {
+            wanted.set(piece);
+        }
+    }
+    wanted
+}
+
 impl Session {
+    /// Prepares the output, starts the worker threads and dials the peers given.
     fn start(meta: Metainfo, opts: Options) -> Result<Session, Error> {
         let geometry = meta.geometry;
-        let pieces = geometry.piece_count() as usize;
+        let pieces = geometry.piece_count();
         let chosen = opts
             .chosen
             .clone()
             .unwrap_or_else(|| vec![true; meta.files.len()]);
         let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
         writer::prepare(&map, &meta.files, &chosen, opts.preallocate).map_err(Error::Storage)?;
-        let have = match &opts.verified {
+        let on_disk = match &opts.verified {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),
         };
-        let wanted = wanted_pieces(&meta, &chosen);
-        let size = |p: usize| u64::from(geometry.piece_size(p as u32));
-        let wanted_bytes: u64 = wanted.iter().map(size).sum();
-        let verified_bytes: u64 = wanted.iter().filter(|&p| have.has(p)).map(size).sum();
-        let wanted_missing = wanted.iter().filter(|&p| !have.has(p)).count();
-        // The picker never picks what we have or do not want.
-        let mut skip = have.clone();
-        for p in 0..pieces {
-            if !wanted.has(p) {
-                skip.set(p);
-            }
-        }
+        let store = PieceStore::new(geometry, wanted_pieces(&meta, &chosen), on_disk);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
@@ -189,7 +176,7 @@ impl Session {
         let resume = ResumeSetup {
             path: resume::path(&opts.output_dir, &meta.info_hash),
             info_hash: meta.info_hash,
-            have: have.clone(),
+            have: store.on_disk().clone(),
         };
         let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
             .map_err(Error::Thread)?;
@@ -214,59 +201,68 @@ impl Session {
                 info_hash: meta.info_hash,
                 peer_id: our_id,
                 port,
-                left: wanted_bytes - verified_bytes,
+                left: store.wanted_bytes() - store.verified_bytes(),
                 local: listener
                     .as_ref()
                     .and_then(|l| crate::net::local_ip(l.addr().ip())),
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });
+        let workers = Workers {
+            hash_jobs: Some(hash_tx),
+            hasher: Some(hasher),
+            writer: Some(writer),
+            tracker,
+            listener,
+        };
+        let events = (events_tx, events_rx);
+        let mut session = Session::new(meta, opts, our_id, store, map, events, workers);
+        let direct = session.opts.peers.clone();
+        session.learn_peers(direct);
+        Ok(session)
+    }
+
+    /// The session's state around `store`, talking to the threads in `workers` and hearing
+    /// from every thread on `events`. Starts nothing: [`Session::start`] does, and the tests
+    /// build a session with no threads at all.
+    fn new(
+        meta: Metainfo,
+        opts: Options,
+        our_id: [u8; 20],
+        store: PieceStore,
+        files: Arc<FileMap>,
+        (events_tx, events_rx): (Sender<Event>, Receiver<Event>),
+        workers: Workers,
+    ) -> Session {
         let seed = Rng::from_entropy().next_u64();
-        let mut session = Session {
-            picker: Picker::new(geometry, &skip, seed),
+        Session {
+            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed),
             choker: Choker::new(seed.rotate_left(32)),
-            files: map,
-            completed_at: (wanted_missing == 0).then(Instant::now),
-            wanted,
-            wanted_bytes,
-            wanted_missing,
-            have,
-            geometry,
+            files,
+            completed_at: store.is_complete().then(Instant::now),
+            store,
+            geometry: meta.geometry,
             our_id,
             peers: HashMap::new(),
             addresses: AddressBook::default(),
             next_key: 0,
-            buffers: HashMap::new(),
-            spare_buffers: Vec::new(),
             depth_cap: MAX_DEPTH,
-            in_pipeline: HashMap::new(),
-            suspects: HashMap::new(),
             events_tx,
             events_rx,
-            workers: Workers {
-                hash_jobs: Some(hash_tx),
-                hasher: Some(hasher),
-                writer: Some(writer),
-                tracker,
-            },
+            workers,
             started: Instant::now(),
             received_bytes: 0,
-            verified_bytes,
             failed_pieces: 0,
             download: Rate::default(),
             uploaded_bytes: 0,
             upload: Rate::default(),
             ticks: 0,
-            listener,
             interrupted: false,
             tracker_errors: None,
             lonely_since: None,
             meta,
             opts,
-        };
-        let direct = session.opts.peers.clone();
-        session.learn_peers(direct);
-        Ok(session)
+        }
     }
 
     /// Reacts to events and ticks until the session is due to end or is stopped.
@@ -298,8 +294,8 @@ impl Session {
         }
         progress(&self.progress());
         Ok(Summary {
-            bytes: self.verified_bytes,
-            total_bytes: self.wanted_bytes,
+            bytes: self.store.verified_bytes(),
+            total_bytes: self.store.wanted_bytes(),
             elapsed: self.started.elapsed(),
             uploaded_bytes: self.uploaded_bytes,
             interrupted: self.interrupted,
@@ -339,11 +335,7 @@ impl Session {
             }
             Event::Hashed(result) => self.on_hashed(result),
             Event::Disk(DiskEvent::PieceWritten { piece, buffer }) => {
-                let piece_len = self.geometry.piece_len() as usize;
-                if (self.spare_buffers.len() + 1) * piece_len <= SPARE_BYTES {
-                    self.spare_buffers.push(buffer);
-                }
-                self.on_written(piece);
+                self.on_written(piece, buffer);
             }
             Event::Accepted {
                 stream,
@@ -390,16 +382,17 @@ impl Session {
                 peer.last_block = Instant::now();
                 peer.since = Instant::now();
                 self.addresses.handshaken(peer.addr);
-                if self.have.count() > 0 {
+                let on_disk = self.store.on_disk();
+                if on_disk.count() > 0 {
                     let _ = peer
                         .commands
-                        .send(Command::Bitfield(self.have.as_bytes().to_vec()));
+                        .send(Command::Bitfield(on_disk.as_bytes().to_vec()));
                 }
                 if extensions {
                     let ours = OurHandshake {
                         reqq: connection::ADVERTISED_REQQ,
                         metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
-                        listen_port: self.listener.as_ref().map(|l| l.addr().port()),
+                        listen_port: self.workers.listener.as_ref().map(|l| l.addr().port()),
                         yourip: Some(peer.addr.ip()),
                         pex: !self.meta.private,
                     };
@@ -413,7 +406,7 @@ impl Session {
                 // A late bitfield (aria2 sends one after its haves) only adds pieces.
                 for piece in bits.iter() {
                     if peer.has.set(piece) {
-                        self.picker.peer_has_piece(piece as u32);
+                        self.picker.peer_has_piece(piece);
                     }
                 }
                 if peer.has.is_full() {
@@ -422,7 +415,7 @@ impl Session {
                 self.update_interest(key);
             }
             PeerEvent::Have(piece) => {
-                if peer.has.set(piece as usize) {
+                if peer.has.set(piece) {
                     self.picker.peer_has_piece(piece);
                 }
                 if peer.has.is_full() {
@@ -469,13 +462,13 @@ impl Session {
         self.ticks += 1;
         self.download.tick(secs);
         self.upload.tick(secs);
-        let seeding = self.have.is_full();
+        let seed = self.store.on_disk().is_full();
         let mut snubbed = Vec::new();
         let mut useless = Vec::new();
         for (&key, peer) in self.peers.iter_mut() {
             peer.download.tick(secs);
             peer.upload.tick(secs);
-            if seeding && peer.has.is_full() {
+            if seed && peer.has.is_full() {
                 // Two seeds have nothing to say to each other.
                 useless.push(key);
             }
@@ -520,8 +513,8 @@ impl Session {
         if let Some((tracker, _)) = &self.workers.tracker {
             let _ = tracker.send(TrackerCommand::Progress {
                 uploaded: self.uploaded_bytes,
-                downloaded: self.verified_bytes,
-                left: self.wanted_bytes - self.verified_bytes,
+                downloaded: self.store.verified_bytes(),
+                left: self.store.wanted_bytes() - self.store.verified_bytes(),
             });
             if connected < WANT_MORE_PEERS && self.completed_at.is_none() {
                 let _ = tracker.send(TrackerCommand::NeedPeers);
@@ -549,15 +542,15 @@ impl Session {
 
     fn progress(&self) -> Progress {
         Progress {
-            verified_bytes: self.verified_bytes,
-            total_bytes: self.wanted_bytes,
+            verified_bytes: self.store.verified_bytes(),
+            total_bytes: self.store.wanted_bytes(),
             download_rate: self.download.per_second(),
             peers_connected: self.peers.values().filter(|p| p.connected).count(),
             peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload.per_second(),
-            have: self.have.clone(),
-            wanted: self.wanted.clone(),
+            have: self.store.on_disk().clone(),
+            wanted: self.store.wanted().clone(),
         }
     }
 
@@ -567,7 +560,7 @@ impl Session {
             self.send(key, Command::Disconnect);
         }
         self.peers.clear();
-        if let Some(listener) = self.listener.take() {
+        if let Some(listener) = self.workers.listener.take() {
             listener.stop();
         }
         if let Some((tracker, handle)) = self.workers.tracker.take() {

@@ -131,9 +131,12 @@ impl Session {
         if outstanding >= depth {
             return;
         }
-        let blocks = self
-            .picker
-            .pick(key, &peer.has, depth - outstanding, self.may_start_piece());
+        let blocks = self.picker.pick(
+            key,
+            &peer.has,
+            depth - outstanding,
+            self.store.may_start_piece(self.picker.partial_pieces()),
+        );
         if blocks.is_empty() {
             return;
         }
@@ -186,7 +189,7 @@ impl Session {
             Peer {
                 addr,
                 commands: cmd_tx,
-                has: Bitfield::new(self.geometry.piece_count() as usize),
+                has: Bitfield::new(self.geometry.piece_count()),
                 connected: false,
                 choking_us: true,
                 interested: false,

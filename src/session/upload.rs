@@ -30,7 +30,7 @@ impl Session {
             .is_valid_request(block.piece, block.offset, block.len)
         {
             Some("a request outside the piece or over 16 KiB")
-        } else if !self.have.has(block.piece as usize) {
+        } else if !self.store.on_disk().has(block.piece) {
             Some("a request for a piece we do not have")
         } else {
             None
