@@ -68,7 +68,7 @@ impl Session {
     pub(super) fn connect_more(&mut self) {
         let now = Instant::now();
         let half_open = self.peers.values().filter(|p| !p.connected).count();
-        let candidates = self.addresses.to_dial(now, self.store.on_disk().is_full());
+        let candidates = self.addresses.to_dial(now, self.is_seed());
         for addr in candidates
             .into_iter()
             .take(MAX_HALF_OPEN.saturating_sub(half_open))

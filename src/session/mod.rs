@@ -54,6 +54,8 @@ mod pex;
 mod pieces;
 mod rate;
 mod store;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 pub use api::{Error, Options, Progress, SeedPolicy, Summary};
@@ -305,6 +307,17 @@ impl Session {
         })
     }
 
+    /// Every wanted piece is on disk: from now on we only upload. This is what "seeding"
+    /// means everywhere in strand, even when pieces of files not chosen are missing.
+    fn seeding(&self) -> bool {
+        self.completed_at.is_some()
+    }
+
+    /// We have every piece of the torrent: a seed in BEP 3's sense, of no use to other seeds.
+    fn is_seed(&self) -> bool {
+        self.store.on_disk().is_full()
+    }
+
     /// Whether the session has done what it was asked: complete, and seeded enough.
     fn finished(&self) -> bool {
         let Some(done) = self.completed_at else {
@@ -415,29 +428,32 @@ impl Session {
                 self.update_interest(key);
             }
             PeerEvent::Have(piece) => {
-                if peer.has.set(piece) {
-                    self.picker.peer_has_piece(piece);
+                // Only a new piece changes anything: a peer repeating `have`s costs us O(1)
+                // each, not a scan of every piece.
+                if !peer.has.set(piece) {
+                    return;
                 }
+                self.picker.peer_has_piece(piece);
                 if peer.has.is_full() {
                     self.addresses.mark_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
             PeerEvent::Choked => {
-                peer.choking_us = true;
+                peer.peer_choking = true;
                 for block in self.picker.release_peer(key) {
                     *peer.withdrawn.entry(block).or_default() += 1;
                 }
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
-                peer.choking_us = false;
+                peer.peer_choking = false;
                 peer.last_block = Instant::now();
                 self.fill(key);
             }
             PeerEvent::Interested => {
                 peer.peer_interested = true;
-                let unchoked = self.peers.values().filter(|p| !p.choking_peer).count();
+                let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
                 if unchoked <= crate::choker::REGULAR_SLOTS {
                     self.set_choking(key, false);
                 }
@@ -462,7 +478,7 @@ impl Session {
         self.ticks += 1;
         self.download.tick(secs);
         self.upload.tick(secs);
-        let seed = self.store.on_disk().is_full();
+        let seed = self.is_seed();
         let mut snubbed = Vec::new();
         let mut useless = Vec::new();
         for (&key, peer) in self.peers.iter_mut() {
@@ -504,7 +520,7 @@ impl Session {
         let sending = self
             .peers
             .values()
-            .filter(|p| p.connected && !p.choking_us && p.interested)
+            .filter(|p| p.connected && !p.peer_choking && p.am_interested)
             .count()
             .max(1);
         let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
@@ -516,7 +532,7 @@ impl Session {
                 downloaded: self.store.verified_bytes(),
                 left: self.store.wanted_bytes() - self.store.verified_bytes(),
             });
-            if connected < WANT_MORE_PEERS && self.completed_at.is_none() {
+            if connected < WANT_MORE_PEERS && !self.seeding() {
                 let _ = tracker.send(TrackerCommand::NeedPeers);
             }
         }
@@ -526,7 +542,7 @@ impl Session {
     /// Fails the session after a whole tracker timeout with no peer at all while no tracker
     /// answers (or there is none): waiting longer would only hang.
     fn give_up_when_alone(&mut self) -> Result<(), Error> {
-        if !self.peers.is_empty() || self.completed_at.is_some() {
+        if !self.peers.is_empty() || self.seeding() {
             self.lonely_since = None;
             return Ok(());
         }

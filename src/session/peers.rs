@@ -46,10 +46,14 @@ pub(super) struct Peer {
     pub(super) has: Bitfield,
     /// The handshake is done.
     pub(super) connected: bool,
-    /// The peer is choking us (the initial state of every connection).
-    pub(super) choking_us: bool,
-    /// We told the peer we are interested.
-    pub(super) interested: bool,
+    /// BEP 3's four flags. `am_choking`: we are choking the peer (we will not serve it).
+    pub(super) am_choking: bool,
+    /// `am_interested`: we told the peer we want pieces it has.
+    pub(super) am_interested: bool,
+    /// `peer_choking`: the peer is choking us (it will not serve our requests).
+    pub(super) peer_choking: bool,
+    /// `peer_interested`: the peer told us it wants pieces we have.
+    pub(super) peer_interested: bool,
     /// Requests to keep in flight, following the peer's rate.
     pub(super) depth: usize,
     /// Most requests the peer accepts in flight (its `reqq`, else [`MAX_DEPTH`]).
@@ -60,10 +64,6 @@ pub(super) struct Peer {
     pub(super) last_block: Instant,
     /// When the handshake completed (or the thread started, before that).
     pub(super) since: Instant,
-    /// The peer wants pieces from us.
-    pub(super) peer_interested: bool,
-    /// We are choking the peer (the initial state of every connection).
-    pub(super) choking_peer: bool,
     /// Payload sent to the peer.
     pub(super) upload: Rate,
     /// The peer dialed us (its address's port is not one we can dial).
@@ -106,8 +106,8 @@ impl Session {
             return;
         }
         let want = self.picker.is_interesting(&peer.has);
-        if want != peer.interested {
-            peer.interested = want;
+        if want != peer.am_interested {
+            peer.am_interested = want;
             let cmd = if want {
                 Command::Interested
             } else {
@@ -123,7 +123,7 @@ impl Session {
         let Some(peer) = self.peers.get(&key) else {
             return;
         };
-        if !peer.connected || peer.choking_us || !peer.interested {
+        if !peer.connected || peer.peer_choking || !peer.am_interested {
             return;
         }
         let depth = peer.depth.min(self.depth_cap);
@@ -191,15 +191,16 @@ impl Session {
                 commands: cmd_tx,
                 has: Bitfield::new(self.geometry.piece_count()),
                 connected: false,
-                choking_us: true,
-                interested: false,
+                // Every connection starts choked and not interested, both ways.
+                am_choking: true,
+                am_interested: false,
+                peer_choking: true,
+                peer_interested: false,
                 depth: INITIAL_DEPTH,
                 max_depth: MAX_DEPTH,
                 download: Rate::default(),
                 last_block: now,
                 since: now,
-                peer_interested: false,
-                choking_peer: true,
                 upload: Rate::default(),
                 incoming,
                 listen_port: None,

@@ -21,7 +21,7 @@ impl Session {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.choking_peer {
+        if peer.am_choking {
             // Requests from a choked peer are simply not answered, as the spec says.
             return;
         }
@@ -77,8 +77,8 @@ impl Session {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.choking_peer != choke {
-            peer.choking_peer = choke;
+        if peer.am_choking != choke {
+            peer.am_choking = choke;
             self.send(
                 key,
                 if choke {
@@ -92,7 +92,7 @@ impl Session {
 
     /// Every [`RECHOKE_TICKS`]: lets the choker pick whom we upload to.
     pub(super) fn rechoke(&mut self) {
-        let seeding = self.completed_at.is_some();
+        let seeding = self.seeding();
         let now = Instant::now();
         let candidates: Vec<Candidate> = self
             .peers
