@@ -9,15 +9,16 @@
 //! The main (session) thread calls it on every peer event. It is pure: no I/O, no clock, no
 //! threads. Its only randomness is a tiny seeded PRNG, so a given seed gives the same picks.
 //!
-//! It owns: the download state of every piece (per-block state for started pieces), how many
-//! connected peers have each piece (availability), and each peer's set of outstanding
-//! requests. It does not own the block data nor the peers' bitfields: the session passes a
-//! peer's bitfield in whenever the picker needs it.
+//! It owns: the request state of every piece (per-block state for started pieces), how many
+//! connected peers have each piece (availability), each peer's set of outstanding requests
+//! and the blocks withdrawn from it (so it alone answers whether a peer was asked for a
+//! block). It does not own the block data (the session's `PieceStore` does) nor the peers'
+//! bitfields: the session passes a peer's bitfield in whenever the picker needs it.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::bitfield::Bitfield;
-use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
+use crate::geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 use crate::messages::PeerKey;
 use crate::rng::Rng;
 
@@ -84,10 +85,18 @@ pub struct Picker {
     /// Blocks each peer has been asked for and not yet delivered or released.
     /// A peer with nothing outstanding has no entry.
     outstanding: HashMap<PeerKey, BTreeSet<BlockRef>>,
+    /// Blocks each peer was asked for and then withdrawn from (we canceled them, or it
+    /// choked us), with how many times: each may still arrive once per request, and is then
+    /// not unsolicited. At most [`WITHDRAWN_LIMIT`] per peer; a peer with none has no entry.
+    withdrawn: HashMap<PeerKey, HashMap<BlockRef, u32>>,
     /// Number of free blocks over all `Missing` and `Partial` pieces; zero means endgame.
     free_blocks: u64,
     rng: Rng,
 }
+
+/// Most withdrawn blocks remembered per peer; past it the peer's list starts afresh, and a
+/// late block from the forgotten ones reads as unsolicited.
+pub const WITHDRAWN_LIMIT: usize = 1024;
 
 impl Picker {
     /// A picker for a torrent of this geometry that never picks the pieces in `done` (on
@@ -110,6 +119,7 @@ impl Picker {
             availability: vec![0; count as usize],
             partial: BTreeSet::new(),
             outstanding: HashMap::new(),
+            withdrawn: HashMap::new(),
             free_blocks,
             rng: Rng::seeded(seed),
         }
@@ -117,7 +127,7 @@ impl Picker {
 
     /// A peer announced (`have`) one more piece: its availability goes up by one.
     /// Out-of-range indices are ignored.
-    pub fn peer_has_piece(&mut self, piece: u32) {
+    pub fn peer_has_piece(&mut self, piece: PieceIndex) {
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a = a.saturating_add(1);
         }
@@ -133,8 +143,9 @@ impl Picker {
     }
 
     /// A peer disconnected: every piece in `had` (its last known bitfield) loses one
-    /// availability, and every block requested from it is released.
+    /// availability, and every block requested from it is released and forgotten.
     pub fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
+        self.withdrawn.remove(&peer);
         for piece in had.iter() {
             if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_sub(1);
@@ -179,8 +190,9 @@ impl Picker {
 
     /// `peer` delivered `block`. `Wanted` if its piece is started and the block was not yet
     /// received (even if it had been released meanwhile: the data is still good); the block
-    /// is then received and nobody's request any more. `NotNeeded` otherwise: duplicate,
-    /// invalid block, piece not started, complete or done.
+    /// is then received and nobody's request any more, and counts as withdrawn from the peers
+    /// in `cancel`. `NotNeeded` otherwise: duplicate, invalid block, piece not started,
+    /// complete or done.
     pub fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
         if !self.geometry.is_valid_block(block) {
             return Received::NotNeeded;
@@ -207,7 +219,10 @@ impl Picker {
         for &r in &requesters {
             self.forget(r, block);
         }
-        let cancel = requesters.into_iter().filter(|&r| r != peer).collect();
+        let cancel: Vec<PeerKey> = requesters.into_iter().filter(|&r| r != peer).collect();
+        for &r in &cancel {
+            self.withdraw(r, block);
+        }
         Received::Wanted {
             cancel,
             piece_complete,
@@ -223,8 +238,38 @@ impl Picker {
         }
     }
 
-    /// Releases every block outstanding with `peer` (it choked us) and returns them, in
-    /// (piece, offset) order.
+    /// `peer` choked us: every block outstanding with it is released, and remembered as
+    /// withdrawn (it may still arrive).
+    pub fn peer_choked(&mut self, peer: PeerKey) {
+        for block in self.release_peer(peer) {
+            self.withdraw(peer, block);
+        }
+    }
+
+    /// Whether `peer` may deliver `block`: it is outstanding with it, or was withdrawn from it
+    /// (which uses up one count of the withdrawal). A block neither is unsolicited.
+    pub fn solicited(&mut self, peer: PeerKey, block: BlockRef) -> bool {
+        if self.is_requested_from(peer, block) {
+            return true;
+        }
+        let Some(withdrawn) = self.withdrawn.get_mut(&peer) else {
+            return false;
+        };
+        let Some(count) = withdrawn.get_mut(&block) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            withdrawn.remove(&block);
+            if withdrawn.is_empty() {
+                self.withdrawn.remove(&peer);
+            }
+        }
+        true
+    }
+
+    /// Releases every block outstanding with `peer` (it choked us, or stopped sending) and
+    /// returns them, in (piece, offset) order.
     pub fn release_peer(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         let blocks: Vec<BlockRef> = self
             .outstanding
@@ -242,7 +287,7 @@ impl Picker {
     /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
     /// from any peer that has it takes it again, even with `may_start_new` false. Requests
     /// still outstanding for it are forgotten. No effect on missing or done pieces.
-    pub fn piece_failed(&mut self, piece: u32) {
+    pub fn piece_failed(&mut self, piece: PieceIndex) {
         if !matches!(
             self.pieces.get(piece as usize),
             Some(Piece::Partial(_) | Piece::Complete)
@@ -257,7 +302,7 @@ impl Picker {
 
     /// `piece` passed its hash check (or was obtained otherwise): it is never picked again.
     /// Requests still outstanding for it are forgotten. Out-of-range indices are ignored.
-    pub fn piece_done(&mut self, piece: u32) {
+    pub fn piece_done(&mut self, piece: PieceIndex) {
         if (piece as usize) < self.pieces.len() {
             self.retire(piece);
         }
@@ -296,7 +341,7 @@ impl Picker {
     }
 
     /// How many connected peers have `piece` (0 for out-of-range indices).
-    pub fn availability(&self, piece: u32) -> u32 {
+    pub fn availability(&self, piece: PieceIndex) -> u32 {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
@@ -434,6 +479,15 @@ impl Picker {
         }
     }
 
+    /// Remembers that `block` was withdrawn from `peer` once more.
+    fn withdraw(&mut self, peer: PeerKey, block: BlockRef) {
+        let withdrawn = self.withdrawn.entry(peer).or_default();
+        if withdrawn.len() >= WITHDRAWN_LIMIT {
+            withdrawn.clear();
+        }
+        *withdrawn.entry(block).or_default() += 1;
+    }
+
     /// Removes `block` from `peer`'s outstanding set; returns whether it was there.
     fn forget(&mut self, peer: PeerKey, block: BlockRef) -> bool {
         let Some(set) = self.outstanding.get_mut(&peer) else {
@@ -551,6 +605,60 @@ mod tests {
         let total: usize = p.outstanding.values().map(BTreeSet::len).sum();
         assert_eq!(total, requested);
         assert!(p.outstanding.values().all(|s| !s.is_empty()));
+        for w in p.withdrawn.values() {
+            assert!(!w.is_empty() && w.len() <= WITHDRAWN_LIMIT);
+            assert!(w.values().all(|&n| n > 0));
+        }
+    }
+
+    #[test]
+    fn withdrawn_blocks_may_arrive_once_per_withdrawal() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 13);
+        let all = Bitfield::full(2);
+        p.peer_has_bitfield(&all);
+        let asked = p.pick(1, &all, 8, true);
+        assert_eq!(asked.len(), 8);
+        assert!(p.solicited(1, asked[0]));
+        assert!(!p.solicited(2, asked[0]));
+        p.peer_choked(1);
+        assert_eq!(p.requested_from(1), 0);
+        check(&p);
+        // Each withdrawn block may come once.
+        assert!(p.solicited(1, asked[0]));
+        assert!(!p.solicited(1, asked[0]));
+        // Asked again (endgame) and canceled again: it may come twice more.
+        let again = p.pick(1, &all, 8, true);
+        assert_eq!(again.len(), 8);
+        assert!(matches!(
+            p.block_received(2, asked[1]),
+            Received::Wanted { .. }
+        ));
+        assert!(p.solicited(1, asked[1]));
+        assert!(p.solicited(1, asked[1]));
+        assert!(!p.solicited(1, asked[1]));
+        check(&p);
+        // A peer that goes away is forgotten.
+        p.peer_gone(1, &all);
+        assert!(!p.solicited(1, asked[2]));
+        check(&p);
+    }
+
+    #[test]
+    fn withdrawn_blocks_are_capped_per_peer() {
+        let n = (WITHDRAWN_LIMIT as u32).div_ceil(4) + 1;
+        let g = geometry(n);
+        let mut p = Picker::new(g, &Bitfield::new(n), 14);
+        let all = Bitfield::full(n);
+        let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, true);
+        assert_eq!(asked.len(), WITHDRAWN_LIMIT + 1);
+        asked.sort();
+        p.peer_choked(1);
+        check(&p);
+        // The list started afresh at the limit: only the last block (in the order they were
+        // withdrawn, piece then offset) is remembered.
+        assert!(!p.solicited(1, asked[0]));
+        assert!(p.solicited(1, asked[WITHDRAWN_LIMIT]));
     }
 
     #[test]

@@ -15,11 +15,18 @@
 //! buffer goes to the hasher as a [`HashJob`]; a good piece goes on to the writer, and the
 //! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
 //!
-//! The folder, one idea per file: this file is the loop, its dispatch and its tick;
-//! `api.rs` what callers see; `pieces.rs` blocks into pieces, the hash verdict and its blame;
-//! `peers.rs` the record of each connection and its request pipeline; `upload.rs` serving
-//! peers and the choker; `pex.rs` peer exchange; `dial.rs` finding and dialing peers;
-//! `rate.rs` the smoothed transfer rate.
+//! The folder, one idea per file: this file is the loop, its dispatch, its tick and the
+//! shutdown; `api.rs` what callers see; `store.rs` the [`PieceStore`], every piece's state;
+//! `pieces.rs` a block in, the hash verdict and its blame, the write; `peers.rs` the record
+//! of each connection, its setup and its request pipeline; `upload.rs` serving peers, the
+//! choker and metadata; `pex.rs` peer exchange; `dial.rs` finding and dialing peers;
+//! `rate.rs` the smoothed transfer rate; `tests.rs` drives the session by messages alone.
+//!
+//! Where new things slot in: a new source of peer addresses (the DHT) hands them to
+//! `learn_peers`, as the trackers and peer exchange do; a new source of blocks (a web seed)
+//! is a record in `peers` whose thread takes [`Command::Request`]s and answers with
+//! [`PeerEvent::Block`]s, so the pipeline, the picker and the store never ask what is on the
+//! other end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,13 +39,11 @@ use log::{debug, info, warn};
 use crate::addresses::AddressBook;
 use crate::bitfield::Bitfield;
 use crate::choker::Choker;
-use crate::geometry::{Geometry, BLOCK_LEN};
+use crate::geometry::Geometry;
 use crate::messages::{
     Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, TrackerCommand, TrackerEvent,
 };
 use crate::metainfo::Metainfo;
-use crate::peer::connection;
-use crate::peer::extension::{self, OurHandshake};
 use crate::peer::listener::Listener;
 use crate::picker::Picker;
 use crate::rng::Rng;
@@ -61,12 +66,12 @@ mod upload;
 pub use api::{Error, Options, Progress, SeedPolicy, Summary};
 pub use dial::MAX_HALF_OPEN;
 use dial::WANT_MORE_PEERS;
-use peers::{Peer, DEPTH_SECONDS, INITIAL_DEPTH, MIN_DEPTH};
-pub use peers::{MAX_DEPTH, SNUB_TIMEOUT, WITHDRAWN_LIMIT};
-use pex::PEX_FIRST;
+use peers::Peer;
+pub use peers::{MAX_DEPTH, SNUB_TIMEOUT};
 use rate::Rate;
 use store::PieceStore;
 pub use store::PIECE_MEMORY_BUDGET;
+pub use upload::METADATA_ROUNDS;
 use upload::RECHOKE_TICKS;
 
 /// How often the session updates rates, checks for snubs and reports progress.
@@ -372,49 +377,14 @@ impl Session {
             return;
         };
         match event {
-            PeerEvent::ExtensionHandshake(theirs) => {
-                if let Some(reqq) = theirs.reqq {
-                    peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
-                    peer.depth = peer.depth.min(peer.max_depth);
-                }
-                peer.listen_port = theirs.listen_port;
-                peer.ut_metadata = theirs.ut_metadata;
-                peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
-                if peer.ut_pex.is_some() {
-                    peer.pex_due = Some(Instant::now() + PEX_FIRST);
-                }
-            }
+            PeerEvent::ExtensionHandshake(theirs) => self.on_extension_handshake(key, theirs),
             PeerEvent::MetadataRequested(piece) => self.on_metadata_request(key, piece),
             PeerEvent::PexPeers(addrs) => {
                 if !self.meta.private {
                     self.learn_peers(addrs);
                 }
             }
-            PeerEvent::Connected { extensions, .. } => {
-                peer.connected = true;
-                peer.last_block = Instant::now();
-                peer.since = Instant::now();
-                self.addresses.handshaken(peer.addr);
-                let on_disk = self.store.on_disk();
-                if on_disk.count() > 0 {
-                    let _ = peer
-                        .commands
-                        .send(Command::Bitfield(on_disk.as_bytes().to_vec()));
-                }
-                if extensions {
-                    let ours = OurHandshake {
-                        reqq: connection::ADVERTISED_REQQ,
-                        metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
-                        listen_port: self.workers.listener.as_ref().map(|l| l.addr().port()),
-                        yourip: Some(peer.addr.ip()),
-                        pex: !self.meta.private,
-                    };
-                    let _ = peer.commands.send(Command::Extended {
-                        id: extension::HANDSHAKE_ID,
-                        payload: extension::encode_handshake(&ours),
-                    });
-                }
-            }
+            PeerEvent::Connected { extensions, .. } => self.on_connected(key, extensions),
             PeerEvent::Bitfield(bits) => {
                 // A late bitfield (aria2 sends one after its haves) only adds pieces.
                 for piece in bits.iter() {
@@ -441,9 +411,7 @@ impl Session {
             }
             PeerEvent::Choked => {
                 peer.peer_choking = true;
-                for block in self.picker.release_peer(key) {
-                    *peer.withdrawn.entry(block).or_default() += 1;
-                }
+                self.picker.peer_choked(key);
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
@@ -478,53 +446,14 @@ impl Session {
         self.ticks += 1;
         self.download.tick(secs);
         self.upload.tick(secs);
-        let seed = self.is_seed();
-        let mut snubbed = Vec::new();
-        let mut useless = Vec::new();
-        for (&key, peer) in self.peers.iter_mut() {
-            peer.download.tick(secs);
-            peer.upload.tick(secs);
-            if seed && peer.has.is_full() {
-                // Two seeds have nothing to say to each other.
-                useless.push(key);
-            }
-            let wanted =
-                (peer.download.per_second() * DEPTH_SECONDS / f64::from(BLOCK_LEN)) as usize;
-            peer.depth = wanted
-                .clamp(MIN_DEPTH, MAX_DEPTH)
-                .max(peer.depth.min(INITIAL_DEPTH));
-            let owes = self.picker.requested_from(key) > 0;
-            if owes && now.duration_since(peer.last_block) > SNUB_TIMEOUT {
-                snubbed.push(key);
-            }
-        }
-        for key in snubbed {
-            if let Some(peer) = self.peers.get(&key) {
-                debug!("{}: snubbed us for {} s", peer.addr, SNUB_TIMEOUT.as_secs());
-            }
-            self.picker.release_peer(key);
-            self.send(key, Command::Disconnect);
-        }
-        for key in useless {
-            self.send(key, Command::Disconnect);
-        }
+        self.tick_peers(now, secs);
         if self.ticks % RECHOKE_TICKS == 0 {
             self.rechoke();
         }
         self.send_pex();
         self.connect_more();
         self.fill_all();
-        // Each peer that sends to us gets a fair share of the blocks the piece memory budget
-        // holds, so that many peers share partial pieces instead of the first few claiming
-        // the whole budget (with small pieces, a peer at full depth holds several pieces).
-        let sending = self
-            .peers
-            .values()
-            .filter(|p| p.connected && !p.peer_choking && p.am_interested)
-            .count()
-            .max(1);
-        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
-        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
+        self.update_depth_cap();
         let connected = self.peers.values().filter(|p| p.connected).count();
         if let Some((tracker, _)) = &self.workers.tracker {
             let _ = tracker.send(TrackerCommand::Progress {

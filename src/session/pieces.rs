@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use log::{info, warn};
 
-use super::peers::{take_one, WITHDRAWN_LIMIT};
 use super::store::Verdict;
 use super::Session;
 use crate::addresses::MAX_STRIKES;
@@ -25,9 +24,7 @@ impl Session {
         peer.download.add(len);
         peer.last_block = Instant::now();
         let addr = peer.addr;
-        let solicited =
-            self.picker.is_requested_from(key, block) || take_one(&mut peer.withdrawn, block);
-        if !solicited {
+        if !self.picker.solicited(key, block) {
             info!("{addr}: dropped for sending a block nobody asked for: {block:?}");
             self.send(key, Command::Disconnect);
             return;
@@ -38,12 +35,6 @@ impl Session {
         } = self.picker.block_received(key, block)
         {
             for other in cancel {
-                if let Some(p) = self.peers.get_mut(&other) {
-                    if p.withdrawn.len() >= WITHDRAWN_LIMIT {
-                        p.withdrawn.clear();
-                    }
-                    *p.withdrawn.entry(block).or_default() += 1;
-                }
                 self.send(other, Command::Cancel(block));
             }
             self.store.block_arrived(block, &data, addr);

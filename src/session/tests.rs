@@ -17,8 +17,11 @@ use super::store::{PieceState, PieceStore};
 use super::{wanted_pieces, Options, SeedPolicy, Session, Workers};
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex, BLOCK_LEN};
-use crate::messages::{Command, DiskEvent, Event, HashJob, HashResult, PeerEvent, PeerKey};
+use crate::messages::{
+    Command, DiskEvent, Event, HashJob, HashResult, PeerEvent, PeerKey, TheirHandshake,
+};
 use crate::metainfo::Metainfo;
+use crate::peer::extension::{self, MetadataMsg};
 use crate::storage::FileMap;
 
 /// Two blocks a piece.
@@ -348,4 +351,37 @@ fn a_selective_download_fetches_the_boundary_pieces_of_the_chosen_file() {
     assert!(!h.s.store.on_disk().is_full());
     assert!(p.requests().is_empty());
     assert!(h.s.finished());
+}
+
+#[test]
+fn a_peer_gets_our_metadata_twice_over_and_then_rejects() {
+    let mut h = Harness::new(&[u64::from(PIECE)], None);
+    let p = h.seed(1);
+    p.told();
+    let theirs = TheirHandshake {
+        ut_metadata: Some(3),
+        ..TheirHandshake::default()
+    };
+    h.event(p.key, PeerEvent::ExtensionHandshake(theirs));
+    let info = h.s.meta.info_bytes.clone();
+    assert!(info.len() < extension::METADATA_PIECE_LEN);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        h.event(p.key, PeerEvent::MetadataRequested(0));
+        for c in p.told() {
+            let Command::Extended { id: 3, payload } = c else {
+                panic!("unexpected {c:?}");
+            };
+            answers.push(extension::parse_metadata(&payload).unwrap());
+        }
+    }
+    let data = MetadataMsg::Data {
+        piece: 0,
+        total_size: info.len() as u32,
+        data: info,
+    };
+    assert_eq!(
+        answers,
+        vec![data.clone(), data, MetadataMsg::Reject { piece: 0 }]
+    );
 }

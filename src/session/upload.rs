@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 use log::info;
 
 use super::Session;
+
+/// How many times over one connection may have our metadata (the info dict, in 16 KiB
+/// pieces); later requests get a reject.
+pub const METADATA_ROUNDS: u32 = 2;
 use crate::choker::Candidate;
 use crate::geometry::BlockRef;
 use crate::messages::{Command, PeerKey};
@@ -50,15 +54,23 @@ impl Session {
     }
 
     /// A peer asked for a piece of the metadata: send it, or a reject for a piece that does
-    /// not exist.
+    /// not exist or once the peer has had it [`METADATA_ROUNDS`] times over.
     pub(super) fn on_metadata_request(&mut self, key: PeerKey, piece: u32) {
-        let Some(id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = peer.ut_metadata else {
             return;
         };
         let info = &self.meta.info_bytes;
         let total = u32::try_from(info.len()).unwrap_or(u32::MAX);
-        let msg = match extension::expected_piece_len(total, piece) {
+        // A 16 KiB answer to a 50-byte question: without a cap, a peer that asks fast and
+        // reads slowly would fill its command channel with our memory.
+        let allowed =
+            peer.metadata_served < METADATA_ROUNDS * extension::metadata_piece_count(total);
+        let msg = match extension::expected_piece_len(total, piece).filter(|_| allowed) {
             Some(len) => {
+                peer.metadata_served += 1;
                 let start = piece as usize * extension::METADATA_PIECE_LEN;
                 MetadataMsg::Data {
                     piece,
