@@ -230,8 +230,9 @@ impl PieceStore {
     }
 
     /// The hasher's verdict. Good: Hashing → Writing, and the blocks of earlier bad copies
-    /// that differ from this one name their senders. Bad: Hashing → Wanted, and each block's
-    /// digest is kept with its sender until a good copy passes.
+    /// that differ from this one name their senders. Bad: Hashing → Wanted, and, if several
+    /// peers sent the copy, each block's digest is kept with its sender until a good copy
+    /// passes.
     pub(super) fn hashed(&mut self, result: HashResult) -> Verdict {
         let Some(state) = self.states.get_mut(result.piece as usize) else {
             return Verdict::Stale;
@@ -259,15 +260,19 @@ impl PieceStore {
         let mut senders: Vec<SocketAddr> = block_from.iter().flatten().copied().collect();
         senders.sort();
         senders.dedup();
-        let digests = result.block_digests.unwrap_or_default();
-        let suspects = self.suspects.entry(result.piece).or_default();
-        for (block, (from, digest)) in block_from.iter().zip(digests).enumerate() {
-            if let Some(from) = *from {
-                suspects.push(Suspect {
-                    block,
-                    from,
-                    digest,
-                });
+        // A copy from one peer blames that peer alone (the session gives it a strike); only
+        // a copy from several needs its blocks kept, to tell the liar from the honest.
+        if senders.len() > 1 {
+            let digests = result.block_digests.unwrap_or_default();
+            let suspects = self.suspects.entry(result.piece).or_default();
+            for (block, (from, digest)) in block_from.iter().zip(digests).enumerate() {
+                if let Some(from) = *from {
+                    suspects.push(Suspect {
+                        block,
+                        from,
+                        digest,
+                    });
+                }
             }
         }
         Verdict::Bad { senders }

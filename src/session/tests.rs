@@ -262,6 +262,21 @@ fn a_bad_piece_from_one_peer_gives_it_a_strike() {
     let again = p.told();
     assert!(!again.contains(&Command::Disconnect));
     assert!(again.contains(&Command::Request(block(asked[0].piece, 0))));
+    // The good copy comes from the same peer: its one strike was the whole blame, so the
+    // good copy's digests are not even asked for, and the peer stays.
+    for b in asked.iter().filter(|b| b.piece == asked[0].piece) {
+        h.block(&p, *b, 1);
+    }
+    let job = h.hash_jobs.try_recv().unwrap();
+    assert!(!job.block_digests);
+    let result = HashResult {
+        piece: job.piece,
+        ok: true,
+        block_digests: None,
+    };
+    h.s.handle(Event::Hashed(result)).unwrap();
+    assert!(!p.told().contains(&Command::Disconnect));
+    assert!(!h.s.addresses.is_banned(p.addr));
 }
 
 #[test]
