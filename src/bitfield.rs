@@ -3,6 +3,8 @@
 //! Pure data: used by the main thread (which pieces we have, which each peer has), by the
 //! picker and by the wire codec. No thread owns it; each owner keeps its own copy.
 
+use crate::geometry::PieceIndex;
+
 /// Why a bitfield received from a peer was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BitfieldError {
@@ -29,22 +31,22 @@ impl std::error::Error for BitfieldError {}
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bitfield {
     bytes: Vec<u8>,
-    len: usize,
-    ones: usize,
+    len: u32,
+    ones: u32,
 }
 
 impl Bitfield {
     /// An empty set for a torrent of `len` pieces.
-    pub fn new(len: usize) -> Bitfield {
+    pub fn new(len: u32) -> Bitfield {
         Bitfield {
-            bytes: vec![0; len.div_ceil(8)],
+            bytes: vec![0; len.div_ceil(8) as usize],
             len,
             ones: 0,
         }
     }
 
     /// A set holding every piece of a torrent of `len` pieces.
-    pub fn full(len: usize) -> Bitfield {
+    pub fn full(len: u32) -> Bitfield {
         let mut b = Bitfield::new(len);
         for i in 0..len {
             b.set(i);
@@ -53,19 +55,19 @@ impl Bitfield {
     }
 
     /// Checks a bitfield received from a peer: exact length and zero spare bits.
-    pub fn from_wire(bytes: &[u8], len: usize) -> Result<Bitfield, BitfieldError> {
-        let expected = len.div_ceil(8);
+    pub fn from_wire(bytes: &[u8], len: u32) -> Result<Bitfield, BitfieldError> {
+        let expected = len.div_ceil(8) as usize;
         if bytes.len() != expected {
             return Err(BitfieldError::WrongLength {
                 expected,
                 got: bytes.len(),
             });
         }
-        let spare = expected * 8 - len;
+        let spare = expected * 8 - len as usize;
         if spare > 0 && bytes[expected - 1] & ((1u8 << spare) - 1) != 0 {
             return Err(BitfieldError::SpareBitsSet);
         }
-        let ones = bytes.iter().map(|b| b.count_ones() as usize).sum();
+        let ones = bytes.iter().map(|b| b.count_ones()).sum();
         Ok(Bitfield {
             bytes: bytes.to_vec(),
             len,
@@ -79,7 +81,7 @@ impl Bitfield {
     }
 
     /// Number of pieces the set ranges over.
-    pub fn len(&self) -> usize {
+    pub fn len(&self) -> u32 {
         self.len
     }
 
@@ -89,7 +91,7 @@ impl Bitfield {
     }
 
     /// Number of pieces in the set.
-    pub fn count(&self) -> usize {
+    pub fn count(&self) -> u32 {
         self.ones
     }
 
@@ -99,32 +101,32 @@ impl Bitfield {
     }
 
     /// Whether piece `i` is in the set; false for out-of-range indices.
-    pub fn has(&self, i: usize) -> bool {
-        i < self.len && self.bytes[i / 8] & (0x80 >> (i % 8)) != 0
+    pub fn has(&self, i: PieceIndex) -> bool {
+        i < self.len && self.bytes[i as usize / 8] & (0x80 >> (i % 8)) != 0
     }
 
     /// Adds piece `i`; returns false if it was already present or is out of range.
-    pub fn set(&mut self, i: usize) -> bool {
+    pub fn set(&mut self, i: PieceIndex) -> bool {
         if i >= self.len || self.has(i) {
             return false;
         }
-        self.bytes[i / 8] |= 0x80 >> (i % 8);
+        self.bytes[i as usize / 8] |= 0x80 >> (i % 8);
         self.ones += 1;
         true
     }
 
     /// Removes piece `i`; returns false if it was absent or out of range.
-    pub fn clear(&mut self, i: usize) -> bool {
+    pub fn clear(&mut self, i: PieceIndex) -> bool {
         if !self.has(i) {
             return false;
         }
-        self.bytes[i / 8] &= !(0x80 >> (i % 8));
+        self.bytes[i as usize / 8] &= !(0x80 >> (i % 8));
         self.ones -= 1;
         true
     }
 
     /// Indices of the pieces in the set, in increasing order.
-    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = PieceIndex> + '_ {
         (0..self.len).filter(|&i| self.has(i))
     }
 }

@@ -6,6 +6,10 @@
 /// The block size every client requests: 16 KiB.
 pub const BLOCK_LEN: u32 = 16 * 1024;
 
+/// A piece's number within the torrent, from 0: the wire's `u32`, used for every piece index
+/// in the program (bitfields, picker, piece store, messages).
+pub type PieceIndex = u32;
+
 /// One block of one piece: what a `request`, `piece` or `cancel` message names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlockRef {

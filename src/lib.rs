@@ -2,7 +2,9 @@
 //!
 //! One thread per peer does blocking socket I/O, the main thread ([`session`]) owns all piece
 //! state, a hasher verifies pieces and a writer thread puts them on disk. The threads share
-//! nothing mutable; they exchange the messages in [`messages`]. See ARCHITECTURE.md.
+//! nothing mutable; they exchange the messages in [`messages`]. The one exception is the data
+//! check (`storage::check`), whose scoped hashing threads take piece numbers from a shared
+//! atomic counter and watch an atomic stop flag. See ARCHITECTURE.md.
 
 pub mod addresses;
 pub mod bencode;

@@ -41,12 +41,14 @@ pub use crate::peer::extension::MAX_METADATA_SIZE;
 pub use crate::peer::extension::MAX_PEX_PEERS;
 /// Largest frame (length prefix) accepted from a peer.
 pub use crate::peer::wire::MAX_FRAME_LEN;
+/// Late blocks we remember having withdrawn, per peer.
+pub use crate::picker::WITHDRAWN_LIMIT;
 /// Requests we keep in flight to one peer (less if its `reqq` says so).
 pub use crate::session::MAX_DEPTH;
+/// How many times over one connection may fetch our metadata (BEP 9) from us.
+pub use crate::session::METADATA_ROUNDS;
 /// Piece data held in memory at once, whatever the torrent's size.
 pub use crate::session::PIECE_MEMORY_BUDGET;
-/// Late blocks we remember having withdrawn, per peer.
-pub use crate::session::WITHDRAWN_LIMIT;
 
 // What trackers and files can make us read.
 

@@ -13,9 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bitfield::Bitfield;
-use crate::geometry::BlockRef;
-use crate::peer::extension::TheirHandshake;
-use crate::peer::handshake::Handshake;
+use crate::geometry::{BlockRef, PieceIndex};
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub type PeerKey = u64;
@@ -63,7 +61,7 @@ pub enum PeerEvent {
     /// The peer sent its bitfield (already checked for length and spare bits).
     Bitfield(Bitfield),
     /// The peer announced it has one more piece (index already range-checked).
-    Have(u32),
+    Have(PieceIndex),
     /// The peer choked us: our outstanding requests will not be answered.
     Choked,
     /// The peer unchoked us: we may send requests.
@@ -111,7 +109,7 @@ pub enum Command {
         payload: Vec<u8>,
     },
     /// Announce a newly verified piece.
-    Have(u32),
+    Have(PieceIndex),
     /// Choke the peer: we will not serve it, and its queued requests are dropped.
     Choke,
     /// Unchoke the peer: we will serve its requests.
@@ -122,6 +120,36 @@ pub enum Command {
     SkipUpload(BlockRef),
     /// Close the connection and end the thread.
     Disconnect,
+}
+
+/// What we use from a peer's extension handshake.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TheirHandshake {
+    /// How many requests the peer lets us queue, if it said (and said something sane).
+    pub reqq: Option<u32>,
+    /// The peer's client name, if it said.
+    pub client: Option<String>,
+    /// The id the peer wants `ut_metadata` messages sent with; `None` if it does not speak it
+    /// (or disabled it with id 0).
+    pub ut_metadata: Option<u8>,
+    /// The id the peer wants `ut_pex` messages sent with; `None` if it does not speak it.
+    pub ut_pex: Option<u8>,
+    /// The size of the info dict the peer can serve. A positive size too large for a `u32`
+    /// reads as `u32::MAX`, which is over any sane limit like the real value.
+    pub metadata_size: Option<u32>,
+    /// The TCP port the peer accepts connections on (`p`), if it said.
+    pub listen_port: Option<u16>,
+}
+
+/// One side's handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handshake {
+    /// Feature bits; we only look at the BEP 10 extension bit.
+    pub reserved: [u8; 8],
+    /// SHA-1 of the torrent's info dictionary.
+    pub info_hash: [u8; 20],
+    /// The sender's peer id.
+    pub peer_id: [u8; 20],
 }
 
 /// What the tracker thread reports.
@@ -163,7 +191,7 @@ pub enum TrackerCommand {
 #[derive(Debug)]
 pub struct HashJob {
     /// Piece index.
-    pub piece: u32,
+    pub piece: PieceIndex,
     /// The piece's bytes.
     pub data: Vec<u8>,
     /// Also return each block's SHA-1 when the piece passes (it failed before, and the
@@ -175,7 +203,7 @@ pub struct HashJob {
 #[derive(Debug)]
 pub struct HashResult {
     /// Piece index.
-    pub piece: u32,
+    pub piece: PieceIndex,
     /// True when the SHA-1 matched the torrent; the data has gone on to the writer.
     pub ok: bool,
     /// The SHA-1 of each 16 KiB block: always for a failed piece, and for a good one when
@@ -187,7 +215,7 @@ pub struct HashResult {
 #[derive(Debug)]
 pub struct WriteCommand {
     /// Piece index.
-    pub piece: u32,
+    pub piece: PieceIndex,
     /// The piece's bytes, already verified.
     pub data: Vec<u8>,
 }
@@ -199,7 +227,7 @@ pub enum DiskEvent {
     /// next piece instead of allocating (and zeroing) a fresh one.
     PieceWritten {
         /// Piece index.
-        piece: u32,
+        piece: PieceIndex,
         /// The piece's buffer, no longer needed by the writer.
         buffer: Vec<u8>,
     },

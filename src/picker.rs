@@ -9,15 +9,16 @@
 //! The main (session) thread calls it on every peer event. It is pure: no I/O, no clock, no
 //! threads. Its only randomness is a tiny seeded PRNG, so a given seed gives the same picks.
 //!
-//! It owns: the download state of every piece (per-block state for started pieces), how many
-//! connected peers have each piece (availability), and each peer's set of outstanding
-//! requests. It does not own the block data nor the peers' bitfields: the session passes a
-//! peer's bitfield in whenever the picker needs it.
+//! It owns: the request state of every piece (per-block state for started pieces), how many
+//! connected peers have each piece (availability), each peer's set of outstanding requests
+//! and the blocks withdrawn from it (so it alone answers whether a peer was asked for a
+//! block). It does not own the block data (the session's `PieceStore` does) nor the peers'
+//! bitfields: the session passes a peer's bitfield in whenever the picker needs it.
 
 use std::collections::{BTreeSet, HashMap};
 
 use crate::bitfield::Bitfield;
-use crate::geometry::{BlockRef, Geometry, BLOCK_LEN};
+use crate::geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 use crate::messages::PeerKey;
 use crate::rng::Rng;
 
@@ -67,8 +68,8 @@ enum Piece {
     Partial(PartialPiece),
     /// Every block received; waiting for the hash check.
     Complete,
-    /// Hash checked (or had at start): never picked again.
-    Verified,
+    /// Never picked again: its hash passed, or it was on disk or not wanted at start.
+    Done,
 }
 
 /// Which block to ask for, from whom. See the module documentation for the strategy.
@@ -84,21 +85,29 @@ pub struct Picker {
     /// Blocks each peer has been asked for and not yet delivered or released.
     /// A peer with nothing outstanding has no entry.
     outstanding: HashMap<PeerKey, BTreeSet<BlockRef>>,
+    /// Blocks each peer was asked for and then withdrawn from (we canceled them, or it
+    /// choked us), with how many times: each may still arrive once per request, and is then
+    /// not unsolicited. At most [`WITHDRAWN_LIMIT`] per peer; a peer with none has no entry.
+    withdrawn: HashMap<PeerKey, HashMap<BlockRef, u32>>,
     /// Number of free blocks over all `Missing` and `Partial` pieces; zero means endgame.
     free_blocks: u64,
     rng: Rng,
 }
 
+/// Most withdrawn blocks remembered per peer; past it the peer's list starts afresh, and a
+/// late block from the forgotten ones reads as unsolicited.
+pub const WITHDRAWN_LIMIT: usize = 1024;
+
 impl Picker {
-    /// A picker for a torrent of this geometry, where the pieces in `have` are already
-    /// verified. `seed` drives the random tie-break between equally rare pieces.
-    pub fn new(geometry: Geometry, have: &Bitfield, seed: u64) -> Picker {
+    /// A picker for a torrent of this geometry that never picks the pieces in `done` (on
+    /// disk, or not wanted). `seed` drives the random tie-break between equally rare pieces.
+    pub fn new(geometry: Geometry, done: &Bitfield, seed: u64) -> Picker {
         let count = geometry.piece_count();
         let mut pieces = Vec::with_capacity(count as usize);
         let mut free_blocks = 0;
         for piece in 0..count {
-            if have.has(piece as usize) {
-                pieces.push(Piece::Verified);
+            if done.has(piece) {
+                pieces.push(Piece::Done);
             } else {
                 free_blocks += u64::from(geometry.block_count(piece));
                 pieces.push(Piece::Missing);
@@ -110,6 +119,7 @@ impl Picker {
             availability: vec![0; count as usize],
             partial: BTreeSet::new(),
             outstanding: HashMap::new(),
+            withdrawn: HashMap::new(),
             free_blocks,
             rng: Rng::seeded(seed),
         }
@@ -117,7 +127,7 @@ impl Picker {
 
     /// A peer announced (`have`) one more piece: its availability goes up by one.
     /// Out-of-range indices are ignored.
-    pub fn peer_has_piece(&mut self, piece: u32) {
+    pub fn peer_has_piece(&mut self, piece: PieceIndex) {
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a = a.saturating_add(1);
         }
@@ -126,17 +136,18 @@ impl Picker {
     /// A peer sent its bitfield: every piece in it gains one availability.
     pub fn peer_has_bitfield(&mut self, has: &Bitfield) {
         for piece in has.iter() {
-            if let Some(a) = self.availability.get_mut(piece) {
+            if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_add(1);
             }
         }
     }
 
     /// A peer disconnected: every piece in `had` (its last known bitfield) loses one
-    /// availability, and every block requested from it is released.
+    /// availability, and every block requested from it is released and forgotten.
     pub fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
+        self.withdrawn.remove(&peer);
         for piece in had.iter() {
-            if let Some(a) = self.availability.get_mut(piece) {
+            if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_sub(1);
             }
         }
@@ -179,8 +190,9 @@ impl Picker {
 
     /// `peer` delivered `block`. `Wanted` if its piece is started and the block was not yet
     /// received (even if it had been released meanwhile: the data is still good); the block
-    /// is then received and nobody's request any more. `NotNeeded` otherwise: duplicate,
-    /// invalid block, piece not started, complete or verified.
+    /// is then received and nobody's request any more, and counts as withdrawn from the peers
+    /// in `cancel`. `NotNeeded` otherwise: duplicate, invalid block, piece not started,
+    /// complete or done.
     pub fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
         if !self.geometry.is_valid_block(block) {
             return Received::NotNeeded;
@@ -207,7 +219,10 @@ impl Picker {
         for &r in &requesters {
             self.forget(r, block);
         }
-        let cancel = requesters.into_iter().filter(|&r| r != peer).collect();
+        let cancel: Vec<PeerKey> = requesters.into_iter().filter(|&r| r != peer).collect();
+        for &r in &cancel {
+            self.withdraw(r, block);
+        }
         Received::Wanted {
             cancel,
             piece_complete,
@@ -223,8 +238,38 @@ impl Picker {
         }
     }
 
-    /// Releases every block outstanding with `peer` (it choked us) and returns them, in
-    /// (piece, offset) order.
+    /// `peer` choked us: every block outstanding with it is released, and remembered as
+    /// withdrawn (it may still arrive).
+    pub fn peer_choked(&mut self, peer: PeerKey) {
+        for block in self.release_peer(peer) {
+            self.withdraw(peer, block);
+        }
+    }
+
+    /// Whether `peer` may deliver `block`: it is outstanding with it, or was withdrawn from it
+    /// (which uses up one count of the withdrawal). A block neither is unsolicited.
+    pub fn solicited(&mut self, peer: PeerKey, block: BlockRef) -> bool {
+        if self.is_requested_from(peer, block) {
+            return true;
+        }
+        let Some(withdrawn) = self.withdrawn.get_mut(&peer) else {
+            return false;
+        };
+        let Some(count) = withdrawn.get_mut(&block) else {
+            return false;
+        };
+        *count -= 1;
+        if *count == 0 {
+            withdrawn.remove(&block);
+            if withdrawn.is_empty() {
+                self.withdrawn.remove(&peer);
+            }
+        }
+        true
+    }
+
+    /// Releases every block outstanding with `peer` (it choked us, or stopped sending) and
+    /// returns them, in (piece, offset) order.
     pub fn release_peer(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         let blocks: Vec<BlockRef> = self
             .outstanding
@@ -241,8 +286,8 @@ impl Picker {
     /// The hash check of `piece` failed. The piece stays started (it counts in
     /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
     /// from any peer that has it takes it again, even with `may_start_new` false. Requests
-    /// still outstanding for it are forgotten. No effect on missing or verified pieces.
-    pub fn piece_failed(&mut self, piece: u32) {
+    /// still outstanding for it are forgotten. No effect on missing or done pieces.
+    pub fn piece_failed(&mut self, piece: PieceIndex) {
         if !matches!(
             self.pieces.get(piece as usize),
             Some(Piece::Partial(_) | Piece::Complete)
@@ -257,18 +302,17 @@ impl Picker {
 
     /// `piece` passed its hash check (or was obtained otherwise): it is never picked again.
     /// Requests still outstanding for it are forgotten. Out-of-range indices are ignored.
-    pub fn piece_verified(&mut self, piece: u32) {
+    pub fn piece_done(&mut self, piece: PieceIndex) {
         if (piece as usize) < self.pieces.len() {
             self.retire(piece);
         }
     }
 
     /// Whether a peer with the pieces in `peer_has` has something we still need (a piece
-    /// that is neither complete nor verified).
+    /// that is neither complete nor done).
     pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
-        self.pieces
-            .iter()
-            .enumerate()
+        (0..)
+            .zip(&self.pieces)
             .any(|(i, p)| matches!(p, Piece::Missing | Piece::Partial(_)) && peer_has.has(i))
     }
 
@@ -297,7 +341,7 @@ impl Picker {
     }
 
     /// How many connected peers have `piece` (0 for out-of-range indices).
-    pub fn availability(&self, piece: u32) -> u32 {
+    pub fn availability(&self, piece: PieceIndex) -> u32 {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
@@ -323,7 +367,7 @@ impl Picker {
         let order: Vec<u32> = own
             .into_iter()
             .chain(self.partial.iter().copied())
-            .filter(|&piece| peer_has.has(piece as usize))
+            .filter(|&piece| peer_has.has(piece))
             .collect();
         for piece in order {
             if out.len() >= max {
@@ -359,21 +403,21 @@ impl Picker {
     fn rarest_missing(&mut self, peer_has: &Bitfield) -> Option<u32> {
         let mut best: Option<(u32, u32)> = None; // (availability, piece)
         let mut ties = 0u64;
-        for (i, state) in self.pieces.iter().enumerate() {
+        for (i, state) in (0..).zip(&self.pieces) {
             if !matches!(state, Piece::Missing) || !peer_has.has(i) {
                 continue;
             }
-            let avail = self.availability[i];
+            let avail = self.availability[i as usize];
             match best {
                 Some((b, _)) if avail > b => {}
                 Some((b, _)) if avail == b => {
                     ties += 1;
                     if self.rng.below(ties) == 0 {
-                        best = Some((avail, i as u32));
+                        best = Some((avail, i));
                     }
                 }
                 _ => {
-                    best = Some((avail, i as u32));
+                    best = Some((avail, i));
                     ties = 1;
                 }
             }
@@ -406,7 +450,7 @@ impl Picker {
             let Piece::Partial(p) = &self.pieces[piece as usize] else {
                 continue;
             };
-            if !peer_has.has(piece as usize) {
+            if !peer_has.has(piece) {
                 continue;
             }
             for (i, slot) in p.blocks.iter().enumerate() {
@@ -433,6 +477,15 @@ impl Picker {
             Some(Piece::Partial(p)) => p.blocks.get_mut((block.offset / BLOCK_LEN) as usize),
             _ => None,
         }
+    }
+
+    /// Remembers that `block` was withdrawn from `peer` once more.
+    fn withdraw(&mut self, peer: PeerKey, block: BlockRef) {
+        let withdrawn = self.withdrawn.entry(peer).or_default();
+        if withdrawn.len() >= WITHDRAWN_LIMIT {
+            withdrawn.clear();
+        }
+        *withdrawn.entry(block).or_default() += 1;
     }
 
     /// Removes `block` from `peer`'s outstanding set; returns whether it was there.
@@ -466,10 +519,10 @@ impl Picker {
         }
     }
 
-    /// Marks `piece` verified, first undoing its bookkeeping: its free blocks leave the
+    /// Marks `piece` done, first undoing its bookkeeping: its free blocks leave the
     /// count, its outstanding requests are forgotten, it leaves the partial set.
     fn retire(&mut self, piece: u32) {
-        let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Verified);
+        let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Done);
         match old {
             Piece::Missing => self.free_blocks -= u64::from(self.geometry.block_count(piece)),
             Piece::Partial(p) => {
@@ -484,7 +537,7 @@ impl Picker {
                     }
                 }
             }
-            Piece::Complete | Piece::Verified => {}
+            Piece::Complete | Piece::Done => {}
         }
     }
 }
@@ -500,7 +553,7 @@ mod tests {
         Geometry::new(u64::from(pieces) * u64::from(PIECE), PIECE)
     }
 
-    fn bits(len: usize, set: &[usize]) -> Bitfield {
+    fn bits(len: u32, set: &[u32]) -> Bitfield {
         let mut b = Bitfield::new(len);
         for &i in set {
             b.set(i);
@@ -545,13 +598,67 @@ mod tests {
                         }
                     }
                 }
-                Piece::Complete | Piece::Verified => {}
+                Piece::Complete | Piece::Done => {}
             }
         }
         assert_eq!(p.free_blocks, free);
         let total: usize = p.outstanding.values().map(BTreeSet::len).sum();
         assert_eq!(total, requested);
         assert!(p.outstanding.values().all(|s| !s.is_empty()));
+        for w in p.withdrawn.values() {
+            assert!(!w.is_empty() && w.len() <= WITHDRAWN_LIMIT);
+            assert!(w.values().all(|&n| n > 0));
+        }
+    }
+
+    #[test]
+    fn withdrawn_blocks_may_arrive_once_per_withdrawal() {
+        let g = geometry(2);
+        let mut p = Picker::new(g, &Bitfield::new(2), 13);
+        let all = Bitfield::full(2);
+        p.peer_has_bitfield(&all);
+        let asked = p.pick(1, &all, 8, true);
+        assert_eq!(asked.len(), 8);
+        assert!(p.solicited(1, asked[0]));
+        assert!(!p.solicited(2, asked[0]));
+        p.peer_choked(1);
+        assert_eq!(p.requested_from(1), 0);
+        check(&p);
+        // Each withdrawn block may come once.
+        assert!(p.solicited(1, asked[0]));
+        assert!(!p.solicited(1, asked[0]));
+        // Asked again (endgame) and canceled again: it may come twice more.
+        let again = p.pick(1, &all, 8, true);
+        assert_eq!(again.len(), 8);
+        assert!(matches!(
+            p.block_received(2, asked[1]),
+            Received::Wanted { .. }
+        ));
+        assert!(p.solicited(1, asked[1]));
+        assert!(p.solicited(1, asked[1]));
+        assert!(!p.solicited(1, asked[1]));
+        check(&p);
+        // A peer that goes away is forgotten.
+        p.peer_gone(1, &all);
+        assert!(!p.solicited(1, asked[2]));
+        check(&p);
+    }
+
+    #[test]
+    fn withdrawn_blocks_are_capped_per_peer() {
+        let n = (WITHDRAWN_LIMIT as u32).div_ceil(4) + 1;
+        let g = geometry(n);
+        let mut p = Picker::new(g, &Bitfield::new(n), 14);
+        let all = Bitfield::full(n);
+        let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, true);
+        assert_eq!(asked.len(), WITHDRAWN_LIMIT + 1);
+        asked.sort();
+        p.peer_choked(1);
+        check(&p);
+        // The list started afresh at the limit: only the last block (in the order they were
+        // withdrawn, piece then offset) is remembered.
+        assert!(!p.solicited(1, asked[0]));
+        assert!(p.solicited(1, asked[WITHDRAWN_LIMIT]));
     }
 
     #[test]
@@ -580,8 +687,8 @@ mod tests {
     fn tie_break_is_random_but_deterministic() {
         let n = 64;
         let first_piece = |seed: u64| {
-            let mut p = Picker::new(geometry(n), &Bitfield::new(n as usize), seed);
-            let all = Bitfield::full(n as usize);
+            let mut p = Picker::new(geometry(n), &Bitfield::new(n), seed);
+            let all = Bitfield::full(n);
             p.peer_has_bitfield(&all);
             p.pick(7, &all, 1, true)[0].piece
         };
@@ -797,7 +904,7 @@ mod tests {
     }
 
     #[test]
-    fn verified_pieces_are_never_picked() {
+    fn done_pieces_are_never_picked() {
         let g = geometry(3);
         let mut p = Picker::new(g, &bits(3, &[0]), 11);
         let all = Bitfield::full(3);
@@ -807,8 +914,8 @@ mod tests {
         let blocks = p.pick(1, &all, 5, true);
         assert!(blocks.iter().all(|b| b.piece != 0));
         let started = blocks[0].piece;
-        p.piece_verified(started);
-        p.piece_verified(77);
+        p.piece_done(started);
+        p.piece_done(77);
         assert_eq!(p.requested_from(1), 1);
         assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
         let rest = p.pick(1, &all, 100, true);
@@ -853,7 +960,7 @@ mod tests {
         let mut duplicates_cancelled = 0;
         for seed in 0..8u64 {
             let g = Geometry::new(u64::from(37 * 3 * BLOCK_LEN + 5000), 3 * BLOCK_LEN);
-            let n = g.piece_count() as usize;
+            let n = g.piece_count();
             let mut rng = Rng::seeded(seed ^ 0x5eed);
             let mut p = Picker::new(g, &Bitfield::new(n), seed);
             let mut peers: Vec<(PeerKey, Bitfield)> = Vec::new();
@@ -865,7 +972,7 @@ mod tests {
                     }
                 }
                 p.peer_has_bitfield(&has);
-                peers.push((idx as PeerKey, has));
+                peers.push((PeerKey::from(idx), has));
             }
             let mut next_key = 5;
             let mut pending: Vec<(PeerKey, BlockRef)> = Vec::new();
@@ -884,7 +991,7 @@ mod tests {
                         let got = p.pick(key, has, max, rng.below(4) != 0);
                         assert!(got.len() <= max);
                         for b in got {
-                            assert!(has.has(b.piece as usize) && !verified.has(b.piece as usize));
+                            assert!(has.has(b.piece) && !verified.has(b.piece));
                             assert!(!pending.contains(&(key, b)));
                             pending.push((key, b));
                         }
@@ -908,8 +1015,8 @@ mod tests {
                                 failures += 1;
                                 p.piece_failed(b.piece);
                             } else {
-                                p.piece_verified(b.piece);
-                                verified.set(b.piece as usize);
+                                p.piece_done(b.piece);
+                                verified.set(b.piece);
                             }
                         }
                     }

@@ -11,6 +11,18 @@ use common::*;
 
 const KIB: usize = 1024;
 
+/// `spawn`, after checking that the command line keeps off the public DHT.
+trait SpawnChecked {
+    fn spawn_checked(&mut self) -> std::io::Result<Child>;
+}
+
+impl SpawnChecked for Command {
+    fn spawn_checked(&mut self) -> std::io::Result<Child> {
+        assert_no_public_dht(self.get_args().filter_map(|a| a.to_str()));
+        self.spawn()
+    }
+}
+
 fn strand() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strand"));
     c.env("RUST_LOG", "off")
@@ -56,7 +68,7 @@ fn closed_stdout_ends_quietly() {
             .env("RUST_BACKTRACE", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_checked()
             .expect("spawn strand");
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap())
@@ -249,7 +261,7 @@ fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
         .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_checked()
         .expect("spawn strand")
 }
 
@@ -533,6 +545,7 @@ fn tracker_errors_are_one_line() {
             .args(["download", torrent.to_str().unwrap(), "-o"])
             .arg(dir.path().join("out"))
             .args([
+                "--no-dht",
                 "--bind",
                 "127.0.0.1",
                 "--port",
@@ -543,7 +556,7 @@ fn tracker_errors_are_one_line() {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
-            .spawn()
+            .spawn_checked()
             .unwrap();
         let status = wait_child(&mut child, Duration::from_secs(40));
         let mut err = String::new();
@@ -619,6 +632,7 @@ fn seed_with_nothing_to_seed_says_so() {
             "127.0.0.1",
             "--port",
             "0",
+            "--no-dht",
         ],
         Duration::from_secs(20),
     );
@@ -641,11 +655,11 @@ fn debug_log_tells_each_peers_story() {
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
         .args(["--peer", &seeder.addr().to_string()])
-        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
         .env("RUST_LOG", "strand=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
+        .spawn_checked()
         .unwrap();
     let status = wait_child(&mut child, Duration::from_secs(60));
     let mut err = String::new();

@@ -71,6 +71,6 @@ fn single_file_info_hash_matches_the_kit_and_check_finds_damage() {
     std::fs::write(&file, &damaged).expect("write");
     let kit = Metainfo::from_bytes(&t.bytes).expect("kit torrent parses");
     let have = check(&FileMap::plain(dir.path(), &kit), &kit, 1, &mut |_, _| {}).expect("check");
-    let missing: Vec<usize> = (0..have.len()).filter(|&i| !have.has(i)).collect();
+    let missing: Vec<u32> = (0..have.len()).filter(|&i| !have.has(i)).collect();
     assert_eq!(missing, [7]);
 }

@@ -18,7 +18,7 @@ const KIB: usize = 1024;
 /// Blocks (16 KiB) in the pieces of `t` that are not in `have`.
 fn missing_blocks(t: &TestTorrent, have: &strand::bitfield::Bitfield) -> u64 {
     (0..t.piece_count())
-        .filter(|&p| !have.has(p as usize))
+        .filter(|&p| !have.has(p))
         .map(|p| u64::from(t.piece_size(p).div_ceil(BLOCK)))
         .sum()
 }
@@ -51,7 +51,7 @@ fn stopped_download_resumes_without_refetching() {
     let (have, found) =
         resume::startup(out.path(), &meta, &map, false, 2, &mut |_, _| {}).expect("startup");
     assert_eq!(found, Found::Resumed);
-    let had_bytes: u64 = have.iter().map(|p| u64::from(t.piece_size(p as u32))).sum();
+    let had_bytes: u64 = have.iter().map(|p| u64::from(t.piece_size(p))).sum();
     assert_eq!(had_bytes, summary.bytes);
 
     // Run 2: an honest seeder; the pieces from run 1 are never asked for again.
@@ -105,7 +105,7 @@ fn resume_file_is_not_trusted_when_data_or_file_changed() {
         "mtime changed: {found:?}"
     );
     assert!(!have.has(0), "the damaged piece is found");
-    assert_eq!(have.count(), t.piece_count() as usize - 1);
+    assert_eq!(have.count(), t.piece_count() - 1);
 
     let resume_path = resume::path(out.path(), &t.info_hash);
     let saved = std::fs::read(&resume_path).unwrap();

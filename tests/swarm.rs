@@ -74,8 +74,8 @@ fn seeder_drops_hostile_requesters() {
     let dir = TempDir::new("hostile");
     common::strand_peer::write_payload(&t, dir.path());
     // The seeder has every piece but the last.
-    let mut have = Bitfield::full(t.piece_count() as usize);
-    have.clear(t.piece_count() as usize - 1);
+    let mut have = Bitfield::full(t.piece_count());
+    have.clear(t.piece_count() - 1);
     let seeder = StrandPeer::start(&t, dir.path(), vec![], Some(have), SeedPolicy::Forever);
     let last = t.piece_count() - 1;
 

@@ -86,7 +86,7 @@ fn trackerless_magnet_and_torrent_without_announce_download_over_the_dht() {
         peers: vec![],
         max_peers: 20,
         listen: Some(SocketAddr::from(([127, 0, 0, 1], seed_port))),
-        verified: Some(Bitfield::full(t.piece_count() as usize)),
+        verified: Some(Bitfield::full(t.piece_count())),
         chosen: None,
         preallocate: false,
         seed: SeedPolicy::Forever,

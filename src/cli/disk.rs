@@ -58,7 +58,7 @@ fn holds_data(path: &Path) -> bool {
 pub(crate) struct Created {
     resume: PathBuf,
     info_hash: [u8; 20],
-    pieces: usize,
+    pieces: u32,
     paths: Vec<PathBuf>,
     /// Folders, deepest first.
     dirs: Vec<PathBuf>,
@@ -96,7 +96,7 @@ impl Created {
         Created {
             resume: resume::path(output_dir, &meta.info_hash),
             info_hash: meta.info_hash,
-            pieces: meta.geometry.piece_count() as usize,
+            pieces: meta.geometry.piece_count(),
             paths,
             dirs,
         }

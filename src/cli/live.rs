@@ -27,10 +27,11 @@ const MAP_MAX: usize = 50;
 /// pieces and shaded by how many of its wanted pieces are on disk.
 pub(crate) fn piece_map(have: &Bitfield, wanted: &Bitfield, cells: usize) -> String {
     let n = have.len();
-    let cells = cells.min(n);
+    let cells = u32::try_from(cells).unwrap_or(u32::MAX).min(n);
     (0..cells)
         .map(|c| {
-            let run = c * n / cells..(c + 1) * n / cells;
+            let cut = |c: u32| (u64::from(c) * u64::from(n) / u64::from(cells)) as u32;
+            let run = cut(c)..cut(c + 1);
             let want = run.clone().filter(|&p| wanted.has(p)).count();
             let got = run.filter(|&p| wanted.has(p) && have.has(p)).count();
             if want == 0 {
@@ -146,7 +147,7 @@ impl LiveLine {
 mod tests {
     use super::*;
 
-    fn bits(n: usize, set: impl Iterator<Item = usize>) -> Bitfield {
+    fn bits(n: u32, set: impl Iterator<Item = u32>) -> Bitfield {
         let mut b = Bitfield::new(n);
         for i in set {
             b.set(i);
@@ -163,7 +164,7 @@ mod tests {
             peers_known: 7,
             uploaded_bytes: 0,
             upload_rate: 0.0,
-            have: bits(100, 0..(done * 100 / total.max(1)) as usize),
+            have: bits(100, 0..(done * 100 / total.max(1)) as u32),
             wanted: Bitfield::full(100),
             dht_nodes: None,
         }

@@ -30,7 +30,7 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
         line.draw(u64::from(done), u64::from(total));
     })?;
     line.clear();
-    let pieces = meta.geometry.piece_count() as usize;
+    let pieces = meta.geometry.piece_count();
     if have.count() == 0 && pieces > 0 {
         return Err(Failure::error(format!(
             "{} holds none of the torrent's data (looked for {}); to fetch it first, \

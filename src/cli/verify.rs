@@ -49,13 +49,12 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         }
         let range = layout.file_range(i);
         // Bytes of this file inside pieces that are missing or bad.
-        let piece_len = u64::from(g.piece_len());
-        let pieces = (range.start / piece_len) as u32..range.end.div_ceil(piece_len) as u32;
+        let pieces = layout.file_pieces(i, &g);
         for p in pieces.clone() {
-            wanted.set(p as usize);
+            wanted.set(p);
         }
         let missing: u64 = pieces
-            .filter(|&p| !have.has(p as usize))
+            .filter(|&p| !have.has(p))
             .map(|p| {
                 let piece = g.piece_offset(p)..g.piece_offset(p) + u64::from(g.piece_size(p));
                 piece.end.min(range.end) - piece.start.max(range.start)

@@ -203,7 +203,7 @@ fn run(
 fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
     let mut reader =
         BufReader::with_capacity(READ_BUFFER, DeadlineReader::new(stream, IDLE_TIMEOUT));
-    let pieces = setup.geometry.piece_count() as usize;
+    let pieces = setup.geometry.piece_count();
     loop {
         // Each message, keep-alives included, must arrive whole within the idle timeout.
         reader.get_mut().restart(IDLE_TIMEOUT);
@@ -212,7 +212,7 @@ fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
         let event = match msg {
             Message::Choke => PeerEvent::Choked,
             Message::Unchoke => PeerEvent::Unchoked,
-            Message::Have(piece) if (piece as usize) < pieces => PeerEvent::Have(piece),
+            Message::Have(piece) if piece < pieces => PeerEvent::Have(piece),
             Message::Have(piece) => {
                 return Err(PeerError::Protocol(format!(
                     "have for piece {piece} of {pieces}"

@@ -72,24 +72,9 @@ pub fn encode_handshake(ours: &OurHandshake) -> Vec<u8> {
     Value::Dict(dict).encode()
 }
 
-/// What we use from a peer's extension handshake.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TheirHandshake {
-    /// How many requests the peer lets us queue, if it said (and said something sane).
-    pub reqq: Option<u32>,
-    /// The peer's client name, if it said.
-    pub client: Option<String>,
-    /// The id the peer wants `ut_metadata` messages sent with; `None` if it does not speak it
-    /// (or disabled it with id 0).
-    pub ut_metadata: Option<u8>,
-    /// The id the peer wants `ut_pex` messages sent with; `None` if it does not speak it.
-    pub ut_pex: Option<u8>,
-    /// The size of the info dict the peer can serve. A positive size too large for a `u32`
-    /// reads as `u32::MAX`, which is over [`MAX_METADATA_SIZE`] like the real value.
-    pub metadata_size: Option<u32>,
-    /// The TCP port the peer accepts connections on (`p`), if it said.
-    pub listen_port: Option<u16>,
-}
+/// What we use from a peer's extension handshake; declared with the other messages between
+/// threads, since a peer thread hands it to the main thread.
+pub use crate::messages::TheirHandshake;
 
 /// Reads a peer's extension handshake; `None` if it is not a bencoded dict.
 pub fn parse_handshake(payload: &[u8]) -> Option<TheirHandshake> {

@@ -17,16 +17,9 @@ const HANDSHAKE_LEN: usize = 68;
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
 
-/// One side's handshake.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handshake {
-    /// Feature bits; we only look at the BEP 10 extension bit.
-    pub reserved: [u8; 8],
-    /// SHA-1 of the torrent's info dictionary.
-    pub info_hash: [u8; 20],
-    /// The sender's peer id.
-    pub peer_id: [u8; 20],
-}
+/// One side's handshake; declared with the messages between threads, since the listener
+/// hands a peer's to the main thread.
+pub use crate::messages::Handshake;
 
 /// Why a handshake was refused.
 #[derive(Debug)]

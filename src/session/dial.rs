@@ -34,7 +34,7 @@ impl Session {
 
     /// Whether `addr` is our own listening socket (trackers list us among the peers).
     pub(super) fn is_us(&self, addr: SocketAddr) -> bool {
-        self.listener.as_ref().is_some_and(|l| {
+        self.workers.listener.as_ref().is_some_and(|l| {
             let ours = l.addr();
             // Trackers on this host list us at the address our announce came from, which
             // may be a loopback address other than the one we listen on.
@@ -45,7 +45,8 @@ impl Session {
 
     /// The address we dial from: the one we listen on, when `--bind` named one.
     fn local_ip(&self) -> Option<IpAddr> {
-        self.listener
+        self.workers
+            .listener
             .as_ref()
             .and_then(|l| crate::net::local_ip(l.addr().ip()))
     }
@@ -67,7 +68,7 @@ impl Session {
     pub(super) fn connect_more(&mut self) {
         let now = Instant::now();
         let half_open = self.peers.values().filter(|p| !p.connected).count();
-        let candidates = self.addresses.to_dial(now, self.have.is_full());
+        let candidates = self.addresses.to_dial(now, self.is_seed());
         for addr in candidates
             .into_iter()
             .take(MAX_HALF_OPEN.saturating_sub(half_open))

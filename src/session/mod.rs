@@ -15,11 +15,18 @@
 //! buffer goes to the hasher as a [`HashJob`]; a good piece goes on to the writer, and the
 //! writer's [`DiskEvent::PieceWritten`] marks it done and is announced to every peer.
 //!
-//! The folder, one idea per file: this file is the loop, its dispatch and its tick;
-//! `api.rs` what callers see; `pieces.rs` blocks into pieces, the hash verdict and its blame;
-//! `peers.rs` the record of each connection and its request pipeline; `upload.rs` serving
-//! peers and the choker; `pex.rs` peer exchange; `dial.rs` finding and dialing peers;
-//! `rate.rs` the smoothed transfer rate.
+//! The folder, one idea per file: this file is the loop, its dispatch, its tick and the
+//! shutdown; `api.rs` what callers see; `store.rs` the [`PieceStore`], every piece's state;
+//! `pieces.rs` a block in, the hash verdict and its blame, the write; `peers.rs` the record
+//! of each connection, its setup and its request pipeline; `upload.rs` serving peers, the
+//! choker and metadata; `pex.rs` peer exchange; `dial.rs` finding and dialing peers;
+//! `rate.rs` the smoothed transfer rate; `tests.rs` drives the session by messages alone.
+//!
+//! Where new things slot in: a new source of peer addresses (the DHT) hands them to
+//! `learn_peers`, as the trackers and peer exchange do; a new source of blocks (a web seed)
+//! is a record in `peers` whose thread takes [`Command::Request`]s and answers with
+//! [`PeerEvent::Block`]s, so the pipeline, the picker and the store never ask what is on the
+//! other end.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -35,16 +42,15 @@ use crate::bitfield::Bitfield;
 use crate::choker::Choker;
 use crate::client_id::client_name;
 use crate::dht::{DhtEvent, DhtLink};
-use crate::geometry::{Geometry, BLOCK_LEN};
+use crate::geometry::Geometry;
 use crate::messages::{
     Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, TrackerCommand, TrackerEvent,
 };
 use crate::metainfo::Metainfo;
-use crate::peer::connection;
-use crate::peer::extension::{self, OurHandshake};
 use crate::peer::listener::Listener;
 use crate::picker::Picker;
 use crate::rng::Rng;
+use crate::storage::layout::Layout;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
@@ -55,18 +61,20 @@ mod peers;
 mod pex;
 mod pieces;
 mod rate;
+mod store;
+#[cfg(test)]
+mod tests;
 mod upload;
 
 pub use api::{Error, Options, Progress, SeedPolicy, Summary};
 pub use dial::MAX_HALF_OPEN;
 use dial::WANT_MORE_PEERS;
-use peers::{Peer, DEPTH_SECONDS, INITIAL_DEPTH, MIN_DEPTH};
-pub use peers::{MAX_DEPTH, SNUB_TIMEOUT, WITHDRAWN_LIMIT};
-use pex::PEX_FIRST;
-pub use pieces::PIECE_MEMORY_BUDGET;
-use pieces::SPARE_BYTES;
-use pieces::{wanted_pieces, PieceBuffer, Suspect};
+use peers::Peer;
+pub use peers::{MAX_DEPTH, SNUB_TIMEOUT};
 use rate::Rate;
+use store::PieceStore;
+pub use store::PIECE_MEMORY_BUDGET;
+pub use upload::METADATA_ROUNDS;
 use upload::RECHOKE_TICKS;
 
 /// How often the session updates rates, checks for snubs and reports progress.
@@ -107,6 +115,7 @@ struct Workers {
     hasher: Option<JoinHandle<()>>,
     writer: Option<JoinHandle<()>>,
     tracker: Option<(Sender<TrackerCommand>, JoinHandle<()>)>,
+    listener: Option<Listener>,
 }
 
 struct Session {
@@ -115,27 +124,18 @@ struct Session {
     our_id: [u8; 20],
     geometry: Geometry,
     picker: Picker,
-    /// Pieces verified and on disk.
-    have: Bitfield,
+    /// Every piece's state: the one owner of the piece data and what is on disk.
+    store: PieceStore,
     peers: HashMap<PeerKey, Peer>,
     addresses: AddressBook,
     next_key: PeerKey,
-    buffers: HashMap<u32, PieceBuffer>,
-    /// Buffers of written pieces, ready for new ones.
-    spare_buffers: Vec<Vec<u8>>,
     /// Most requests in flight per peer while many peers share the piece memory budget.
     depth_cap: usize,
-    /// Pieces handed to the hasher (and then the writer) whose fate we wait for, with the
-    /// addresses that sent their blocks.
-    in_pipeline: HashMap<u32, Vec<Option<SocketAddr>>>,
-    /// Blocks of pieces that failed their hash, kept until the piece passes.
-    suspects: HashMap<u32, Vec<Suspect>>,
     events_tx: Sender<Event>,
     events_rx: Receiver<Event>,
     workers: Workers,
     started: Instant,
     received_bytes: u64,
-    verified_bytes: u64,
     failed_pieces: u32,
     /// Payload received, over all peers.
     download: Rate,
@@ -145,14 +145,7 @@ struct Session {
     choker: Choker,
     ticks: u64,
     files: Arc<FileMap>,
-    /// Pieces that touch a chosen file: the ones to fetch.
-    wanted: Bitfield,
-    /// Bytes of the wanted pieces.
-    wanted_bytes: u64,
-    /// Wanted pieces not on disk yet.
-    wanted_missing: usize,
-    listener: Option<Listener>,
-    /// When every piece was on disk, if it is.
+    /// When every wanted piece was on disk, if it is: from then on we are seeding.
     completed_at: Option<Instant>,
     /// The trackers' last errors while none answers (cleared when one does).
     tracker_errors: Option<String>,
@@ -165,32 +158,34 @@ struct Session {
     dht_asked: Instant,
 }
 
+/// The pieces that hold at least one byte of a chosen file.
+fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
+    let layout = Layout::new(&meta.files);
+    let mut wanted = Bitfield::new(meta.geometry.piece_count());
+    for (file, _) in chosen.iter().enumerate().filter(|(_, &c)| c) {
+        for piece in layout.file_pieces(file, &meta.geometry) {
+            wanted.set(piece);
+        }
+    }
+    wanted
+}
+
 impl Session {
+    /// Prepares the output, starts the worker threads and dials the peers given.
     fn start(meta: Metainfo, opts: Options) -> Result<Session, Error> {
         let geometry = meta.geometry;
-        let pieces = geometry.piece_count() as usize;
+        let pieces = geometry.piece_count();
         let chosen = opts
             .chosen
             .clone()
             .unwrap_or_else(|| vec![true; meta.files.len()]);
         let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
         writer::prepare(&map, &meta.files, &chosen, opts.preallocate).map_err(Error::Storage)?;
-        let have = match &opts.verified {
+        let on_disk = match &opts.verified {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),
         };
-        let wanted = wanted_pieces(&meta, &chosen);
-        let size = |p: usize| u64::from(geometry.piece_size(p as u32));
-        let wanted_bytes: u64 = wanted.iter().map(size).sum();
-        let verified_bytes: u64 = wanted.iter().filter(|&p| have.has(p)).map(size).sum();
-        let wanted_missing = wanted.iter().filter(|&p| !have.has(p)).count();
-        // The picker never picks what we have or do not want.
-        let mut skip = have.clone();
-        for p in 0..pieces {
-            if !wanted.has(p) {
-                skip.set(p);
-            }
-        }
+        let store = PieceStore::new(geometry, wanted_pieces(&meta, &chosen), on_disk);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
@@ -198,7 +193,7 @@ impl Session {
         let resume = ResumeSetup {
             path: resume::path(&opts.output_dir, &meta.info_hash),
             info_hash: meta.info_hash,
-            have: have.clone(),
+            have: store.on_disk().clone(),
         };
         let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
             .map_err(Error::Thread)?;
@@ -223,70 +218,78 @@ impl Session {
                 info_hash: meta.info_hash,
                 peer_id: our_id,
                 port,
-                left: wanted_bytes - verified_bytes,
+                left: store.wanted_bytes() - store.verified_bytes(),
                 local: listener
                     .as_ref()
                     .and_then(|l| crate::net::local_ip(l.addr().ip())),
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });
-        let dht = opts.dht.clone().filter(|_| !meta.private);
-        if let Some(dht) = &dht {
+        let workers = Workers {
+            hash_jobs: Some(hash_tx),
+            hasher: Some(hasher),
+            writer: Some(writer),
+            tracker,
+            listener,
+        };
+        let events = (events_tx, events_rx);
+        let mut session = Session::new(meta, opts, our_id, store, map, events, workers);
+        if let Some(dht) = &session.dht {
             // Announcing starts a lookup for peers too; without a listener we only look.
-            match listener.as_ref() {
-                Some(l) => dht.announce(meta.info_hash, l.addr().port()),
-                None => dht.get_peers(meta.info_hash),
+            match session.workers.listener.as_ref() {
+                Some(l) => dht.announce(session.meta.info_hash, l.addr().port()),
+                None => dht.get_peers(session.meta.info_hash),
             }
         }
+        let direct = session.opts.peers.clone();
+        session.learn_peers(direct);
+        Ok(session)
+    }
+
+    /// The session's state around `store`, talking to the threads in `workers` and hearing
+    /// from every thread on `events`. Starts nothing: [`Session::start`] does, and the tests
+    /// build a session with no threads at all.
+    fn new(
+        meta: Metainfo,
+        opts: Options,
+        our_id: [u8; 20],
+        store: PieceStore,
+        files: Arc<FileMap>,
+        (events_tx, events_rx): (Sender<Event>, Receiver<Event>),
+        workers: Workers,
+    ) -> Session {
         let seed = Rng::from_entropy().next_u64();
-        let mut session = Session {
-            dht,
+        Session {
+            dht: opts.dht.clone().filter(|_| !meta.private),
             dht_nodes: 0,
             dht_asked: Instant::now(),
-            picker: Picker::new(geometry, &skip, seed),
+            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed),
             choker: Choker::new(seed.rotate_left(32)),
-            files: map,
-            completed_at: (wanted_missing == 0).then(Instant::now),
-            wanted,
-            wanted_bytes,
-            wanted_missing,
-            have,
-            geometry,
+            files,
+            completed_at: store.is_complete().then(Instant::now),
+            store,
+            geometry: meta.geometry,
             our_id,
             peers: HashMap::new(),
             addresses: AddressBook::default(),
             next_key: 0,
-            buffers: HashMap::new(),
-            spare_buffers: Vec::new(),
             depth_cap: MAX_DEPTH,
-            in_pipeline: HashMap::new(),
-            suspects: HashMap::new(),
             events_tx,
             events_rx,
-            workers: Workers {
-                hash_jobs: Some(hash_tx),
-                hasher: Some(hasher),
-                writer: Some(writer),
-                tracker,
-            },
+            workers,
             started: Instant::now(),
             received_bytes: 0,
-            verified_bytes,
             failed_pieces: 0,
             download: Rate::default(),
             uploaded_bytes: 0,
             upload: Rate::default(),
             ticks: 0,
-            listener,
             interrupted: false,
             tracker_errors: None,
             lonely_since: None,
             meta,
             opts,
-        };
-        let direct = session.opts.peers.clone();
-        session.learn_peers(direct);
-        Ok(session)
+        }
     }
 
     /// Reacts to events and ticks until the session is due to end or is stopped.
@@ -331,8 +334,8 @@ impl Session {
         }
         progress(&self.progress());
         Ok(Summary {
-            bytes: self.verified_bytes,
-            total_bytes: self.wanted_bytes,
+            bytes: self.store.verified_bytes(),
+            total_bytes: self.store.wanted_bytes(),
             elapsed: self.started.elapsed(),
             uploaded_bytes: self.uploaded_bytes,
             interrupted: self.interrupted,
@@ -340,6 +343,17 @@ impl Session {
             failed_pieces: self.failed_pieces,
             completed_after: self.completed_at.map(|t| t.duration_since(self.started)),
         })
+    }
+
+    /// Every wanted piece is on disk: from now on we only upload. This is what "seeding"
+    /// means everywhere in strand, even when pieces of files not chosen are missing.
+    fn seeding(&self) -> bool {
+        self.completed_at.is_some()
+    }
+
+    /// We have every piece of the torrent: a seed in BEP 3's sense, of no use to other seeds.
+    fn is_seed(&self) -> bool {
+        self.store.on_disk().is_full()
     }
 
     /// Whether the session has done what it was asked: complete, and seeded enough.
@@ -373,11 +387,7 @@ impl Session {
             }
             Event::Hashed(result) => self.on_hashed(result),
             Event::Disk(DiskEvent::PieceWritten { piece, buffer }) => {
-                let piece_len = self.geometry.piece_len() as usize;
-                if (self.spare_buffers.len() + 1) * piece_len <= SPARE_BYTES {
-                    self.spare_buffers.push(buffer);
-                }
-                self.on_written(piece);
+                self.on_written(piece, buffer);
             }
             Event::Accepted {
                 stream,
@@ -401,18 +411,7 @@ impl Session {
             return;
         };
         match event {
-            PeerEvent::ExtensionHandshake(theirs) => {
-                if let Some(reqq) = theirs.reqq {
-                    peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
-                    peer.depth = peer.depth.min(peer.max_depth);
-                }
-                peer.listen_port = theirs.listen_port;
-                peer.ut_metadata = theirs.ut_metadata;
-                peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
-                if peer.ut_pex.is_some() {
-                    peer.pex_due = Some(Instant::now() + PEX_FIRST);
-                }
-            }
+            PeerEvent::ExtensionHandshake(theirs) => self.on_extension_handshake(key, theirs),
             PeerEvent::MetadataRequested(piece) => self.on_metadata_request(key, piece),
             PeerEvent::DhtPort(port) => {
                 if let Some(dht) = &self.dht {
@@ -429,34 +428,13 @@ impl Session {
                 peer_id,
             } => {
                 debug!("{}: handshake done: {}", peer.addr, client_name(&peer_id));
-                peer.connected = true;
-                peer.last_block = Instant::now();
-                peer.since = Instant::now();
-                self.addresses.handshaken(peer.addr);
-                if self.have.count() > 0 {
-                    let _ = peer
-                        .commands
-                        .send(Command::Bitfield(self.have.as_bytes().to_vec()));
-                }
-                if extensions {
-                    let ours = OurHandshake {
-                        reqq: connection::ADVERTISED_REQQ,
-                        metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
-                        listen_port: self.listener.as_ref().map(|l| l.addr().port()),
-                        yourip: Some(peer.addr.ip()),
-                        pex: !self.meta.private,
-                    };
-                    let _ = peer.commands.send(Command::Extended {
-                        id: extension::HANDSHAKE_ID,
-                        payload: extension::encode_handshake(&ours),
-                    });
-                }
+                self.on_connected(key, extensions);
             }
             PeerEvent::Bitfield(bits) => {
                 // A late bitfield (aria2 sends one after its haves) only adds pieces.
                 for piece in bits.iter() {
                     if peer.has.set(piece) {
-                        self.picker.peer_has_piece(piece as u32);
+                        self.picker.peer_has_piece(piece);
                     }
                 }
                 if peer.has.is_full() {
@@ -465,35 +443,36 @@ impl Session {
                 self.update_interest(key);
             }
             PeerEvent::Have(piece) => {
-                if peer.has.set(piece as usize) {
-                    self.picker.peer_has_piece(piece);
+                // Only a new piece changes anything: a peer repeating `have`s costs us O(1)
+                // each, not a scan of every piece.
+                if !peer.has.set(piece) {
+                    return;
                 }
+                self.picker.peer_has_piece(piece);
                 if peer.has.is_full() {
                     self.addresses.mark_seed(peer.addr);
                 }
                 self.update_interest(key);
             }
             PeerEvent::Choked => {
-                if !peer.choking_us {
+                if !peer.peer_choking {
                     debug!("{}: choked us", peer.addr);
                 }
-                peer.choking_us = true;
-                for block in self.picker.release_peer(key) {
-                    *peer.withdrawn.entry(block).or_default() += 1;
-                }
+                peer.peer_choking = true;
+                self.picker.peer_choked(key);
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
-                if peer.choking_us {
+                if peer.peer_choking {
                     debug!("{}: unchoked us", peer.addr);
                 }
-                peer.choking_us = false;
+                peer.peer_choking = false;
                 peer.last_block = Instant::now();
                 self.fill(key);
             }
             PeerEvent::Interested => {
                 peer.peer_interested = true;
-                let unchoked = self.peers.values().filter(|p| !p.choking_peer).count();
+                let unchoked = self.peers.values().filter(|p| !p.am_choking).count();
                 if unchoked <= crate::choker::REGULAR_SLOTS {
                     self.set_choking(key, false);
                 }
@@ -518,61 +497,22 @@ impl Session {
         self.ticks += 1;
         self.download.tick(secs);
         self.upload.tick(secs);
-        let seeding = self.have.is_full();
-        let mut snubbed = Vec::new();
-        let mut useless = Vec::new();
-        for (&key, peer) in self.peers.iter_mut() {
-            peer.download.tick(secs);
-            peer.upload.tick(secs);
-            if seeding && peer.has.is_full() {
-                // Two seeds have nothing to say to each other.
-                useless.push(key);
-            }
-            let wanted =
-                (peer.download.per_second() * DEPTH_SECONDS / f64::from(BLOCK_LEN)) as usize;
-            peer.depth = wanted
-                .clamp(MIN_DEPTH, MAX_DEPTH)
-                .max(peer.depth.min(INITIAL_DEPTH));
-            let owes = self.picker.requested_from(key) > 0;
-            if owes && now.duration_since(peer.last_block) > SNUB_TIMEOUT {
-                snubbed.push(key);
-            }
-        }
-        for key in snubbed {
-            if let Some(peer) = self.peers.get(&key) {
-                debug!("{}: snubbed us for {} s", peer.addr, SNUB_TIMEOUT.as_secs());
-            }
-            self.picker.release_peer(key);
-            self.send(key, Command::Disconnect);
-        }
-        for key in useless {
-            self.send(key, Command::Disconnect);
-        }
+        self.tick_peers(now, secs);
         if self.ticks % RECHOKE_TICKS == 0 {
             self.rechoke();
         }
         self.send_pex();
         self.connect_more();
         self.fill_all();
-        // Each peer that sends to us gets a fair share of the blocks the piece memory budget
-        // holds, so that many peers share partial pieces instead of the first few claiming
-        // the whole budget (with small pieces, a peer at full depth holds several pieces).
-        let sending = self
-            .peers
-            .values()
-            .filter(|p| p.connected && !p.choking_us && p.interested)
-            .count()
-            .max(1);
-        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
-        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
+        self.update_depth_cap();
         let connected = self.peers.values().filter(|p| p.connected).count();
         if let Some((tracker, _)) = &self.workers.tracker {
             let _ = tracker.send(TrackerCommand::Progress {
                 uploaded: self.uploaded_bytes,
-                downloaded: self.verified_bytes,
-                left: self.wanted_bytes - self.verified_bytes,
+                downloaded: self.store.verified_bytes(),
+                left: self.store.wanted_bytes() - self.store.verified_bytes(),
             });
-            if connected < WANT_MORE_PEERS && self.completed_at.is_none() {
+            if connected < WANT_MORE_PEERS && !self.seeding() {
                 let _ = tracker.send(TrackerCommand::NeedPeers);
             }
         }
@@ -596,7 +536,7 @@ impl Session {
     /// Fails the session after a whole tracker timeout with no peer at all while no tracker
     /// answers (or there is none): waiting longer would only hang.
     fn give_up_when_alone(&mut self) -> Result<(), Error> {
-        if !self.peers.is_empty() || self.completed_at.is_some() {
+        if !self.peers.is_empty() || self.seeding() {
             self.lonely_since = None;
             return Ok(());
         }
@@ -616,15 +556,15 @@ impl Session {
 
     fn progress(&self) -> Progress {
         Progress {
-            verified_bytes: self.verified_bytes,
-            total_bytes: self.wanted_bytes,
+            verified_bytes: self.store.verified_bytes(),
+            total_bytes: self.store.wanted_bytes(),
             download_rate: self.download.per_second(),
             peers_connected: self.peers.values().filter(|p| p.connected).count(),
             peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload.per_second(),
-            have: self.have.clone(),
-            wanted: self.wanted.clone(),
+            have: self.store.on_disk().clone(),
+            wanted: self.store.wanted().clone(),
             dht_nodes: self.dht.as_ref().map(|_| self.dht_nodes),
         }
     }
@@ -641,7 +581,7 @@ impl Session {
             self.send(key, Command::Disconnect);
         }
         self.peers.clear();
-        if let Some(listener) = self.listener.take() {
+        if let Some(listener) = self.workers.listener.take() {
             listener.stop();
         }
         if let Some((tracker, handle)) = self.workers.tracker.take() {

@@ -1,17 +1,24 @@
-//! The main thread's record of each peer connection, and keeping its requests topped up.
+//! Each peer connection's record on the main thread: its setup (bitfield, extension
+//! handshake), the four BEP 3 flags, its request pipeline (interest, depth, filling), its
+//! rates, and the once-a-tick checks for snubs and useless seeds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use log::warn;
+use log::{debug, warn};
 
+use super::pex::PEX_FIRST;
 use super::rate::Rate;
+use super::store::PIECE_MEMORY_BUDGET;
 use super::Session;
 use crate::bitfield::Bitfield;
-use crate::geometry::BlockRef;
+use crate::geometry::BLOCK_LEN;
+use crate::messages::TheirHandshake;
 use crate::messages::{Command, PeerKey};
+use crate::peer::connection;
+use crate::peer::extension::{self, OurHandshake};
 
 /// Requests kept in flight to a new peer before its rate is known.
 pub(super) const INITIAL_DEPTH: usize = 32;
@@ -23,21 +30,6 @@ pub const MAX_DEPTH: usize = 250;
 pub(super) const DEPTH_SECONDS: f64 = 2.0;
 /// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
 pub const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most withdrawn blocks remembered per peer (a late block we canceled is not unsolicited).
-pub const WITHDRAWN_LIMIT: usize = 1024;
-
-/// Takes one count of `block` from `withdrawn`; false if there was none.
-pub(super) fn take_one(withdrawn: &mut HashMap<BlockRef, u32>, block: BlockRef) -> bool {
-    match withdrawn.get_mut(&block) {
-        Some(n) if *n > 1 => {
-            *n -= 1;
-            true
-        }
-        Some(_) => withdrawn.remove(&block).is_some(),
-        None => false,
-    }
-}
-
 /// The main thread's record of one peer connection.
 pub(super) struct Peer {
     pub(super) addr: SocketAddr,
@@ -46,10 +38,14 @@ pub(super) struct Peer {
     pub(super) has: Bitfield,
     /// The handshake is done.
     pub(super) connected: bool,
-    /// The peer is choking us (the initial state of every connection).
-    pub(super) choking_us: bool,
-    /// We told the peer we are interested.
-    pub(super) interested: bool,
+    /// BEP 3's four flags. `am_choking`: we are choking the peer (we will not serve it).
+    pub(super) am_choking: bool,
+    /// `am_interested`: we told the peer we want pieces it has.
+    pub(super) am_interested: bool,
+    /// `peer_choking`: the peer is choking us (it will not serve our requests).
+    pub(super) peer_choking: bool,
+    /// `peer_interested`: the peer told us it wants pieces we have.
+    pub(super) peer_interested: bool,
     /// Requests to keep in flight, following the peer's rate.
     pub(super) depth: usize,
     /// Most requests the peer accepts in flight (its `reqq`, else [`MAX_DEPTH`]).
@@ -60,10 +56,6 @@ pub(super) struct Peer {
     pub(super) last_block: Instant,
     /// When the handshake completed (or the thread started, before that).
     pub(super) since: Instant,
-    /// The peer wants pieces from us.
-    pub(super) peer_interested: bool,
-    /// We are choking the peer (the initial state of every connection).
-    pub(super) choking_peer: bool,
     /// Payload sent to the peer.
     pub(super) upload: Rate,
     /// The peer dialed us (its address's port is not one we can dial).
@@ -72,15 +64,14 @@ pub(super) struct Peer {
     pub(super) listen_port: Option<u16>,
     /// The peer's id for `ut_metadata` messages, if it speaks them.
     pub(super) ut_metadata: Option<u8>,
+    /// Metadata pieces we sent the peer.
+    pub(super) metadata_served: u32,
     /// The peer's id for `ut_pex` messages, if it speaks them (never for private torrents).
     pub(super) ut_pex: Option<u8>,
     /// When the next peer exchange message to this peer is due.
     pub(super) pex_due: Option<Instant>,
     /// The addresses our peer exchange messages have told this peer about and not dropped.
     pub(super) pex_sent: HashSet<SocketAddr>,
-    /// Blocks we asked this peer for and then withdrew (a cancel, or its choke), with how many
-    /// times: they may still arrive, once per request, and are then not unsolicited.
-    pub(super) withdrawn: HashMap<BlockRef, u32>,
 }
 
 impl Peer {
@@ -96,6 +87,104 @@ impl Peer {
 }
 
 impl Session {
+    /// The handshake is done: our bitfield first (if we have a piece), then our extension
+    /// handshake if the peer speaks BEP 10.
+    pub(super) fn on_connected(&mut self, key: PeerKey, extensions: bool) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.connected = true;
+        peer.last_block = Instant::now();
+        peer.since = Instant::now();
+        self.addresses.handshaken(peer.addr);
+        let on_disk = self.store.on_disk();
+        if on_disk.count() > 0 {
+            let _ = peer
+                .commands
+                .send(Command::Bitfield(on_disk.as_bytes().to_vec()));
+        }
+        if extensions {
+            let ours = OurHandshake {
+                reqq: connection::ADVERTISED_REQQ,
+                metadata_size: u32::try_from(self.meta.info_bytes.len()).ok(),
+                listen_port: self.workers.listener.as_ref().map(|l| l.addr().port()),
+                yourip: Some(peer.addr.ip()),
+                pex: !self.meta.private,
+            };
+            let _ = peer.commands.send(Command::Extended {
+                id: extension::HANDSHAKE_ID,
+                payload: extension::encode_handshake(&ours),
+            });
+        }
+    }
+
+    /// The peer's extension handshake: its `reqq` caps our pipeline, and its message ids say
+    /// whether it serves metadata and exchanges peers.
+    pub(super) fn on_extension_handshake(&mut self, key: PeerKey, theirs: TheirHandshake) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Some(reqq) = theirs.reqq {
+            peer.max_depth = (reqq as usize).clamp(MIN_DEPTH, MAX_DEPTH);
+            peer.depth = peer.depth.min(peer.max_depth);
+        }
+        peer.listen_port = theirs.listen_port;
+        peer.ut_metadata = theirs.ut_metadata;
+        peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
+        if peer.ut_pex.is_some() {
+            peer.pex_due = Some(Instant::now() + PEX_FIRST);
+        }
+    }
+
+    /// Once a tick: each peer's rates and pipeline depth; drops peers that owe us blocks and
+    /// went silent, and, when we are a seed, other seeds.
+    pub(super) fn tick_peers(&mut self, now: Instant, secs: f64) {
+        let seed = self.is_seed();
+        let mut snubbed = Vec::new();
+        let mut useless = Vec::new();
+        for (&key, peer) in self.peers.iter_mut() {
+            peer.download.tick(secs);
+            peer.upload.tick(secs);
+            if seed && peer.has.is_full() {
+                // Two seeds have nothing to say to each other.
+                useless.push(key);
+            }
+            let wanted =
+                (peer.download.per_second() * DEPTH_SECONDS / f64::from(BLOCK_LEN)) as usize;
+            peer.depth = wanted
+                .clamp(MIN_DEPTH, MAX_DEPTH)
+                .max(peer.depth.min(INITIAL_DEPTH));
+            let owes = self.picker.requested_from(key) > 0;
+            if owes && now.duration_since(peer.last_block) > SNUB_TIMEOUT {
+                snubbed.push(key);
+            }
+        }
+        for key in snubbed {
+            if let Some(peer) = self.peers.get(&key) {
+                debug!("{}: snubbed us for {} s", peer.addr, SNUB_TIMEOUT.as_secs());
+            }
+            self.picker.release_peer(key);
+            self.send(key, Command::Disconnect);
+        }
+        for key in useless {
+            self.send(key, Command::Disconnect);
+        }
+    }
+
+    /// Each peer that sends to us gets a fair share of the blocks the piece memory budget
+    /// holds, so that many peers share partial pieces instead of the first few claiming the
+    /// whole budget (with small pieces, a peer at full depth holds several pieces).
+    pub(super) fn update_depth_cap(&mut self) {
+        let sending = self
+            .peers
+            .values()
+            .filter(|p| p.connected && !p.peer_choking && p.am_interested)
+            .count()
+            .max(1);
+        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
+        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
+    }
+
     /// Tells a peer whether we want something it has, when that changes, then requests.
     pub(super) fn update_interest(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -106,8 +195,8 @@ impl Session {
             return;
         }
         let want = self.picker.is_interesting(&peer.has);
-        if want != peer.interested {
-            peer.interested = want;
+        if want != peer.am_interested {
+            peer.am_interested = want;
             let cmd = if want {
                 Command::Interested
             } else {
@@ -123,7 +212,7 @@ impl Session {
         let Some(peer) = self.peers.get(&key) else {
             return;
         };
-        if !peer.connected || peer.choking_us || !peer.interested {
+        if !peer.connected || peer.peer_choking || !peer.am_interested {
             return;
         }
         let depth = peer.depth.min(self.depth_cap);
@@ -131,9 +220,12 @@ impl Session {
         if outstanding >= depth {
             return;
         }
-        let blocks = self
-            .picker
-            .pick(key, &peer.has, depth - outstanding, self.may_start_piece());
+        let blocks = self.picker.pick(
+            key,
+            &peer.has,
+            depth - outstanding,
+            self.store.may_start_piece(self.picker.partial_pieces()),
+        );
         if blocks.is_empty() {
             return;
         }
@@ -186,25 +278,26 @@ impl Session {
             Peer {
                 addr,
                 commands: cmd_tx,
-                has: Bitfield::new(self.geometry.piece_count() as usize),
+                has: Bitfield::new(self.geometry.piece_count()),
                 connected: false,
-                choking_us: true,
-                interested: false,
+                // Every connection starts choked and not interested, both ways.
+                am_choking: true,
+                am_interested: false,
+                peer_choking: true,
+                peer_interested: false,
                 depth: INITIAL_DEPTH,
                 max_depth: MAX_DEPTH,
                 download: Rate::default(),
                 last_block: now,
                 since: now,
-                peer_interested: false,
-                choking_peer: true,
                 upload: Rate::default(),
                 incoming,
                 listen_port: None,
                 ut_metadata: None,
+                metadata_served: 0,
                 ut_pex: None,
                 pex_due: None,
                 pex_sent: HashSet::new(),
-                withdrawn: HashMap::new(),
             },
         );
         (key, cmd_rx)

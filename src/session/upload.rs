@@ -5,6 +5,10 @@ use std::time::{Duration, Instant};
 use log::{debug, info};
 
 use super::Session;
+
+/// How many times over one connection may have our metadata (the info dict, in 16 KiB
+/// pieces); later requests get a reject.
+pub const METADATA_ROUNDS: u32 = 2;
 use crate::choker::Candidate;
 use crate::geometry::BlockRef;
 use crate::messages::{Command, PeerKey};
@@ -21,7 +25,7 @@ impl Session {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.choking_peer {
+        if peer.am_choking {
             // Requests from a choked peer are simply not answered, as the spec says.
             return;
         }
@@ -30,7 +34,7 @@ impl Session {
             .is_valid_request(block.piece, block.offset, block.len)
         {
             Some("a request outside the piece or over 16 KiB")
-        } else if !self.have.has(block.piece as usize) {
+        } else if !self.store.on_disk().has(block.piece) {
             Some("a request for a piece we do not have")
         } else {
             None
@@ -50,15 +54,23 @@ impl Session {
     }
 
     /// A peer asked for a piece of the metadata: send it, or a reject for a piece that does
-    /// not exist.
+    /// not exist or once the peer has had it [`METADATA_ROUNDS`] times over.
     pub(super) fn on_metadata_request(&mut self, key: PeerKey, piece: u32) {
-        let Some(id) = self.peers.get(&key).and_then(|p| p.ut_metadata) else {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(id) = peer.ut_metadata else {
             return;
         };
         let info = &self.meta.info_bytes;
         let total = u32::try_from(info.len()).unwrap_or(u32::MAX);
-        let msg = match extension::expected_piece_len(total, piece) {
+        // A 16 KiB answer to a 50-byte question: without a cap, a peer that asks fast and
+        // reads slowly would fill its command channel with our memory.
+        let allowed =
+            peer.metadata_served < METADATA_ROUNDS * extension::metadata_piece_count(total);
+        let msg = match extension::expected_piece_len(total, piece).filter(|_| allowed) {
             Some(len) => {
+                peer.metadata_served += 1;
                 let start = piece as usize * extension::METADATA_PIECE_LEN;
                 MetadataMsg::Data {
                     piece,
@@ -77,7 +89,7 @@ impl Session {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        if peer.choking_peer != choke {
+        if peer.am_choking != choke {
             debug!(
                 "{}: {}",
                 peer.addr,
@@ -87,7 +99,7 @@ impl Session {
                     "we unchoke it"
                 }
             );
-            peer.choking_peer = choke;
+            peer.am_choking = choke;
             self.send(
                 key,
                 if choke {
@@ -101,7 +113,7 @@ impl Session {
 
     /// Every [`RECHOKE_TICKS`]: lets the choker pick whom we upload to.
     pub(super) fn rechoke(&mut self) {
-        let seeding = self.completed_at.is_some();
+        let seeding = self.seeding();
         let now = Instant::now();
         let candidates: Vec<Candidate> = self
             .peers

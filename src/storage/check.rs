@@ -33,13 +33,13 @@ pub fn check(
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<Bitfield, StorageError> {
     let total = meta.geometry.piece_count();
-    let mut have = Bitfield::new(total as usize);
+    let mut have = Bitfield::new(total);
     let mut done = 0;
     hash_pieces(map, threads, &mut |piece, data| {
         let good = matches!(data, PieceData::Hash(h)
                 if meta.piece_hashes.get(piece as usize) == Some(&h));
         if good {
-            have.set(piece as usize);
+            have.set(piece);
         }
         done += 1;
         progress(done, total);
@@ -249,7 +249,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn missing(have: &Bitfield) -> Vec<usize> {
+    fn missing(have: &Bitfield) -> Vec<u32> {
         (0..have.len()).filter(|&i| !have.has(i)).collect()
     }
 

@@ -5,6 +5,7 @@
 
 use std::ops::Range;
 
+use crate::geometry::{Geometry, PieceIndex};
 use crate::metainfo::FileInfo;
 
 /// One contiguous run of bytes inside one file.
@@ -63,6 +64,21 @@ impl Layout {
         self.ranges[file].clone()
     }
 
+    /// The pieces that hold at least one byte of file `file`: empty for a zero-length file.
+    ///
+    /// Panics if `file >= self.file_count()`.
+    pub fn file_pieces(&self, file: usize, geometry: &Geometry) -> Range<PieceIndex> {
+        let r = &self.ranges[file];
+        if r.is_empty() {
+            return 0..0;
+        }
+        let piece_len = u64::from(geometry.piece_len());
+        // Both quotients are below the piece count, a u32.
+        let first = (r.start / piece_len) as PieceIndex;
+        let last = ((r.end - 1) / piece_len) as PieceIndex;
+        first..last + 1
+    }
+
     /// The runs of the torrent's bytes `[torrent_offset, torrent_offset + len)` inside each
     /// file, in order; zero-length files never appear.
     ///
@@ -116,6 +132,27 @@ mod tests {
             file_offset,
             len,
             buf_offset,
+        }
+    }
+
+    #[test]
+    fn file_pieces_cover_every_byte_of_the_file() {
+        // Pieces of 10 bytes; files of 25, 0, 5, 10 and 1 bytes.
+        let l = layout(&[25, 0, 5, 10, 1]);
+        let g = Geometry::new(l.total_len(), 10);
+        let got: Vec<Range<PieceIndex>> = (0..5).map(|f| l.file_pieces(f, &g)).collect();
+        assert_eq!(got, vec![0..3, 0..0, 2..3, 3..4, 4..5]);
+        for f in 0..l.file_count() {
+            let r = l.file_range(f);
+            let pieces = l.file_pieces(f, &g);
+            for pos in r.clone() {
+                assert!(pieces.contains(&((pos / 10) as PieceIndex)));
+            }
+            // No piece outside the file's bytes.
+            for p in pieces {
+                let start = g.piece_offset(p);
+                assert!(start < r.end && start + u64::from(g.piece_size(p)) > r.start);
+            }
         }
     }
 

@@ -80,7 +80,7 @@ pub fn encode(info_hash: &[u8; 20], have: &Bitfield, stamps: &[Option<Stamp>]) -
 pub fn decode(
     bytes: &[u8],
     info_hash: &[u8; 20],
-    piece_count: usize,
+    piece_count: u32,
 ) -> Result<(Bitfield, Vec<Option<Stamp>>), String> {
     let root = bencode::decode(bytes).map_err(|e| e.to_string())?;
     let field = |k: &str| root.get(k.as_bytes()).ok_or(format!("no `{k}`"));
@@ -90,7 +90,7 @@ pub fn decode(
     if field("info hash")?.as_bytes() != Some(info_hash.as_slice()) {
         return Err("it belongs to another torrent".into());
     }
-    if field("piece count")?.as_int() != i64::try_from(piece_count).ok() {
+    if field("piece count")?.as_int() != Some(i64::from(piece_count)) {
         return Err("wrong piece count".into());
     }
     let bits = field("pieces")?.as_bytes().ok_or("`pieces` is not bytes")?;
@@ -177,7 +177,7 @@ pub fn startup(
     threads: usize,
     progress: &mut dyn FnMut(u32, u32),
 ) -> Result<(Bitfield, Found), StorageError> {
-    let pieces = meta.geometry.piece_count() as usize;
+    let pieces = meta.geometry.piece_count();
     let paths = map.paths();
     let now = stamps(&paths);
     if now.iter().all(Option::is_none) {

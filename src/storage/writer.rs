@@ -141,7 +141,7 @@ impl Writer {
                         let _ = events.send(Event::Disk(failed));
                         return;
                     }
-                    self.resume.have.set(job.piece as usize);
+                    self.resume.have.set(job.piece);
                     self.unsaved = true;
                     let written = DiskEvent::PieceWritten {
                         piece: job.piece,

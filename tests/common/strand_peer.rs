@@ -144,7 +144,7 @@ impl StrandPeer {
     /// A seeder over `t`'s payload, written into `dir` first; it seeds until stopped.
     pub fn seeder(t: &TestTorrent, dir: &Path) -> StrandPeer {
         write_payload(t, dir);
-        let all = Bitfield::full(t.piece_count() as usize);
+        let all = Bitfield::full(t.piece_count());
         StrandPeer::start(t, dir, vec![], Some(all), SeedPolicy::Forever)
     }
 
