@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::BlockRef;
+use crate::peer::dial::Ciphers;
 use crate::peer::extension::TheirHandshake;
 use crate::peer::handshake::Handshake;
 
@@ -39,6 +40,9 @@ pub enum Event {
         addr: SocketAddr,
         /// The peer's handshake (its info hash not yet checked).
         handshake: Handshake,
+        /// The connection's cipher halves (plaintext, or RC4 after an MSE exchange); boxed,
+        /// as two RC4 states would make every event large.
+        ciphers: Box<Ciphers>,
     },
 }
 

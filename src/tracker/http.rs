@@ -118,7 +118,7 @@ fn describe_transport(transport: &ureq::Transport) -> String {
 }
 
 /// A short reason for an I/O error, without the OS error number.
-fn io_reason(e: &std::io::Error) -> String {
+pub(super) fn io_reason(e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::ConnectionRefused => "connection refused".into(),

@@ -11,6 +11,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use super::http::io_reason;
 use crate::net;
 use crate::peer::dial::DeadlineReader;
 
@@ -138,7 +139,7 @@ fn get_once(
         if net::is_timeout(&e) {
             GetError::Transport("timed out".into())
         } else {
-            GetError::Transport(format!("{what}: {e}"))
+            GetError::Transport(format!("{what}: {}", io_reason(&e)))
         }
     };
     let left = deadline.saturating_duration_since(Instant::now());
@@ -202,7 +203,7 @@ fn connect(
         }
         match net::tcp_connect(addr, local, left) {
             Ok(stream) => return Ok(stream),
-            Err(e) => last = format!("cannot connect to {addr}: {e}"),
+            Err(e) => last = io_reason(&e),
         }
     }
     Err(GetError::Transport(last))
