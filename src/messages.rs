@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex};
+use crate::peer::dial::Ciphers;
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub type PeerKey = u64;
@@ -37,6 +38,9 @@ pub enum Event {
         addr: SocketAddr,
         /// The peer's handshake (its info hash not yet checked).
         handshake: Handshake,
+        /// The connection's cipher halves (plaintext, or RC4 after an MSE exchange); boxed,
+        /// as two RC4 states would make every event large.
+        ciphers: Box<Ciphers>,
     },
 }
 

@@ -322,6 +322,7 @@ fn gives_up_with_no_peers_and_dead_trackers() {
         peers: vec![],
         max_peers: 10,
         listen: None,
+        encryption: strand::peer::mse::Encryption::Off,
         verified: None,
         chosen: None,
         preallocate: false,

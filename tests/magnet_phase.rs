@@ -232,6 +232,7 @@ fn request(info: &[u8], peers: Vec<SocketAddr>, timeout: Duration) -> FetchReque
         peers,
         listen_port: 6881,
         local: None,
+        encryption: strand::peer::mse::Encryption::Prefer,
         max_peers: 20,
         tracker_timeout: Duration::from_secs(5),
         timeout,

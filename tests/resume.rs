@@ -139,6 +139,7 @@ fn selective_download_writes_only_the_chosen_files() {
         peers: vec![seeder.addr()],
         max_peers: 10,
         listen: None,
+        encryption: strand::peer::mse::Encryption::Off,
         verified: None,
         chosen: Some(chosen),
         preallocate: false,

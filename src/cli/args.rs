@@ -14,6 +14,7 @@ use crossbeam_channel::Receiver;
 use strand::bitfield::Bitfield;
 use strand::dht::DhtLink;
 use strand::metainfo::Metainfo;
+use strand::peer::mse::Encryption;
 use strand::select;
 use strand::session::{Options, SeedPolicy};
 
@@ -137,6 +138,7 @@ pub(crate) struct SessionArgs {
     pub(crate) tracker_timeout: Duration,
     pub(crate) peers: Vec<SocketAddr>,
     pub(crate) max_peers: usize,
+    pub(crate) encryption: Encryption,
     pub(crate) quiet: bool,
     pub(crate) dht: DhtArgs,
 }
@@ -160,6 +162,13 @@ impl SessionArgs {
             "a number of seconds above 0",
             positive,
         )?;
+        let encryption = value(
+            args,
+            "--encryption",
+            "prefer, require or off",
+            Encryption::parse,
+        )?
+        .unwrap_or_default();
         Ok(SessionArgs {
             listen: SocketAddr::new(
                 bind.unwrap_or(IpAddr::from([0, 0, 0, 0])),
@@ -168,6 +177,7 @@ impl SessionArgs {
             tracker_timeout: Duration::from_secs_f64(timeout.unwrap_or(60.0)),
             peers,
             max_peers: max_peers.unwrap_or(100),
+            encryption,
             quiet: quiet(args),
             dht: DhtArgs::parse(args)?,
         })
@@ -187,6 +197,7 @@ impl SessionArgs {
             peers: self.peers,
             max_peers: self.max_peers,
             listen: Some(self.listen),
+            encryption: self.encryption,
             verified: files.verified,
             chosen: files.chosen,
             preallocate: files.preallocate,

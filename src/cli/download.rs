@@ -127,6 +127,7 @@ fn fetch_magnet(
         peers: peer.peers.clone(),
         listen_port: peer.listen.port(),
         local: strand::net::local_ip(peer.listen.ip()),
+        encryption: peer.encryption,
         max_peers: peer.max_peers,
         tracker_timeout: peer.tracker_timeout,
         timeout: peer.tracker_timeout,

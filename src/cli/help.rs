@@ -74,7 +74,10 @@ const SESSION_OPTIONS: &str = "\
 PEER OPTIONS (download and seed):
     --port N              port to accept peers on; the next free port is used if
                           it is taken [default: 6881]
-    --bind ADDR           address to accept peers on [default: 0.0.0.0]
+    --bind ADDR           address to accept peers on, and to connect and announce from
+                          [default: 0.0.0.0]
+    --encryption MODE     MSE/PE encryption: prefer (try RC4, fall back to plaintext;
+                          accept both), require (RC4 only) or off [default: prefer]
     --peer ADDR           also dial this peer (IP:PORT or HOST:PORT); may be given
                           more than once
     --max-peers N         most peer connections at once; more are refused [default: 100]

@@ -23,6 +23,7 @@ use crate::messages::PeerKey;
 use crate::peer::connection::STACK_SIZE;
 use crate::peer::dial::HANDSHAKE_TIMEOUT;
 use crate::peer::extension::{self, METADATA_PIECE_LEN};
+use crate::peer::mse::Encryption;
 
 /// Requests a peer has outstanding at once.
 const PIPELINE: usize = 2;
@@ -63,6 +64,7 @@ pub(super) struct Fetcher {
     our_id: [u8; 20],
     listen_port: u16,
     local: Option<IpAddr>,
+    encryption: Encryption,
     max_peers: usize,
     reports: Sender<(PeerKey, Report)>,
     peers: BTreeMap<PeerKey, Connection>,
@@ -86,6 +88,7 @@ impl Fetcher {
             our_id: req.our_id,
             listen_port: req.listen_port,
             local: req.local,
+            encryption: req.encryption,
             max_peers: req.max_peers.max(1),
             reports,
             peers: BTreeMap::new(),
@@ -148,6 +151,7 @@ impl Fetcher {
                 our_id: self.our_id,
                 listen_port: self.listen_port,
                 local: self.local,
+                encryption: self.encryption,
                 asks: asks_rx,
                 reports: self.reports.clone(),
                 handshake_timeout: HANDSHAKE_TIMEOUT,
@@ -431,6 +435,7 @@ mod tests {
             peers: Vec::new(),
             listen_port: 0,
             local: None,
+            encryption: Encryption::Prefer,
             max_peers: 10,
             tracker_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),

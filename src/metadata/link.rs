@@ -22,6 +22,7 @@ use crate::peer::connection::{ADVERTISED_REQQ, READ_BUFFER};
 use crate::peer::dial::{self, DeadlineReader, DialError};
 use crate::peer::extension::{self, MetadataMsg, OurHandshake, MAX_METADATA_SIZE, UT_METADATA};
 use crate::peer::handshake::Handshake;
+use crate::peer::mse::{DecryptingReader, EncryptingWriter, Encryption};
 use crate::peer::wire::{self, Message, WireError};
 
 /// Why a peer thread ended its connection.
@@ -87,6 +88,8 @@ pub(super) struct Link {
     pub(super) listen_port: u16,
     /// The address to dial from (`--bind`), if any.
     pub(super) local: Option<IpAddr>,
+    /// `--encryption`.
+    pub(super) encryption: Encryption,
     pub(super) asks: Receiver<Ask>,
     pub(super) reports: Sender<(PeerKey, Report)>,
     /// From the connect to the peer's extension handshake.
@@ -113,15 +116,17 @@ impl Link {
 
     fn talk(&self) -> Result<(), PeerFailure> {
         let handshake_by = Instant::now() + self.handshake_timeout;
-        let stream = dial::connect(self.addr, self.local).map_err(PeerFailure::Dial)?;
+        let ours = Handshake::new(self.info_hash, self.our_id);
+        let dialed =
+            dial::dial(self.addr, self.local, &ours, self.encryption).map_err(PeerFailure::Dial)?;
+        let (stream, theirs, ciphers) = (dialed.stream, dialed.theirs, dialed.ciphers);
         let socket = stream
             .try_clone()
             .map_err(|e| PeerFailure::Dial(DialError::Connect(e)))?;
         if !self.report(Report::Socket(socket)) {
             return Ok(());
         }
-        let ours = Handshake::new(self.info_hash, self.our_id);
-        let theirs = dial::handshake_out(&stream, &ours).map_err(PeerFailure::Dial)?;
+        let mut writer = EncryptingWriter::new(&stream, ciphers.write);
         if !theirs.supports_extensions() {
             return Err(PeerFailure::NoExtensions);
         }
@@ -133,15 +138,16 @@ impl Link {
             pex: false,
         });
         send(
-            &stream,
+            &mut writer,
             &Message::Extended {
                 id: extension::HANDSHAKE_ID,
                 payload: ext,
             },
         )?;
+        let within = DeadlineReader::new(&stream, self.handshake_timeout);
         let mut reader = BufReader::with_capacity(
             READ_BUFFER,
-            DeadlineReader::new(&stream, self.handshake_timeout),
+            DecryptingReader::new(within, ciphers.read, ciphers.pending),
         );
         let theirs = loop {
             match read_by(&mut reader, handshake_by, "extension handshake")? {
@@ -172,8 +178,8 @@ impl Link {
                     &mut out,
                 );
             }
-            (&stream).write_all(&out).map_err(PeerFailure::Write)?;
-            if !self.await_answers(&mut reader, &stream, their_id, size, ask.pieces)? {
+            writer.write_all(&out).map_err(PeerFailure::Write)?;
+            if !self.await_answers(&mut reader, &mut writer, their_id, size, ask.pieces)? {
                 return Ok(());
             }
         }
@@ -185,8 +191,8 @@ impl Link {
     /// Returns false when the main loop is gone.
     fn await_answers(
         &self,
-        reader: &mut BufReader<DeadlineReader<'_>>,
-        stream: &TcpStream,
+        reader: &mut Input<'_>,
+        writer: &mut EncryptingWriter<&TcpStream>,
         their_id: u8,
         size: u32,
         mut waiting: Vec<u32>,
@@ -206,7 +212,7 @@ impl Link {
                 Some(MetadataMsg::Request { piece }) => {
                     let reject = extension::encode_metadata(&MetadataMsg::Reject { piece });
                     send(
-                        stream,
+                        writer,
                         &Message::Extended {
                             id: their_id,
                             payload: reject,
@@ -255,20 +261,23 @@ fn answered(waiting: &mut Vec<u32>, piece: u32) -> Result<(), PeerFailure> {
     Ok(())
 }
 
-fn send(stream: &TcpStream, msg: &Message) -> Result<(), PeerFailure> {
+fn send(writer: &mut impl Write, msg: &Message) -> Result<(), PeerFailure> {
     let mut out = Vec::new();
     wire::encode(msg, &mut out);
-    (&mut &*stream).write_all(&out).map_err(PeerFailure::Write)
+    writer.write_all(&out).map_err(PeerFailure::Write)
 }
+
+/// What a metadata connection reads through: the deadline, then the cipher, then a buffer.
+type Input<'a> = BufReader<DecryptingReader<DeadlineReader<'a>>>;
 
 /// Reads one message, failing with [`PeerFailure::Slow`] once `by` has passed, however the
 /// peer slices it.
 fn read_by(
-    reader: &mut BufReader<DeadlineReader<'_>>,
+    reader: &mut Input<'_>,
     by: Instant,
     what: &'static str,
 ) -> Result<Message, PeerFailure> {
-    reader.get_mut().until(by);
+    reader.get_mut().get_mut().until(by);
     wire::read_message(reader).map_err(|e| match e {
         WireError::Io(io) if is_timeout(&io) => PeerFailure::Slow(what),
         other => PeerFailure::Wire(other),
@@ -340,6 +349,7 @@ mod tests {
             our_id: [1; 20],
             listen_port: 0,
             local: None,
+            encryption: Encryption::Off,
             asks,
             reports,
             handshake_timeout: Duration::from_secs(5),

@@ -24,6 +24,7 @@ use log::{debug, warn};
 
 use crate::dht::{DhtEvent, DhtLink};
 use crate::messages::{Event, PeerKey, TrackerCommand, TrackerEvent};
+use crate::peer::mse::Encryption;
 use crate::tracker::{self, TrackerConfig};
 use fetcher::Fetcher;
 
@@ -53,6 +54,8 @@ pub struct FetchRequest {
     /// The address peer connections are dialed from (`--bind`; see [`crate::net::local_ip`]);
     /// `None` lets the system choose. Peers of the other address family are skipped.
     pub local: Option<IpAddr>,
+    /// `--encryption`: whether peer connections use MSE/PE.
+    pub encryption: Encryption,
     /// Most peer connections open at once (at least one is used).
     pub max_peers: usize,
     /// The tracker thread's give-up time per round (`--tracker-timeout`).

@@ -23,9 +23,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
 
-use super::dial::{self, DeadlineReader, DialError};
+use super::dial::{self, Ciphers, DeadlineReader, DialError};
 use super::extension::{self, MetadataMsg};
 use super::handshake::Handshake;
+use super::mse::{DecryptingReader, EncryptingWriter, Encryption};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::geometry::{BlockRef, Geometry};
@@ -61,6 +62,8 @@ pub struct PeerSetup {
     pub key: PeerKey,
     /// Where to connect.
     pub addr: SocketAddr,
+    /// What `--encryption` allows when we dial.
+    pub encryption: Encryption,
     /// The address to dial from (`--bind`; see [`crate::net::local_ip`]); `None` lets the
     /// system choose.
     pub local: Option<IpAddr>,
@@ -129,14 +132,15 @@ pub fn spawn_incoming(
     setup: PeerSetup,
     stream: TcpStream,
     theirs: Handshake,
+    ciphers: Ciphers,
     commands: Receiver<Command>,
 ) -> std::io::Result<()> {
-    spawn(setup, Some((stream, theirs)), commands)
+    spawn(setup, Some((stream, theirs, ciphers)), commands)
 }
 
 fn spawn(
     setup: PeerSetup,
-    accepted: Option<(TcpStream, Handshake)>,
+    accepted: Option<(TcpStream, Handshake, Ciphers)>,
     commands: Receiver<Command>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
@@ -156,21 +160,25 @@ fn spawn(
 
 fn run(
     setup: &PeerSetup,
-    accepted: Option<(TcpStream, Handshake)>,
+    accepted: Option<(TcpStream, Handshake, Ciphers)>,
     commands: Receiver<Command>,
 ) -> Result<(), PeerError> {
     let ours = Handshake::new(setup.info_hash, setup.our_id);
-    let (stream, theirs) = match accepted {
-        Some((stream, theirs)) => {
-            dial::answer(&stream, &ours, &theirs)?;
-            (stream, theirs)
+    let (stream, theirs, mut ciphers) = match accepted {
+        Some((stream, theirs, mut ciphers)) => {
+            dial::answer(&stream, &ours, &theirs, &mut ciphers.write)?;
+            (stream, theirs, ciphers)
         }
         None => {
-            let stream = dial::connect(setup.addr, setup.local)?;
-            let theirs = dial::handshake_out(&stream, &ours)?;
-            (stream, theirs)
+            let dialed = dial::dial(setup.addr, setup.local, &ours, setup.encryption)?;
+            (dialed.stream, dialed.theirs, dialed.ciphers)
         }
     };
+    debug!(
+        "{}: handshake done, {}",
+        setup.addr,
+        if ciphers.is_rc4() { "RC4" } else { "plaintext" }
+    );
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),
@@ -185,6 +193,7 @@ fn run(
     let write_half = stream
         .try_clone()
         .map_err(|e| PeerError::Dial(DialError::Connect(e)))?;
+    let write_half = EncryptingWriter::new(write_half, ciphers.write);
     let addr = setup.addr;
     let reader = BlockReader::new(Arc::clone(&setup.files));
     std::thread::Builder::new()
@@ -192,7 +201,9 @@ fn run(
         .stack_size(STACK_SIZE)
         .spawn(move || send_loop(write_half, commands, addr, reader))
         .map_err(|e| PeerError::Dial(DialError::Connect(e)))?;
-    let result = read_loop(&stream, setup);
+    let within = DeadlineReader::new(&stream, IDLE_TIMEOUT);
+    let pending = std::mem::take(&mut ciphers.pending);
+    let result = read_loop(DecryptingReader::new(within, ciphers.read, pending), setup);
     // Wakes the sender if it is blocked in a write; it ends when the main thread drops
     // this connection's command channel after hearing `Closed`.
     let _ = stream.shutdown(Shutdown::Both);
@@ -200,13 +211,15 @@ fn run(
 }
 
 /// Reads messages until the connection fails, reporting each one that matters.
-fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
-    let mut reader =
-        BufReader::with_capacity(READ_BUFFER, DeadlineReader::new(stream, IDLE_TIMEOUT));
+fn read_loop(
+    input: DecryptingReader<DeadlineReader<'_>>,
+    setup: &PeerSetup,
+) -> Result<(), PeerError> {
+    let mut reader = BufReader::with_capacity(READ_BUFFER, input);
     let pieces = setup.geometry.piece_count();
     loop {
         // Each message, keep-alives included, must arrive whole within the idle timeout.
-        reader.get_mut().restart(IDLE_TIMEOUT);
+        reader.get_mut().get_mut().restart(IDLE_TIMEOUT);
         let msg = wire::read_message(&mut reader).map_err(PeerError::Wire)?;
         trace!("{} <- {msg}", setup.addr);
         let event = match msg {
@@ -275,7 +288,7 @@ fn read_loop(stream: &TcpStream, setup: &PeerSetup) -> Result<(), PeerError> {
 /// Uploads wait in a local queue and go out a few blocks per write, so that a `SkipUpload` (the peer's
 /// cancel) or a `Choke` that arrives meanwhile still takes effect.
 fn send_loop(
-    mut stream: TcpStream,
+    mut stream: EncryptingWriter<TcpStream>,
     commands: Receiver<Command>,
     addr: SocketAddr,
     mut reader: BlockReader,
@@ -347,7 +360,7 @@ fn send_loop(
             break;
         }
     }
-    let _ = stream.shutdown(Shutdown::Both);
+    let _ = stream.get_mut().shutdown(Shutdown::Both);
 }
 
 fn push_frame(msg: &Message, out: &mut Vec<u8>, addr: SocketAddr) {

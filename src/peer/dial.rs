@@ -10,7 +10,10 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use log::debug;
+
 use super::handshake::{read_handshake, Handshake, HandshakeError};
+use super::mse::{self, Encryption, MseError, ReadCipher, WriteCipher};
 
 /// How long a TCP connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,6 +31,10 @@ pub(crate) enum DialError {
     Handshake(HandshakeError),
     /// The peer is ourselves (its peer id is ours).
     Myself,
+    /// The MSE exchange failed.
+    Mse(MseError),
+    /// The peer started a plaintext handshake and `--encryption require` refuses it.
+    PlaintextRefused,
 }
 
 impl std::fmt::Display for DialError {
@@ -41,8 +48,171 @@ impl std::fmt::Display for DialError {
             ),
             DialError::Handshake(e) => write!(f, "handshake failed: {e}"),
             DialError::Myself => write!(f, "connected to ourselves"),
+            DialError::Mse(e) => write!(f, "{e}"),
+            DialError::PlaintextRefused => {
+                write!(f, "plaintext handshake refused (--encryption require)")
+            }
         }
     }
+}
+
+/// A connection's cipher halves once its handshakes are done: plaintext halves pass bytes
+/// through. The reading thread takes `read` (and `pending`, bytes the peer sent inside its
+/// MSE handshake after its BitTorrent handshake, already decrypted), the sending thread
+/// `write`.
+#[derive(Debug)]
+pub struct Ciphers {
+    /// Decrypts the peer's stream.
+    pub read: ReadCipher,
+    /// Encrypts ours.
+    pub write: WriteCipher,
+    /// Already-decrypted bytes to read before the rest of the stream.
+    pub pending: Vec<u8>,
+}
+
+impl Ciphers {
+    /// No encryption either way.
+    pub(crate) fn plaintext() -> Ciphers {
+        Ciphers {
+            read: ReadCipher(None),
+            write: WriteCipher(None),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether the stream is RC4-encrypted.
+    pub fn is_rc4(&self) -> bool {
+        self.read.is_rc4()
+    }
+}
+
+/// A connection we opened, handshakes done.
+pub(crate) struct Dialed {
+    pub(crate) stream: TcpStream,
+    pub(crate) theirs: Handshake,
+    pub(crate) ciphers: Ciphers,
+}
+
+/// Opens a connection to `addr` and exchanges handshakes as `policy` says: `off` plaintext;
+/// `require` MSE with RC4 only; `prefer` MSE offering RC4 and plaintext, and when the MSE
+/// exchange fails, once more on a new connection in plaintext.
+pub(crate) fn dial(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+    ours: &Handshake,
+    policy: Encryption,
+) -> Result<Dialed, DialError> {
+    if policy == Encryption::Off {
+        return dial_plaintext(addr, local, ours);
+    }
+    let stream = connect(addr, local)?;
+    match handshake_mse(&stream, ours, policy) {
+        Ok((theirs, ciphers)) => Ok(Dialed {
+            stream,
+            theirs,
+            ciphers,
+        }),
+        Err(DialError::Mse(e)) if policy == Encryption::Prefer => {
+            debug!("{addr}: {e}; trying plaintext");
+            drop(stream);
+            dial_plaintext(addr, local, ours)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn dial_plaintext(
+    addr: SocketAddr,
+    local: Option<IpAddr>,
+    ours: &Handshake,
+) -> Result<Dialed, DialError> {
+    let stream = connect(addr, local)?;
+    let theirs = handshake_out(&stream, ours)?;
+    Ok(Dialed {
+        stream,
+        theirs,
+        ciphers: Ciphers::plaintext(),
+    })
+}
+
+/// The initiator's MSE exchange, our BitTorrent handshake inside it, then the peer's
+/// handshake read through the negotiated cipher; all within [`HANDSHAKE_TIMEOUT`].
+fn handshake_mse(
+    stream: &TcpStream,
+    ours: &Handshake,
+    policy: Encryption,
+) -> Result<(Handshake, Ciphers), DialError> {
+    prepare(stream)?;
+    let mut within = DeadlineReader::new(stream, HANDSHAKE_TIMEOUT);
+    let est = mse::connect(
+        &mut within,
+        &mut &*stream,
+        &ours.info_hash,
+        &ours.to_bytes(),
+        policy,
+    )
+    .map_err(DialError::Mse)?;
+    let mut read = est.read;
+    let mut bytes = [0u8; 68];
+    within
+        .read_exact(&mut bytes)
+        .map_err(|e| DialError::Handshake(HandshakeError::Io(e)))?;
+    read.decrypt(&mut bytes);
+    let theirs = read_handshake(&mut &bytes[..]).map_err(DialError::Handshake)?;
+    check(&theirs, ours)?;
+    Ok((
+        theirs,
+        Ciphers {
+            read,
+            write: est.write,
+            pending: Vec::new(),
+        },
+    ))
+}
+
+/// The accepting side, first half (the listener's gate thread), for a listener with `policy` serving `info_hashes`: tells
+/// a plaintext handshake from an MSE exchange by the first 20 bytes, runs the exchange if it
+/// is one, and reads the peer's BitTorrent handshake; all within `limit`. Nothing of ours is
+/// sent but the MSE exchange's half.
+pub(crate) fn read_incoming_any(
+    stream: &TcpStream,
+    limit: Duration,
+    policy: Encryption,
+    info_hashes: &[[u8; 20]],
+) -> Result<(Handshake, Ciphers), DialError> {
+    prepare(stream)?;
+    let io = |e| DialError::Handshake(HandshakeError::Io(e));
+    let mut within = DeadlineReader::new(stream, limit);
+    let mut first = [0u8; 20];
+    within.read_exact(&mut first).map_err(io)?;
+    if mse::is_plaintext_start(&first) {
+        if !policy.allows_plaintext_handshake() {
+            return Err(DialError::PlaintextRefused);
+        }
+        let theirs =
+            read_handshake(&mut (&first[..]).chain(&mut within)).map_err(DialError::Handshake)?;
+        return Ok((theirs, Ciphers::plaintext()));
+    }
+    let est = mse::accept(&first, &mut within, &mut &*stream, info_hashes, policy)
+        .map_err(DialError::Mse)?;
+    let mut read = est.read;
+    let mut bytes = est.initial_payload;
+    if bytes.len() < 68 {
+        let mut more = vec![0u8; 68 - bytes.len()];
+        within.read_exact(&mut more).map_err(io)?;
+        read.decrypt(&mut more);
+        bytes.extend_from_slice(&more);
+    }
+    let pending = bytes.split_off(68);
+    let theirs = read_handshake(&mut &bytes[..]).map_err(DialError::Handshake)?;
+    Ok((
+        theirs,
+        Ciphers {
+            read,
+            write: est.write,
+            pending,
+        },
+    ))
 }
 
 /// Opens a TCP connection to `addr` from `local` (`--bind`; `None` lets the system choose),
@@ -66,30 +236,32 @@ pub(crate) fn handshake_out(stream: &TcpStream, ours: &Handshake) -> Result<Hand
     (&mut &*stream)
         .write_all(&ours.to_bytes())
         .map_err(|e| DialError::Handshake(HandshakeError::Io(e)))?;
-    let theirs = read_incoming(stream, HANDSHAKE_TIMEOUT)?;
+    let theirs = read_theirs(stream, HANDSHAKE_TIMEOUT)?;
     check(&theirs, ours)?;
     Ok(theirs)
 }
 
-/// The accepting side, first half: reads the handshake of a peer that dialed us, which must
-/// arrive whole within `limit` (the listener's short deadline). Nothing is sent yet.
-pub(crate) fn read_incoming(stream: &TcpStream, limit: Duration) -> Result<Handshake, DialError> {
+/// Reads a peer's plaintext handshake, which must arrive whole within `limit`.
+pub(crate) fn read_theirs(stream: &TcpStream, limit: Duration) -> Result<Handshake, DialError> {
     prepare(stream)?;
     // The whole handshake must arrive within the limit, however the peer slices it.
     let mut within = DeadlineReader::new(stream, limit);
     read_handshake(&mut within).map_err(DialError::Handshake)
 }
 
-/// The accepting side, second half: checks the handshake [`read_incoming`] read against
-/// ours and answers with ours.
+/// The accepting side, second half: checks the handshake the listener read against ours and
+/// answers with ours, through `write` (the connection's write cipher).
 pub(crate) fn answer(
     stream: &TcpStream,
     ours: &Handshake,
     theirs: &Handshake,
+    write: &mut WriteCipher,
 ) -> Result<(), DialError> {
     check(theirs, ours)?;
+    let mut bytes = ours.to_bytes();
+    write.encrypt(&mut bytes);
     (&mut &*stream)
-        .write_all(&ours.to_bytes())
+        .write_all(&bytes)
         .map_err(|e| DialError::Handshake(HandshakeError::Io(e)))
 }
 
@@ -219,8 +391,8 @@ mod tests {
 
     /// The accepting side of [`handshake_out`]: read, then answer.
     fn accept(far: &TcpStream, ours: &Handshake) -> Result<Handshake, DialError> {
-        let theirs = read_incoming(far, HANDSHAKE_TIMEOUT)?;
-        answer(far, ours, &theirs)?;
+        let theirs = read_theirs(far, HANDSHAKE_TIMEOUT)?;
+        answer(far, ours, &theirs, &mut WriteCipher(None))?;
         Ok(theirs)
     }
 

@@ -3,7 +3,9 @@
 //!
 //! Runs on its own thread ("listener"), blocked in `accept`. It owns the listening socket and
 //! the count of handshakes in progress per source address; each accepted socket gets a gate
-//! thread (`handshake <addr>`) that reads the peer's handshake within
+//! thread (`handshake <addr>`) that tells a plaintext handshake from an MSE exchange by its
+//! first bytes, runs the exchange if it is one (as `--encryption` allows), and reads the
+//! peer's handshake, all within
 //! [`INCOMING_HANDSHAKE_TIMEOUT`] and then sends it, with the socket, to the main thread as
 //! [`Event::Accepted`] (which starts a peer thread for it or closes it). So a stalled or
 //! dripping handshake holds a small thread for a few seconds and never a session slot.
@@ -16,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
 use super::dial;
+use super::mse::Encryption;
 use crate::messages::Event;
 
 /// How many ports after the requested one we try when it is taken.
@@ -49,14 +53,22 @@ pub struct Listener {
 impl Listener {
     /// Listens on `addr`, or on the next free port after it (up to [`PORT_FALLBACKS`] more),
     /// and starts the accepting thread.
-    pub fn start(addr: SocketAddr, events: Sender<Event>) -> std::io::Result<Listener> {
+    ///
+    /// Incoming connections may be plaintext or MSE as `policy` allows; an MSE one must name
+    /// a torrent among `info_hashes`.
+    pub fn start(
+        addr: SocketAddr,
+        events: Sender<Event>,
+        policy: Encryption,
+        info_hashes: Vec<[u8; 20]>,
+    ) -> std::io::Result<Listener> {
         let socket = bind_with_fallback(addr)?;
         let local = socket.local_addr()?;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
         let thread = std::thread::Builder::new()
             .name("listener".into())
             .spawn(move || {
-                let mut gates = Gates::new(events);
+                let mut gates = Gates::new(events, policy, info_hashes);
                 for conn in socket.incoming() {
                     // `stop` drops the sender, then connects once to wake us up.
                     if stop_rx.try_recv() != Err(crossbeam_channel::TryRecvError::Empty) {
@@ -98,6 +110,8 @@ impl Listener {
 /// The listener thread's count of handshakes in progress, and the gate threads behind it.
 struct Gates {
     events: Sender<Event>,
+    policy: Encryption,
+    info_hashes: Arc<[[u8; 20]]>,
     in_progress: HashMap<IpAddr, usize>,
     total: usize,
     ended_tx: Sender<IpAddr>,
@@ -107,10 +121,12 @@ struct Gates {
 }
 
 impl Gates {
-    fn new(events: Sender<Event>) -> Gates {
+    fn new(events: Sender<Event>, policy: Encryption, info_hashes: Vec<[u8; 20]>) -> Gates {
         let (ended_tx, ended) = crossbeam_channel::unbounded();
         Gates {
             events,
+            policy,
+            info_hashes: info_hashes.into(),
             in_progress: HashMap::new(),
             total: 0,
             ended_tx,
@@ -141,17 +157,24 @@ impl Gates {
         }
         let events = self.events.clone();
         let ended = self.ended_tx.clone();
+        let (policy, info_hashes) = (self.policy, Arc::clone(&self.info_hashes));
         let spawned = std::thread::Builder::new()
             .name(format!("handshake {addr}"))
             .stack_size(GATE_STACK_SIZE)
             .spawn(move || {
-                match dial::read_incoming(&stream, INCOMING_HANDSHAKE_TIMEOUT) {
-                    Ok(handshake) => {
+                match dial::read_incoming_any(
+                    &stream,
+                    INCOMING_HANDSHAKE_TIMEOUT,
+                    policy,
+                    &info_hashes,
+                ) {
+                    Ok((handshake, ciphers)) => {
                         // The session may be over; then the socket just closes.
                         let _ = events.send(Event::Accepted {
                             stream,
                             addr,
                             handshake,
+                            ciphers: Box::new(ciphers),
                         });
                     }
                     Err(e) => debug!("{addr}: {e}"),
@@ -210,7 +233,7 @@ mod tests {
         let port = taken.local_addr().unwrap().port();
         let (tx, rx) = crossbeam_channel::unbounded();
         let want = SocketAddr::from(([127, 0, 0, 1], port));
-        let Ok(listener) = Listener::start(want, tx) else {
+        let Ok(listener) = Listener::start(want, tx, Encryption::Prefer, vec![[1; 20]]) else {
             // The next ports may be taken by something else on this machine; nothing to test.
             return;
         };
@@ -240,7 +263,13 @@ mod tests {
     #[test]
     fn stalled_handshakes_from_one_address_leave_room_for_another() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let listener = Listener::start(SocketAddr::from(([127, 0, 0, 1], 0)), tx).unwrap();
+        let listener = Listener::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            tx,
+            Encryption::Prefer,
+            vec![[1; 20]],
+        )
+        .unwrap();
         let port = listener.addr().port();
         let to = SocketAddr::from(([127, 0, 0, 1], port));
         // Stalled connections from 127.0.0.1: each sends 4 bytes of a handshake.

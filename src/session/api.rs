@@ -8,6 +8,7 @@ use crossbeam_channel::Receiver;
 
 use crate::bitfield::Bitfield;
 use crate::dht::DhtLink;
+use crate::peer::mse::Encryption;
 use crate::storage::StorageError;
 
 /// When to stop once every piece is on disk.
@@ -37,6 +38,8 @@ pub struct Options {
     pub max_peers: usize,
     /// Where to accept peers (the port may move up if taken); `None` to not listen.
     pub listen: Option<SocketAddr>,
+    /// `--encryption`: whether connections use MSE/PE (see [`Encryption`]).
+    pub encryption: Encryption,
     /// Pieces already verified on disk (from the resume file or a check), if any.
     pub verified: Option<Bitfield>,
     /// Which files to download, in torrent order; `None` for all of them.

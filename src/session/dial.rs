@@ -10,6 +10,7 @@ use super::Session;
 use crate::addresses::MAX_KNOWN_PEERS;
 use crate::messages::PeerKey;
 use crate::peer::connection::{self, PeerSetup};
+use crate::peer::dial::Ciphers;
 use crate::peer::handshake::Handshake;
 
 /// Connections being opened (not yet handshaken) at once.
@@ -56,6 +57,7 @@ impl Session {
             key,
             addr,
             local: self.local_ip(),
+            encryption: self.opts.encryption,
             info_hash: self.meta.info_hash,
             our_id: self.our_id,
             geometry: self.geometry,
@@ -88,7 +90,13 @@ impl Session {
     }
 
     /// A peer dialed us: give it a thread, unless we have enough peers already.
-    pub(super) fn on_accepted(&mut self, stream: TcpStream, addr: SocketAddr, theirs: Handshake) {
+    pub(super) fn on_accepted(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        theirs: Handshake,
+        ciphers: Ciphers,
+    ) {
         if self.peers.len() >= self.opts.max_peers {
             debug!("{addr}: refused, already {} peers", self.peers.len());
             // Dropping the stream closes the connection.
@@ -100,7 +108,7 @@ impl Session {
         let (key, cmd_rx) = self.add_peer(addr, true);
         debug!("{addr}: connected to us");
         if let Err(e) =
-            connection::spawn_incoming(self.peer_setup(key, addr), stream, theirs, cmd_rx)
+            connection::spawn_incoming(self.peer_setup(key, addr), stream, theirs, ciphers, cmd_rx)
         {
             warn!("cannot start a thread for {addr}: {e}");
             self.peers.remove(&key);

@@ -206,9 +206,15 @@ impl Session {
         .map_err(Error::Thread)?;
         let our_id = new_peer_id();
         let listener = match opts.listen {
-            Some(addr) => {
-                Some(Listener::start(addr, events_tx.clone()).map_err(|e| Error::Listen(addr, e))?)
-            }
+            Some(addr) => Some(
+                Listener::start(
+                    addr,
+                    events_tx.clone(),
+                    opts.encryption,
+                    vec![meta.info_hash],
+                )
+                .map_err(|e| Error::Listen(addr, e))?,
+            ),
             None => None,
         };
         let port = listener.as_ref().map_or(0, |l| l.addr().port());
@@ -393,7 +399,8 @@ impl Session {
                 stream,
                 addr,
                 handshake,
-            } => self.on_accepted(stream, addr, handshake),
+                ciphers,
+            } => self.on_accepted(stream, addr, handshake, *ciphers),
             Event::Disk(DiskEvent::Failed { path, error }) => {
                 return Err(Error::Storage(StorageError {
                     op: "write",

@@ -77,6 +77,7 @@ impl Harness {
             stop: None,
             tracker_timeout: Duration::from_secs(60),
             dht: None,
+            encryption: crate::peer::mse::Encryption::Off,
         };
         let chosen = chosen.unwrap_or(all);
         let files = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));

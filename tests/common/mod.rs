@@ -1108,6 +1108,8 @@ pub fn run_download_with_timeout(
         peers,
         max_peers: 50,
         listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+        // The kit's seeders speak plaintext only.
+        encryption: strand::peer::mse::Encryption::Off,
         verified: None,
         chosen: None,
         preallocate: false,

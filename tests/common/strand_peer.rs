@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use strand::bitfield::Bitfield;
+use strand::peer::mse::Encryption;
 use strand::session::{Options, SeedPolicy, Summary};
 
 use super::{wait_until, RawPeer, TestTorrent};
@@ -27,6 +28,22 @@ pub fn write_payload(t: &TestTorrent, dir: &Path) {
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().expect("a parent")).expect("create dirs");
         std::fs::write(&path, data).expect("write payload");
+    }
+}
+
+/// Where a test session listens (and dials from), and its `--encryption`.
+struct Listen {
+    addr: SocketAddr,
+    encryption: Encryption,
+}
+
+impl Listen {
+    /// Plaintext: RC4 is slow in debug builds (about 1 MB/s), and most tests move MiB.
+    fn plaintext(addr: SocketAddr) -> Listen {
+        Listen {
+            addr,
+            encryption: Encryption::Off,
+        }
     }
 }
 
@@ -66,7 +83,7 @@ impl StrandPeer {
             None,
             chosen,
             seed,
-            ([127, 0, 0, 1], port).into(),
+            Listen::plaintext(([127, 0, 0, 1], port).into()),
         )
     }
 
@@ -86,7 +103,7 @@ impl StrandPeer {
             verified,
             None,
             seed,
-            ([127, 0, 0, 1], port).into(),
+            Listen::plaintext(([127, 0, 0, 1], port).into()),
         )
     }
 
@@ -97,14 +114,16 @@ impl StrandPeer {
         verified: Option<Bitfield>,
         chosen: Option<Vec<bool>>,
         seed: SeedPolicy,
-        addr: SocketAddr,
+        listen: Listen,
     ) -> StrandPeer {
+        let Listen { addr, encryption } = listen;
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
         let opts = Options {
             output_dir: dir.to_path_buf(),
             peers,
             max_peers: 50,
             listen: Some(addr),
+            encryption,
             verified,
             chosen,
             preallocate: false,
@@ -137,8 +156,33 @@ impl StrandPeer {
         peers: Vec<SocketAddr>,
         ip: std::net::IpAddr,
     ) -> StrandPeer {
-        let addr = SocketAddr::new(ip, free_port());
-        StrandPeer::spawn(t, dir, peers, None, None, SeedPolicy::No, addr)
+        let listen = Listen::plaintext(SocketAddr::new(ip, free_port()));
+        StrandPeer::spawn(t, dir, peers, None, None, SeedPolicy::No, listen)
+    }
+
+    /// A leecher on 127.0.0.1 with `--encryption encryption`.
+    pub fn leecher_encrypted(
+        t: &TestTorrent,
+        dir: &Path,
+        peers: Vec<SocketAddr>,
+        encryption: Encryption,
+    ) -> StrandPeer {
+        let listen = Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            encryption,
+        };
+        StrandPeer::spawn(t, dir, peers, None, None, SeedPolicy::No, listen)
+    }
+
+    /// A seeder like [`StrandPeer::seeder`], with `--encryption encryption`.
+    pub fn seeder_encrypted(t: &TestTorrent, dir: &Path, encryption: Encryption) -> StrandPeer {
+        write_payload(t, dir);
+        let all = Bitfield::full(t.piece_count());
+        let listen = Listen {
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            encryption,
+        };
+        StrandPeer::spawn(t, dir, vec![], Some(all), None, SeedPolicy::Forever, listen)
     }
 
     /// A seeder over `t`'s payload, written into `dir` first; it seeds until stopped.
