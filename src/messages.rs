@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex};
-use crate::peer::dial::Ciphers;
+use crate::peer::mse::Ciphers;
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub type PeerKey = u64;

@@ -23,9 +23,10 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use log::{debug, trace, warn};
 
-use super::dial::{self, Ciphers, DeadlineReader, DialError};
+use super::dial::{self, DeadlineReader, DialError};
 use super::extension::{self, MetadataMsg};
 use super::handshake::Handshake;
+use super::mse::Ciphers;
 use super::mse::{DecryptingReader, EncryptingWriter, Encryption};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};

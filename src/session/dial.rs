@@ -10,8 +10,8 @@ use super::Session;
 use crate::addresses::MAX_KNOWN_PEERS;
 use crate::messages::PeerKey;
 use crate::peer::connection::{self, PeerSetup};
-use crate::peer::dial::Ciphers;
 use crate::peer::handshake::Handshake;
+use crate::peer::mse::Ciphers;
 
 /// Connections being opened (not yet handshaken) at once.
 pub const MAX_HALF_OPEN: usize = 16;

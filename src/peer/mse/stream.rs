@@ -122,3 +122,33 @@ impl<W: Write> Write for EncryptingWriter<W> {
         self.inner.flush()
     }
 }
+
+/// A connection's cipher halves once its handshakes are done: plaintext halves pass bytes
+/// through. The reading thread takes `read` (and `pending`, bytes the peer sent inside its
+/// MSE handshake after its BitTorrent handshake, already decrypted), the sending thread
+/// `write`.
+#[derive(Debug)]
+pub struct Ciphers {
+    /// Decrypts the peer's stream.
+    pub read: ReadCipher,
+    /// Encrypts ours.
+    pub write: WriteCipher,
+    /// Already-decrypted bytes to read before the rest of the stream.
+    pub pending: Vec<u8>,
+}
+
+impl Ciphers {
+    /// No encryption either way.
+    pub(crate) fn plaintext() -> Ciphers {
+        Ciphers {
+            read: ReadCipher(None),
+            write: WriteCipher(None),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether the stream is RC4-encrypted.
+    pub fn is_rc4(&self) -> bool {
+        self.read.is_rc4()
+    }
+}
