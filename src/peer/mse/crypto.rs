@@ -214,20 +214,20 @@ impl WriteCipher {
 
 impl std::fmt::Debug for ReadCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_rc4() {
-            "ReadCipher(rc4)"
-        } else {
-            "ReadCipher(plaintext)"
-        })
+        write!(f, "ReadCipher({})", describe(self.is_rc4()))
     }
 }
 
 impl std::fmt::Debug for WriteCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.is_rc4() {
-            "WriteCipher(rc4)"
-        } else {
-            "WriteCipher(plaintext)"
-        })
+        write!(f, "WriteCipher({})", describe(self.is_rc4()))
+    }
+}
+
+fn describe(rc4: bool) -> &'static str {
+    if rc4 {
+        "rc4"
+    } else {
+        "plaintext"
     }
 }
