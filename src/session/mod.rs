@@ -530,7 +530,7 @@ impl Session {
                 DHT_RETRY.1
             };
             if connected < WANT_MORE_PEERS
-                && self.completed_at.is_none()
+                && !self.seeding()
                 && now.duration_since(self.dht_asked) >= retry
             {
                 self.dht_asked = now;
