@@ -438,7 +438,7 @@ fn exclude_takes_folders_and_warns_on_no_match() {
 fn per_command_help() {
     let global = run(&["--help"], Duration::from_secs(10)).1;
     for cmd in ["download", "seed", "verify", "create", "info", "tracker"] {
-        let (code, a, _) = run(&[cmd, "--help"], Duration::from_secs(10));
+        let (code, a, _) = run(&[cmd, "--help", "--no-dht"], Duration::from_secs(10));
         assert_eq!(code, Some(0), "{cmd} --help");
         let (_, b, _) = run(&["help", cmd], Duration::from_secs(10));
         assert_eq!(a, b, "{cmd} --help and help {cmd}");
@@ -552,6 +552,7 @@ fn tracker_errors_are_one_line() {
                 "0",
                 "--tracker-timeout",
                 timeout,
+                "--no-dht",
             ])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -628,6 +629,7 @@ fn seed_with_nothing_to_seed_says_so() {
             torrent.to_str().unwrap(),
             "-d",
             empty.to_str().unwrap(),
+            "--no-dht",
             "--bind",
             "127.0.0.1",
             "--port",
