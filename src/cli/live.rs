@@ -79,16 +79,16 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
         .dht_nodes
         .map(|n| format!("  dht {n}"))
         .unwrap_or_default();
-    let known = if p.peers_known > 0 {
-        format!(" +{} known", p.peers_known)
+    let sent = if p.uploaded_bytes > 0 {
+        format!(" ({} sent)", size(p.uploaded_bytes))
     } else {
         String::new()
     };
     let tail = format!(
-        "{down}↑ {}/s ({} sent)  peers {}{known}{dht}",
+        "{down}↑ {}/s{sent}  peers {}/{}{dht}",
         size(p.upload_rate as u64),
-        size(p.uploaded_bytes),
         p.peers_connected,
+        p.peers_known,
     );
     // The name gets up to a third of the room; the map what is left, if enough.
     let fixed = done.chars().count() + tail.chars().count() + 4;
@@ -206,7 +206,7 @@ mod tests {
             "ubuntu.iso",
             "105.0 MiB/200.0 MiB (52.5%)",
             "↓ 5.0 MiB/s ETA 0:19",
-            "peers 3 +7 known",
+            "peers 3/7",
             "▕█",
         ] {
             assert!(line.contains(part), "{part} missing from {line}");
