@@ -678,3 +678,50 @@ fn debug_log_tells_each_peers_story() {
     }
     assert!(!err.contains("failed to fill whole buffer"), "{err}");
 }
+
+/// Item 10: a `--preallocate` that fails (here: the file-size limit, as a full disk would)
+/// leaves no file behind.
+#[test]
+fn a_failed_preallocate_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let data = payload(4 << 20, 6);
+    let t = make_torrent(&[("f", &data)], 256 * KIB as u32, "big.bin", None, false);
+    let dir = TempDir::new("prealloc");
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = strand();
+    cmd.args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(&out)
+        .args(["--preallocate", "--peer", "127.0.0.1:9", "--no-dht"])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--tracker-timeout",
+            "5",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec the child only calls async-signal-safe setrlimit and
+    // signal; SIGXFSZ ignored makes a write past the limit fail with EFBIG instead of killing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(30));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("big.bin"), "the error names the file: {err}");
+    assert_eq!(list_files(&out), Vec::<String>::new(), "{err}");
+}
