@@ -23,6 +23,9 @@ impl SpawnChecked for Command {
     }
 }
 
+/// Where a test's strand listens: loopback, a free port, no DHT.
+const LISTEN: [&str; 5] = ["--bind", "127.0.0.1", "--port", "0", "--no-dht"];
+
 fn strand() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strand"));
     c.env("RUST_LOG", "off")
@@ -97,9 +100,8 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
 /// `strand download TORRENT -o OUT --peer PEER` on 127.0.0.1 with `extra` flags, within 60 s.
 fn download(torrent: &str, out: &str, peer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let base = ["download", torrent, "-o", out, "--peer", peer];
-    let listen = ["--bind", "127.0.0.1", "--port", "0", "--no-dht"];
     run(
-        &[&base[..], &listen, extra].concat(),
+        &[&base[..], &LISTEN, extra].concat(),
         Duration::from_secs(60),
     )
 }
@@ -544,16 +546,8 @@ fn tracker_errors_are_one_line() {
         let mut child = strand()
             .args(["download", torrent.to_str().unwrap(), "-o"])
             .arg(dir.path().join("out"))
-            .args([
-                "--no-dht",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--tracker-timeout",
-                timeout,
-                "--no-dht",
-            ])
+            .args(LISTEN)
+            .args(["--tracker-timeout", timeout])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -693,15 +687,14 @@ fn a_failed_preallocate_leaves_nothing() {
     let mut cmd = strand();
     cmd.args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(&out)
-        .args(["--preallocate", "--peer", "127.0.0.1:9", "--no-dht"])
         .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
+            "--preallocate",
+            "--peer",
+            "127.0.0.1:9",
             "--tracker-timeout",
             "5",
         ])
+        .args(LISTEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     // SAFETY: between fork and exec the child only calls async-signal-safe setrlimit and
@@ -717,7 +710,7 @@ fn a_failed_preallocate_leaves_nothing() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn_checked().unwrap();
     let status = wait_child(&mut child, Duration::from_secs(30));
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
