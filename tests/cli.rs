@@ -260,7 +260,7 @@ fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
     strand()
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
-        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
+        .args(LISTEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn_checked()
@@ -619,17 +619,15 @@ fn seed_with_nothing_to_seed_says_so() {
     std::fs::create_dir_all(&empty).unwrap();
     let (code, _, err) = run(
         &[
-            "seed",
-            torrent.to_str().unwrap(),
-            "-d",
-            empty.to_str().unwrap(),
-            "--no-dht",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dht",
-        ],
+            &[
+                "seed",
+                torrent.to_str().unwrap(),
+                "-d",
+                empty.to_str().unwrap(),
+            ][..],
+            &LISTEN,
+        ]
+        .concat(),
         Duration::from_secs(20),
     );
     assert_eq!(code, Some(1), "{err}");
@@ -651,7 +649,7 @@ fn debug_log_tells_each_peers_story() {
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
         .args(["--peer", &seeder.addr().to_string()])
-        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
+        .args(LISTEN)
         .env("RUST_LOG", "strand=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
