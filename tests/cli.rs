@@ -23,6 +23,9 @@ impl SpawnChecked for Command {
     }
 }
 
+/// Where a test's strand listens: loopback, a free port, no DHT.
+const LISTEN: [&str; 5] = ["--bind", "127.0.0.1", "--port", "0", "--no-dht"];
+
 fn strand() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_strand"));
     c.env("RUST_LOG", "off")
@@ -97,9 +100,8 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
 /// `strand download TORRENT -o OUT --peer PEER` on 127.0.0.1 with `extra` flags, within 60 s.
 fn download(torrent: &str, out: &str, peer: &str, extra: &[&str]) -> (Option<i32>, String, String) {
     let base = ["download", torrent, "-o", out, "--peer", peer];
-    let listen = ["--bind", "127.0.0.1", "--port", "0", "--no-dht"];
     run(
-        &[&base[..], &listen, extra].concat(),
+        &[&base[..], &LISTEN, extra].concat(),
         Duration::from_secs(60),
     )
 }
@@ -258,7 +260,7 @@ fn download_from(tracker: &HungTracker, dir: &TempDir) -> Child {
     strand()
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
-        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
+        .args(LISTEN)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn_checked()
@@ -438,7 +440,7 @@ fn exclude_takes_folders_and_warns_on_no_match() {
 fn per_command_help() {
     let global = run(&["--help"], Duration::from_secs(10)).1;
     for cmd in ["download", "seed", "verify", "create", "info", "tracker"] {
-        let (code, a, _) = run(&[cmd, "--help"], Duration::from_secs(10));
+        let (code, a, _) = run(&[cmd, "--help", "--no-dht"], Duration::from_secs(10));
         assert_eq!(code, Some(0), "{cmd} --help");
         let (_, b, _) = run(&["help", cmd], Duration::from_secs(10));
         assert_eq!(a, b, "{cmd} --help and help {cmd}");
@@ -544,15 +546,8 @@ fn tracker_errors_are_one_line() {
         let mut child = strand()
             .args(["download", torrent.to_str().unwrap(), "-o"])
             .arg(dir.path().join("out"))
-            .args([
-                "--no-dht",
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--tracker-timeout",
-                timeout,
-            ])
+            .args(LISTEN)
+            .args(["--tracker-timeout", timeout])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -624,16 +619,15 @@ fn seed_with_nothing_to_seed_says_so() {
     std::fs::create_dir_all(&empty).unwrap();
     let (code, _, err) = run(
         &[
-            "seed",
-            torrent.to_str().unwrap(),
-            "-d",
-            empty.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--no-dht",
-        ],
+            &[
+                "seed",
+                torrent.to_str().unwrap(),
+                "-d",
+                empty.to_str().unwrap(),
+            ][..],
+            &LISTEN,
+        ]
+        .concat(),
         Duration::from_secs(20),
     );
     assert_eq!(code, Some(1), "{err}");
@@ -655,7 +649,7 @@ fn debug_log_tells_each_peers_story() {
         .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
         .args(["--peer", &seeder.addr().to_string()])
-        .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
+        .args(LISTEN)
         .env("RUST_LOG", "strand=debug")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -675,4 +669,50 @@ fn debug_log_tells_each_peers_story() {
         assert!(err.contains(&want), "no '{want}' in:\n{err}");
     }
     assert!(!err.contains("failed to fill whole buffer"), "{err}");
+}
+
+/// Item 10: a `--preallocate` that fails (here: the file-size limit, as a full disk would)
+/// leaves no file behind.
+#[test]
+fn a_failed_preallocate_leaves_nothing() {
+    use std::os::unix::process::CommandExt;
+    let data = payload(4 << 20, 6);
+    let t = make_torrent(&[("f", &data)], 256 * KIB as u32, "big.bin", None, false);
+    let dir = TempDir::new("prealloc");
+    let torrent = dir.path().join("t.torrent");
+    std::fs::write(&torrent, &t.bytes).unwrap();
+    let out = dir.path().join("out");
+    let mut cmd = strand();
+    cmd.args(["download", torrent.to_str().unwrap(), "-o"])
+        .arg(&out)
+        .args([
+            "--preallocate",
+            "--peer",
+            "127.0.0.1:9",
+            "--tracker-timeout",
+            "5",
+        ])
+        .args(LISTEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: between fork and exec the child only calls async-signal-safe setrlimit and
+    // signal; SIGXFSZ ignored makes a write past the limit fail with EFBIG instead of killing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1 << 20,
+                rlim_max: 1 << 20,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &limit);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn_checked().unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(30));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("big.bin"), "the error names the file: {err}");
+    assert_eq!(list_files(&out), Vec::<String>::new(), "{err}");
 }

@@ -54,7 +54,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     } else {
         (Metainfo::load(Path::new(&source))?, None)
     };
-    usable_trackers(&meta.trackers, &peer)?;
+    usable_trackers(&meta, &peer)?;
     if let Some(path) = &save_torrent {
         std::fs::write(path, meta.to_torrent_bytes())
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
@@ -155,19 +155,20 @@ fn fetch_magnet(
 }
 
 /// Warns of each tracker whose URL scheme strand cannot speak, and fails at once when no
-/// tracker is left and no peer was given: waiting for the tracker timeout would change
-/// nothing.
-fn usable_trackers(tiers: &[Vec<String>], peer: &SessionArgs) -> Result<(), Failure> {
+/// tracker is left and nothing else can find peers (no `--peer`, and no DHT: turned off, or a
+/// private torrent): waiting for the tracker timeout would change nothing.
+fn usable_trackers(meta: &Metainfo, peer: &SessionArgs) -> Result<(), Failure> {
     let speaks = |url: &str| {
         let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
         matches!(scheme.as_deref(), Some("http" | "https" | "udp"))
     };
-    let all: Vec<&String> = tiers.iter().flatten().collect();
+    let all: Vec<&String> = meta.trackers.iter().flatten().collect();
     let bad: Vec<&&String> = all.iter().filter(|u| !speaks(u)).collect();
     if bad.is_empty() {
         return Ok(());
     }
-    if bad.len() == all.len() && peer.peers.is_empty() {
+    let dht = peer.dht.enabled && !meta.private;
+    if bad.len() == all.len() && peer.peers.is_empty() && !dht {
         return Err(Failure::error(format!(
             "no peers: tracker {}: unsupported URL scheme",
             bad[0]

@@ -19,7 +19,7 @@ const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
 const UNWANTED: char = '·';
 /// Below this download rate (bytes per second) a download is called stalled.
 const STALLED_BELOW: f64 = 1024.0;
-/// The piece map's width bounds on the live line.
+/// The piece map's width on the live line: a multiple of `MAP_MIN`, at most `MAP_MAX`.
 const MAP_MIN: usize = 10;
 const MAP_MAX: usize = 50;
 
@@ -63,6 +63,8 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
     };
     let down = if left == 0 {
         String::new()
+    } else if p.peers_connected == 0 {
+        "↓ waiting for peers  ".to_string()
     } else if p.download_rate < STALLED_BELOW {
         "↓ stalled  ".to_string()
     } else {
@@ -77,19 +79,25 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
         .dht_nodes
         .map(|n| format!("  dht {n}"))
         .unwrap_or_default();
+    let sent = if p.uploaded_bytes > 0 {
+        format!(" ({} sent)", size(p.uploaded_bytes))
+    } else {
+        String::new()
+    };
     let tail = format!(
-        "{down}↑ {}/s ({} sent)  peers {}/{}{dht}",
+        "{down}↑ {}/s{sent}  peers {}/{}{dht}",
         size(p.upload_rate as u64),
-        size(p.uploaded_bytes),
         p.peers_connected,
-        p.peers_known
+        p.peers_known,
     );
     // The name gets up to a third of the room; the map what is left, if enough.
     let fixed = done.chars().count() + tail.chars().count() + 4;
     let name = fit(name, (room / 3).max(8).min(room.saturating_sub(fixed)));
     let spare = room.saturating_sub(fixed + name.chars().count() + 3);
-    let map = if spare >= MAP_MIN && !p.have.is_empty() {
-        format!("▕{}▏ ", piece_map(&p.have, &p.wanted, spare.min(MAP_MAX)))
+    // In steps of MAP_MIN cells, so that the map keeps its width while the numbers change.
+    let cells = spare.min(MAP_MAX) / MAP_MIN * MAP_MIN;
+    let map = if cells > 0 && !p.have.is_empty() {
+        format!("▕{}▏ ", piece_map(&p.have, &p.wanted, cells))
     } else {
         String::new()
     };
@@ -210,6 +218,10 @@ mod tests {
         let line = render("x", &progress(1 << 20, 200 << 30, 5.0), 120);
         assert!(line.contains("↓ stalled"), "{line}");
         assert!(!line.contains("ETA"), "{line}");
+        let mut alone = progress(1 << 20, 200 << 30, 0.0);
+        alone.peers_connected = 0;
+        let line = render("x", &alone, 120);
+        assert!(line.contains("↓ waiting for peers"), "{line}");
     }
 
     #[test]

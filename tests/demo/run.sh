@@ -4,7 +4,8 @@
 #   1. makes a deterministic multi-file payload (DEMO_MIB MiB, default 300),
 #   2. `strand create` makes its torrent, `strand info` shows it,
 #   3. `strand tracker` and `strand seed` start in the background,
-#   4. `strand download` fetches everything with its progress bar,
+#   4. `strand download` fetches everything with its live line and piece map (paced by
+#      --download-limit, so that it lasts about 10 s),
 #   5. the result is compared byte for byte, and everything started is stopped by PID.
 # Needs only the strand binary and python3 (for the payload). Bounded in time throughout.
 set -euo pipefail
@@ -90,9 +91,15 @@ PY
     sleep 0.2
 done
 
+# A loopback download of 300 MiB takes about a second; at DEMO_RATE (30M by default) it
+# lasts about 10 s, long enough to watch the live line and its piece map fill.
+pace=()
+if "$STRAND" help download | grep -q -- --download-limit; then
+    pace=(--download-limit "${DEMO_RATE:-30M}")
+fi
 step "strand download (this is the part to watch)"
 timeout "$LIMIT" "$STRAND" download --no-dht "$work/demo.torrent" -o "$work/down" \
-    --bind 127.0.0.1 --port "$DOWN_PORT"
+    --bind 127.0.0.1 --port "$DOWN_PORT" "${pace[@]}"
 
 step "comparing every file with the original"
 diff -r "$work/share/demo" "$work/down/demo"
