@@ -257,6 +257,7 @@ fn run(
         v6: sockets.v6.is_some(),
         bootstrap,
         saved: saved_nodes.clone(),
+        own_ip: config.bind.filter(|ip| !ip.is_unspecified()),
     };
     let mut node = Node::new(node_config, rng, now(skew));
     let mut next_tick = now(skew) + TICK;
@@ -316,7 +317,9 @@ fn run(
             }
         }
         let count = node.node_count();
-        if count != reported_nodes && Instant::now() >= next_nodes_event {
+        // At most once a second, except the first node, which is news at once.
+        let first = reported_nodes == 0 && count > 0;
+        if count != reported_nodes && (first || Instant::now() >= next_nodes_event) {
             if events.try_send(DhtEvent::Nodes(count)).is_ok() {
                 reported_nodes = count;
             }
