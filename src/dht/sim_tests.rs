@@ -112,6 +112,20 @@ impl Net {
     }
 }
 
+/// A node that knows no other, for tests of what it answers.
+fn lone_node(now: Instant) -> Node {
+    let config = NodeConfig {
+        id: NodeId([1; 20]),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+        own_ip: None,
+    };
+    Node::new(config, Rng::seeded(1), now)
+}
+
 fn hash(n: u8) -> NodeId {
     let mut rng = Rng::seeded(1000 + u64::from(n));
     NodeId::random(&mut rng)
@@ -183,16 +197,7 @@ fn announced_peers_expire_when_the_announcer_goes_away() {
 #[test]
 fn an_expired_token_is_refused() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-        own_ip: None,
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let client = addr(9);
     let ask = |node: &mut Node, query: Query, at: Instant| {
         let m = Message {
@@ -244,16 +249,7 @@ fn an_expired_token_is_refused() {
 #[test]
 fn implied_port_stores_the_source_port() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-        own_ip: None,
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let client: SocketAddr = "127.0.0.9:5555".parse().unwrap();
     let get = Message {
         tid: b"a".to_vec(),
@@ -319,16 +315,7 @@ fn implied_port_stores_the_source_port() {
 #[test]
 fn malformed_datagrams_are_counted_and_unknown_methods_get_204() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-        own_ip: None,
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let from = addr(3);
     node.receive(from, b"garbage", t0);
     node.receive(
