@@ -411,3 +411,53 @@ fn figures_time_to_first_peer_cold_and_warm() {
     let _ = std::fs::remove_dir_all(&state);
     stop_all(nodes);
 }
+
+/// BEP 32 over a real IPv6 socket: three nodes on ::1 join, announce and find each other
+/// (their replies carry `nodes6`, and the peer comes back as an 18-byte compact peer).
+#[test]
+fn nodes_on_ipv6_loopback_announce_and_find() {
+    let v6 = |n: u8| {
+        dht::spawn(DhtConfig {
+            bind: Some("::1".parse().unwrap()),
+            port: 0,
+            bootstrap: vec![],
+            state_file: None,
+            id: Some(fixed_id(n)),
+            loopback_only: true,
+        })
+    };
+    let Ok(first) = v6(200) else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let router = first.local_addr();
+    let join = |n: u8| {
+        dht::spawn(DhtConfig {
+            bind: Some("::1".parse().unwrap()),
+            port: 0,
+            bootstrap: vec![router.to_string()],
+            state_file: None,
+            id: Some(fixed_id(n)),
+            loopback_only: true,
+        })
+        .unwrap()
+    };
+    let (a, b) = (join(201), join(202));
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end
+        && ![&a, &b]
+            .iter()
+            .all(|n| n.report().is_some_and(|r| r.nodes >= 2))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hash = [0x66; 20];
+    a.commands.send(DhtCommand::Announce(hash, 6006)).unwrap();
+    let (_, done) = wait_for_peers(&a, hash, Duration::from_secs(10));
+    assert!(done);
+    std::thread::sleep(Duration::from_millis(200));
+    b.get_peers(hash);
+    let (peers, _) = wait_for_peers(&b, hash, Duration::from_secs(10));
+    assert!(peers.contains(&"[::1]:6006".parse().unwrap()), "{peers:?}");
+    stop_all(vec![first, a, b]);
+}
