@@ -540,7 +540,8 @@ impl Node {
             r.nodes6.clear();
         }
         match tx.purpose {
-            Purpose::Ping | Purpose::Announce => {}
+            // A node that answers a ping may be the first we know: waiting lookups can start.
+            Purpose::Ping | Purpose::Announce => self.start_pending(now),
             Purpose::Bootstrap => {
                 log::debug!(
                     "bootstrap node {from} answered with {} nodes",
