@@ -542,7 +542,7 @@ fn tracker_errors_are_one_line() {
         std::fs::write(&torrent, &t.bytes).unwrap();
         let started = Instant::now();
         let mut child = strand()
-            .args(["download", "--no-dht", torrent.to_str().unwrap(), "-o"])
+            .args(["download", torrent.to_str().unwrap(), "-o"])
             .arg(dir.path().join("out"))
             .args([
                 "--no-dht",
@@ -625,7 +625,6 @@ fn seed_with_nothing_to_seed_says_so() {
     let (code, _, err) = run(
         &[
             "seed",
-            "--no-dht",
             torrent.to_str().unwrap(),
             "-d",
             empty.to_str().unwrap(),
@@ -653,7 +652,7 @@ fn debug_log_tells_each_peers_story() {
     let torrent = dir.path().join("three.torrent");
     std::fs::write(&torrent, &t.bytes).unwrap();
     let mut child = strand()
-        .args(["download", "--no-dht", torrent.to_str().unwrap(), "-o"])
+        .args(["download", torrent.to_str().unwrap(), "-o"])
         .arg(dir.path().join("out"))
         .args(["--peer", &seeder.addr().to_string()])
         .args(["--bind", "127.0.0.1", "--port", "0", "--no-dht"])
