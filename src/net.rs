@@ -82,6 +82,13 @@ fn check_family(local: IpAddr, remote: &SocketAddr) -> io::Result<()> {
     ))
 }
 
+/// Asks the kernel for a receive buffer of `bytes` on a UDP socket (capped by
+/// `net.core.rmem_max`), so that a burst is absorbed while the reading thread drops what it
+/// must, rather than pushing other senders' datagrams out.
+pub fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> io::Result<()> {
+    socket2::SockRef::from(socket).set_recv_buffer_size(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,3 +239,227 @@ fn loopback_only_refuses_names_and_other_hosts() {
     assert!(DhtConfig::default().bootstrap.is_empty());
     assert!(!DhtConfig::default().loopback_only || DhtConfig::default().bootstrap.is_empty());
 }
+
+/// Reads a field (kB) of /proc/self/status.
+fn status_kb(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The figure for "memory of a node holding its caps": one DHT thread is sent announces until
+/// its store holds 500 info hashes × 100 peers (from 1,000 source addresses, each under the
+/// per-source query rate), and the process's RssAnon is read before and after.
+/// Run: `cargo test --release --test dht -- --ignored --nocapture figures_memory`.
+#[test]
+#[ignore = "a figure, not a check"]
+fn figures_memory_of_a_node_holding_its_caps() {
+    use strand::dht::krpc::{Kind, Message, Query};
+    use strand::limits as caps;
+    let before = status_kb("RssAnon:");
+    let node = start(120, None, None);
+    let target = node.local_addr();
+    let [a, b, _] = base();
+    let sources: Vec<UdpSocket> = (0..1000u32)
+        .map(|i| {
+            let ip = Ipv4Addr::new(
+                a,
+                b.wrapping_add(1 + (i / 250) as u8),
+                0,
+                (i % 250 + 1) as u8,
+            );
+            let s = UdpSocket::bind((ip, 0)).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            s
+        })
+        .collect();
+    let query = |tid: u16, q: Query| {
+        Message {
+            tid: tid.to_be_bytes().to_vec(),
+            kind: Kind::Query(dht::NodeId([9; 20]), q),
+        }
+        .encode()
+    };
+    let hash = |h: u32| {
+        let mut id = [0u8; 20];
+        id[..4].copy_from_slice(&h.to_be_bytes());
+        dht::NodeId(id)
+    };
+    let started = Instant::now();
+    for (i, s) in sources.iter().enumerate() {
+        s.send_to(
+            &query(
+                0,
+                Query::GetPeers {
+                    info_hash: hash(0),
+                    want: None,
+                },
+            ),
+            target,
+        )
+        .unwrap();
+        let mut buf = [0u8; 1500];
+        // The node also pings us (a stranger that queried it); skip that to the reply.
+        let token = (0..4)
+            .find_map(|_| {
+                let (n, _) = s.recv_from(&mut buf).ok()?;
+                match dht::krpc::decode(&buf[..n]).ok()?.kind {
+                    Kind::Response(r) => r.token,
+                    _ => None,
+                }
+            })
+            .expect("a token");
+        for k in 0..50u32 {
+            let h = (i as u32 % 10) * 50 + k;
+            let q = Query::AnnouncePeer {
+                info_hash: hash(h),
+                port: 6000 + i as u16,
+                implied_port: false,
+                token: token.clone(),
+            };
+            s.send_to(&query(k as u16 + 1, q), target).unwrap();
+        }
+        if i % 20 == 19 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let end = Instant::now() + Duration::from_secs(30);
+    let mut report = node.report().unwrap();
+    while report.stored.1 < caps::MAX_STORED_INFO_HASHES * caps::MAX_PEERS_PER_INFO_HASH
+        && Instant::now() < end
+    {
+        std::thread::sleep(Duration::from_millis(200));
+        report = node.report().unwrap();
+    }
+    let after = status_kb("RssAnon:");
+    println!(
+        "DHT node holding {} info hashes / {} peers (caps {} × {}), filled in {:.1} s: RssAnon {} kB before, {} kB after ({} kB more); dropped {}",
+        report.stored.0,
+        report.stored.1,
+        caps::MAX_STORED_INFO_HASHES,
+        caps::MAX_PEERS_PER_INFO_HASH,
+        started.elapsed().as_secs_f64(),
+        before,
+        after,
+        after.saturating_sub(before),
+        report.dropped
+    );
+    node.stop();
+}
+
+/// The figure for "time to the first peer for a trackerless magnet": a 30-node loopback DHT
+/// where one node announces; `strand dht HASH` (the binary) looks it up, first from nothing
+/// but a router (cold), then from its saved state with the router unreachable (warm).
+/// Run: `cargo test --release --test dht -- --ignored --nocapture figures_time`.
+#[test]
+#[ignore = "a figure, not a check"]
+fn figures_time_to_first_peer_cold_and_warm() {
+    let first = start(60, None, None);
+    let router = first.local_addr();
+    let mut nodes = vec![first];
+    for n in 61..90 {
+        nodes.push(start(n, Some(router), None));
+    }
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end
+        && !nodes
+            .iter()
+            .all(|n| n.report().is_some_and(|r| r.nodes >= 8))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let hash = [0x5a; 20];
+    nodes[17]
+        .commands
+        .send(DhtCommand::Announce(hash, 6500))
+        .unwrap();
+    let (_, done) = wait_for_peers(&nodes[17], hash, Duration::from_secs(20));
+    assert!(done);
+    std::thread::sleep(Duration::from_millis(300));
+    let state = std::env::temp_dir().join(format!("strand-dht-figure-{}", std::process::id()));
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    let run = |bootstrap: String| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strand"))
+            .args([
+                "dht",
+                &hex,
+                "--bind",
+                &ip(100).to_string(),
+                "--port",
+                "0",
+                "--timeout",
+                "20",
+            ])
+            .args(["--dht-bootstrap", &bootstrap])
+            .env("XDG_STATE_HOME", &state)
+            .env("STRAND_DHT_LOOPBACK_ONLY", "1")
+            .output()
+            .expect("run strand dht");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let first = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("first peer after "))
+            .map(|s| s.trim_end_matches(" s").to_string());
+        (first, stderr)
+    };
+    let (cold, log) = run(router.to_string());
+    println!("cold start (router only): first peer after {cold:?} s\n{log}");
+    let (warm, log) = run("127.0.0.1:9".to_string());
+    println!("warm start (saved nodes, router unreachable): first peer after {warm:?} s\n{log}");
+    assert!(cold.is_some() && warm.is_some());
+    let _ = std::fs::remove_dir_all(&state);
+    stop_all(nodes);
+}
+
+/// BEP 32 over a real IPv6 socket: three nodes on ::1 join, announce and find each other
+/// (their replies carry `nodes6`, and the peer comes back as an 18-byte compact peer).
+#[test]
+fn nodes_on_ipv6_loopback_announce_and_find() {
+    let v6 = |n: u8| {
+        dht::spawn(DhtConfig {
+            bind: Some("::1".parse().unwrap()),
+            port: 0,
+            bootstrap: vec![],
+            state_file: None,
+            id: Some(fixed_id(n)),
+            loopback_only: true,
+        })
+    };
+    let Ok(first) = v6(200) else {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    };
+    let router = first.local_addr();
+    let join = |n: u8| {
+        dht::spawn(DhtConfig {
+            bind: Some("::1".parse().unwrap()),
+            port: 0,
+            bootstrap: vec![router.to_string()],
+            state_file: None,
+            id: Some(fixed_id(n)),
+            loopback_only: true,
+        })
+        .unwrap()
+    };
+    let (a, b) = (join(201), join(202));
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end
+        && ![&a, &b]
+            .iter()
+            .all(|n| n.report().is_some_and(|r| r.nodes >= 2))
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let hash = [0x66; 20];
+    a.commands.send(DhtCommand::Announce(hash, 6006)).unwrap();
+    let (_, done) = wait_for_peers(&a, hash, Duration::from_secs(10));
+    assert!(done);
+    std::thread::sleep(Duration::from_millis(200));
+    b.get_peers(hash);
+    let (peers, _) = wait_for_peers(&b, hash, Duration::from_secs(10));
+    assert!(peers.contains(&"[::1]:6006".parse().unwrap()), "{peers:?}");
+    stop_all(vec![first, a, b]);
+}

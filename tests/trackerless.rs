@@ -69,6 +69,30 @@ fn run_strand(args: &[&str], state: &std::path::Path, limit: Duration) -> (bool,
     (status.is_some_and(|s| s.success()), stderr)
 }
 
+/// `strand download SOURCE -o DIR` on 127.0.0.1 (a free port), joining through `router`.
+fn download(
+    source: &str,
+    dir: &std::path::Path,
+    router: &str,
+    state: &std::path::Path,
+) -> (bool, String) {
+    let port = free_port().to_string();
+    let args = [
+        "download",
+        source,
+        "-o",
+        dir.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--dht-bootstrap",
+        router,
+        "-q",
+    ];
+    run_strand(&args, state, Duration::from_secs(60))
+}
+
 #[test]
 fn trackerless_magnet_and_torrent_without_announce_download_over_the_dht() {
     let router = loopback_dht(0, vec![]);
@@ -111,26 +135,9 @@ fn trackerless_magnet_and_torrent_without_announce_download_over_the_dht() {
     let state = TempDir::new("dht-state");
     let out = TempDir::new("dht-out");
     let magnet = format!("magnet:?xt=urn:btih:{}", hex(&t.info_hash));
-    let port = free_port().to_string();
     let dir = out.path().join("magnet");
     let started = Instant::now();
-    let (ok, stderr) = run_strand(
-        &[
-            "download",
-            &magnet,
-            "-o",
-            dir.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--dht-bootstrap",
-            &router_addr,
-            "-q",
-        ],
-        state.path(),
-        Duration::from_secs(60),
-    );
+    let (ok, stderr) = download(&magnet, &dir, &router_addr, state.path());
     eprintln!("trackerless magnet took {:?}", started.elapsed());
     assert!(ok, "magnet download failed: {stderr}");
     assert!(!stderr.contains("loopback-only"), "{stderr}");
@@ -143,24 +150,7 @@ fn trackerless_magnet_and_torrent_without_announce_download_over_the_dht() {
     let file = out.path().join("noannounce.torrent");
     std::fs::write(&file, &t.bytes).unwrap();
     let dir = out.path().join("torrent");
-    let port = free_port().to_string();
-    let (ok, stderr) = run_strand(
-        &[
-            "download",
-            file.to_str().unwrap(),
-            "-o",
-            dir.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--dht-bootstrap",
-            &router_addr,
-            "-q",
-        ],
-        state.path(),
-        Duration::from_secs(60),
-    );
+    let (ok, stderr) = download(file.to_str().unwrap(), &dir, &router_addr, state.path());
     assert!(ok, ".torrent download failed: {stderr}");
     assert_output_matches(&t, &dir);
 

@@ -151,52 +151,41 @@ fn look_up(dht: &Dht, info_hash: [u8; 20], limit: Duration, quiet: bool) -> Resu
     let hex: String = info_hash.iter().map(|b| format!("{b:02x}")).collect();
     let started = Instant::now();
     let end = started + limit;
-    let mut nodes = 0;
-    // Join first: a lookup needs nodes to start from.
-    while nodes == 0 {
-        let Some(left) = end.checked_duration_since(Instant::now()) else {
-            return Err(Failure::error(format!(
-                "no DHT node answered within {:.0} s",
-                limit.as_secs_f64()
-            )));
-        };
-        if let Ok(DhtEvent::Nodes(n)) = dht
-            .events
-            .recv_timeout(left.min(Duration::from_millis(500)))
-        {
-            nodes = n;
-        }
-    }
     if !quiet {
-        eprintln!(
-            "joined the DHT on {} ({nodes} nodes) in {:.1} s; looking up {hex}",
-            dht.local_addr(),
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("DHT node on {}; looking up {hex}", dht.local_addr());
     }
+    // Asked at once: the DHT starts the lookup as soon as its first node answers.
     dht.get_peers(info_hash);
     let mut found = 0usize;
+    let mut nodes = 0usize;
     while let Some(left) = end.checked_duration_since(Instant::now()) {
         match dht.events.recv_timeout(left) {
             Ok(DhtEvent::Peers(hash, peers)) if hash == info_hash => {
                 for peer in peers {
                     if found == 0 && !quiet {
-                        eprintln!("first peer after {:.2} s", started.elapsed().as_secs_f64());
+                        eprintln!("first peer after {:.3} s", started.elapsed().as_secs_f64());
                     }
                     found += 1;
                     println!("{peer}");
                 }
             }
             Ok(DhtEvent::LookupDone(hash, _)) if hash == info_hash => break,
+            Ok(DhtEvent::Nodes(n)) => nodes = n,
             Ok(_) => {}
             Err(_) => break,
         }
     }
     if !quiet {
         eprintln!(
-            "{found} peers for {hex} in {:.1} s",
+            "{found} peers for {hex} in {:.2} s ({nodes} DHT nodes known)",
             started.elapsed().as_secs_f64()
         );
+    }
+    if found == 0 && nodes == 0 {
+        return Err(Failure::error(format!(
+            "no DHT node answered within {:.0} s",
+            limit.as_secs_f64()
+        )));
     }
     Ok(())
 }

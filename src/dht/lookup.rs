@@ -321,18 +321,19 @@ mod tests {
         assert!(lookup.next_queries(now + LOOKUP_DEADLINE).is_empty());
     }
 
+    /// A lookup started from one node, which has been asked.
+    fn one_node_asked(rng: &mut Rng) -> (NodeInfo, Lookup, Instant) {
+        let a = node(NodeId::random(rng), 1);
+        let now = Instant::now();
+        let mut lookup = Lookup::new(NodeId::random(rng), NodeId::random(rng), &[a], now);
+        lookup.next_queries(now);
+        (a, lookup, now)
+    }
+
     #[test]
     fn peers_are_collected_once_and_capped() {
         let mut rng = Rng::seeded(14);
-        let a = node(NodeId::random(&mut rng), 1);
-        let now = Instant::now();
-        let mut lookup = Lookup::new(
-            NodeId::random(&mut rng),
-            NodeId::random(&mut rng),
-            &[a],
-            now,
-        );
-        lookup.next_queries(now);
+        let (a, mut lookup, _) = one_node_asked(&mut rng);
         let values: Vec<SocketAddr> = (0..1500u16)
             .map(|p| SocketAddr::from(([10, 0, (p >> 8) as u8, p as u8], 1000 + p)))
             .collect();
@@ -349,15 +350,7 @@ mod tests {
     #[test]
     fn a_reply_under_another_id_is_not_trusted() {
         let mut rng = Rng::seeded(15);
-        let a = node(NodeId::random(&mut rng), 1);
-        let now = Instant::now();
-        let mut lookup = Lookup::new(
-            NodeId::random(&mut rng),
-            NodeId::random(&mut rng),
-            &[a],
-            now,
-        );
-        lookup.next_queries(now);
+        let (a, mut lookup, now) = one_node_asked(&mut rng);
         let r = Response {
             id: NodeId::random(&mut rng),
             token: Some(vec![1]),

@@ -8,7 +8,7 @@
 //! collection it holds is capped (see `src/limits.rs`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::dht::id::{NodeId, NodeInfo};
@@ -108,6 +108,9 @@ pub struct NodeConfig {
     pub bootstrap: Vec<SocketAddr>,
     /// Nodes saved by the last run, pinged first.
     pub saved: Vec<NodeInfo>,
+    /// Our own address, when bound to a specific one: the torrents we announce are then also
+    /// served from our own store (so a node that joined through us alone finds us).
+    pub own_ip: Option<IpAddr>,
 }
 
 /// A DHT node.
@@ -262,7 +265,14 @@ impl Node {
     /// minutes.
     pub fn announce(&mut self, info_hash: NodeId, port: u16, now: Instant) {
         self.announces.insert(info_hash, (port, now));
+        self.store_self(info_hash, port, now);
         self.start_get_peers(info_hash, Some(port), now);
+    }
+
+    fn store_self(&mut self, info_hash: NodeId, port: u16, now: Instant) {
+        if let Some(ip) = self.config.own_ip {
+            self.store.add(info_hash, SocketAddr::new(ip, port), now);
+        }
     }
 
     fn start_get_peers(&mut self, info_hash: NodeId, announce: Option<u16>, now: Instant) {
@@ -275,8 +285,8 @@ impl Node {
             }
             return;
         }
-        if let Some(port) = announce {
-            self.announces.insert(info_hash, (port, now));
+        if self.pending.iter().any(|p| p.0 == info_hash) {
+            return;
         }
         self.start(info_hash, LookupKind::GetPeers { announce }, now);
     }
@@ -376,6 +386,7 @@ impl Node {
                 let (lo, hi) = REANNOUNCE;
                 let next = now + lo + Duration::from_secs(self.rng.below((hi - lo).as_secs()));
                 self.announces.insert(target, (port, next));
+                self.store_self(target, port, now);
             }
             self.out.push(Output::LookupDone {
                 info_hash: target,
@@ -529,7 +540,8 @@ impl Node {
             r.nodes6.clear();
         }
         match tx.purpose {
-            Purpose::Ping | Purpose::Announce => {}
+            // A node that answers a ping may be the first we know: waiting lookups can start.
+            Purpose::Ping | Purpose::Announce => self.start_pending(now),
             Purpose::Bootstrap => {
                 log::debug!(
                     "bootstrap node {from} answered with {} nodes",
@@ -654,8 +666,13 @@ impl Node {
                     peers: 0,
                     queried: 0,
                 });
+                if let Some(entry) = self.announces.get_mut(&info_hash) {
+                    // Announce as soon as nodes turn up, not a quarter of an hour later.
+                    entry.1 = now + REBOOTSTRAP;
+                }
             }
         }
+        self.start_pending(now);
         let few = self.table.good_nodes(now).len() < WANT_NODES;
         let bootstrap_due = self
             .last_bootstrap

@@ -38,6 +38,16 @@ struct Entry {
 }
 
 impl Entry {
+    /// A node that has just answered us.
+    fn answered(info: NodeInfo, now: Instant) -> Entry {
+        Entry {
+            info,
+            last_reply: Some(now),
+            last_query: None,
+            fails: 0,
+        }
+    }
+
     fn status(&self, now: Instant) -> Status {
         if self.fails >= MAX_FAILS {
             return Status::Bad;
@@ -137,12 +147,7 @@ impl RoutingTable {
             let last = self.buckets.len() - 1;
             let bucket = &mut self.buckets[i];
             if bucket.entries.len() < K {
-                bucket.entries.push(Entry {
-                    info: node,
-                    last_reply: Some(now),
-                    last_query: None,
-                    fails: 0,
-                });
+                bucket.entries.push(Entry::answered(node, now));
                 bucket.last_changed = now;
                 return Advice::Nothing;
             }
@@ -155,12 +160,7 @@ impl RoutingTable {
                 .iter()
                 .position(|e| e.status(now) == Status::Bad)
             {
-                bucket.entries[bad] = Entry {
-                    info: node,
-                    last_reply: Some(now),
-                    last_query: None,
-                    fails: 0,
-                };
+                bucket.entries[bad] = Entry::answered(node, now);
                 bucket.last_changed = now;
                 return Advice::Nothing;
             }

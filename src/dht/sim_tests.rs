@@ -22,6 +22,8 @@ struct Net {
     /// Peers each node has heard of, per info hash.
     found: Vec<HashMap<NodeId, HashSet<SocketAddr>>>,
     done: Vec<HashSet<NodeId>>,
+    /// Lookups each node finished.
+    lookups: Vec<usize>,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -42,6 +44,7 @@ impl Net {
                     v6: false,
                     bootstrap: if i == 0 { vec![] } else { vec![addrs[0]] },
                     saved: vec![],
+                    own_ip: None,
                 };
                 Node::new(config, Rng::seeded(seed + i as u64), now)
             })
@@ -55,6 +58,7 @@ impl Net {
             now,
             found: vec![HashMap::new(); n],
             done: vec![HashSet::new(); n],
+            lookups: vec![0; n],
         };
         net.collect();
         net
@@ -69,6 +73,7 @@ impl Net {
                         self.found[i].entry(hash).or_default().extend(peers)
                     }
                     Output::LookupDone { info_hash, .. } => {
+                        self.lookups[i] += 1;
                         self.done[i].insert(info_hash);
                     }
                 }
@@ -105,6 +110,20 @@ impl Net {
             self.collect();
         }
     }
+}
+
+/// A node that knows no other, for tests of what it answers.
+fn lone_node(now: Instant) -> Node {
+    let config = NodeConfig {
+        id: NodeId([1; 20]),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+        own_ip: None,
+    };
+    Node::new(config, Rng::seeded(1), now)
 }
 
 fn hash(n: u8) -> NodeId {
@@ -178,15 +197,7 @@ fn announced_peers_expire_when_the_announcer_goes_away() {
 #[test]
 fn an_expired_token_is_refused() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let client = addr(9);
     let ask = |node: &mut Node, query: Query, at: Instant| {
         let m = Message {
@@ -238,15 +249,7 @@ fn an_expired_token_is_refused() {
 #[test]
 fn implied_port_stores_the_source_port() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let client: SocketAddr = "127.0.0.9:5555".parse().unwrap();
     let get = Message {
         tid: b"a".to_vec(),
@@ -312,15 +315,7 @@ fn implied_port_stores_the_source_port() {
 #[test]
 fn malformed_datagrams_are_counted_and_unknown_methods_get_204() {
     let t0 = Instant::now();
-    let config = NodeConfig {
-        id: NodeId([1; 20]),
-        port: 6881,
-        v4: true,
-        v6: false,
-        bootstrap: vec![],
-        saved: vec![],
-    };
-    let mut node = Node::new(config, Rng::seeded(1), t0);
+    let mut node = lone_node(t0);
     let from = addr(3);
     node.receive(from, b"garbage", t0);
     node.receive(
@@ -346,4 +341,50 @@ fn malformed_datagrams_are_counted_and_unknown_methods_get_204() {
     node.receive(from, &forged.encode(), t0);
     assert_eq!(node.stats().unsolicited, 1);
     assert_eq!(node.node_count(), 0);
+}
+
+#[test]
+fn a_node_that_joined_through_the_announcer_alone_finds_it() {
+    let mut net = Net::new(2, 9);
+    // Node 0 is bound to its own address, so it serves its own announces.
+    let config = NodeConfig {
+        id: net.nodes[0].id(),
+        port: 6881,
+        v4: true,
+        v6: false,
+        bootstrap: vec![],
+        saved: vec![],
+        own_ip: Some(net.addrs[0].ip()),
+    };
+    net.nodes[0] = Node::new(config, Rng::seeded(1), net.now);
+    net.nodes[0].announce(hash(5), 7005, net.now);
+    net.collect();
+    net.run(Duration::from_secs(2));
+    net.nodes[1].get_peers(hash(5), net.now);
+    net.collect();
+    net.run(Duration::from_secs(2));
+    let want = SocketAddr::new(net.addrs[0].ip(), 7005);
+    assert!(net.found[1]
+        .get(&hash(5))
+        .is_some_and(|f| f.contains(&want)));
+    // And once nodes turn up, the announce goes out to them too.
+    net.run(Duration::from_secs(40));
+    assert!(
+        net.nodes[1].stored().1 >= 1,
+        "node 0 never announced to node 1"
+    );
+}
+
+#[test]
+fn an_announce_runs_one_lookup_and_then_waits_its_interval() {
+    let mut net = Net::new(10, 10);
+    // Node 0 (everyone's bootstrap, with none of its own) announces before it knows anyone:
+    // the lookup waits until the others' queries make them known.
+    net.nodes[0].announce(hash(9), 7009, net.now);
+    net.collect();
+    net.run(Duration::from_secs(60));
+    // One announce round: at most K announce_peer queries reached the others.
+    let stored: usize = net.nodes.iter().map(|n| n.stored().1).sum();
+    assert!((1..=8).contains(&stored), "{stored} announces stored");
+    assert_eq!(net.lookups[0], 1, "more than one lookup ran");
 }

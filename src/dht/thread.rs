@@ -29,29 +29,8 @@ const EVENTS: usize = 256;
 const TICK: Duration = Duration::from_millis(100);
 const RECV_TIMEOUT: Duration = Duration::from_millis(250);
 /// Kernel receive buffer asked for each socket: room for a few thousand datagrams, so a
-/// burst from one address is absorbed while the receiving thread drops it, rather than
-/// pushing other nodes' datagrams out.
-const RECEIVE_BUFFER: libc::c_int = 2 * 1024 * 1024;
-
-/// Asks for a larger kernel receive buffer (best effort: the kernel caps it at
-/// `net.core.rmem_max`).
-fn enlarge_receive_buffer(socket: &UdpSocket) {
-    use std::os::fd::AsRawFd;
-    let size = RECEIVE_BUFFER;
-    // SAFETY: a valid socket descriptor, and a pointer to an int of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        log::debug!("DHT: SO_RCVBUF not raised: {}", io::Error::last_os_error());
-    }
-}
+/// burst from one address is absorbed while the receiving thread drops it.
+const RECEIVE_BUFFER: usize = 2 * 1024 * 1024;
 
 enum Inbound {
     Datagram(SocketAddr, Vec<u8>),
@@ -126,7 +105,9 @@ pub(super) fn spawn(config: DhtConfig) -> Result<Dht, DhtError> {
     let (packets_tx, packets_rx) = crossbeam_channel::bounded(INBOX);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(0);
     for socket in [&sockets.v4, &sockets.v6].into_iter().flatten() {
-        enlarge_receive_buffer(socket);
+        if let Err(e) = crate::net::grow_receive_buffer(socket, RECEIVE_BUFFER) {
+            log::debug!("DHT: SO_RCVBUF not raised: {e}");
+        }
         let socket = socket.try_clone().map_err(|e| DhtError(e.to_string()))?;
         socket
             .set_read_timeout(Some(RECV_TIMEOUT))
@@ -257,6 +238,7 @@ fn run(
         v6: sockets.v6.is_some(),
         bootstrap,
         saved: saved_nodes.clone(),
+        own_ip: config.bind.filter(|ip| !ip.is_unspecified()),
     };
     let mut node = Node::new(node_config, rng, now(skew));
     let mut next_tick = now(skew) + TICK;
@@ -316,7 +298,9 @@ fn run(
             }
         }
         let count = node.node_count();
-        if count != reported_nodes && Instant::now() >= next_nodes_event {
+        // At most once a second, except the first node, which is news at once.
+        let first = reported_nodes == 0 && count > 0;
+        if count != reported_nodes && (first || Instant::now() >= next_nodes_event) {
             if events.try_send(DhtEvent::Nodes(count)).is_ok() {
                 reported_nodes = count;
             }

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -256,22 +255,8 @@ impl UdpServer {
 /// Asks for a receive buffer of [`UDP_RECEIVE_BUFFER`] bytes; a smaller one only makes floods
 /// drop more.
 fn grow_receive_buffer(socket: &UdpSocket) {
-    let size = libc::c_int::try_from(UDP_RECEIVE_BUFFER).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `setsockopt` on a descriptor we own, reading one `c_int` we own.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if set != 0 {
-        log::debug!(
-            "tracker udp: cannot grow the receive buffer: {}",
-            io::Error::last_os_error()
-        );
+    if let Err(e) = crate::net::grow_receive_buffer(socket, UDP_RECEIVE_BUFFER) {
+        log::debug!("tracker udp: cannot grow the receive buffer: {e}");
     }
 }
 

@@ -1203,9 +1203,9 @@ pub fn wait_child(child: &mut std::process::Child, limit: Duration) -> std::proc
     }
 }
 
-/// Panics unless a `download` or `seed` command line turns the DHT off (`--no-dht`) or
-/// names its own bootstrap node: the binary's default DHT routers are public hosts, which
-/// no test may reach.
+/// Panics unless a `download` or `seed` command line turns the DHT off (`--no-dht`),
+/// names its own bootstrap node, or only asks for help: the binary's default DHT routers are
+/// public hosts, which no test may reach.
 pub fn assert_no_public_dht<'a>(mut args: impl Iterator<Item = &'a str>) {
     let command = args.next().unwrap_or_default().to_string();
     let rest: Vec<&str> = args.collect();
@@ -1213,7 +1213,7 @@ pub fn assert_no_public_dht<'a>(mut args: impl Iterator<Item = &'a str>) {
     if matches!(command.as_str(), "download" | "seed") && !help {
         assert!(
             rest.iter()
-                .any(|a| *a == "--no-dht" || *a == "--dht-bootstrap"),
+                .any(|a| matches!(*a, "--no-dht" | "--dht-bootstrap" | "--help" | "-h")),
             "a test ran `strand {command}` without --no-dht or a loopback --dht-bootstrap"
         );
     }

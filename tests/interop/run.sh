@@ -24,6 +24,8 @@ CASES=(
     "disk_full|bash $HERE/disk_full.sh"
     "magnet_from_transmission|bash $HERE/magnet_from_transmission.sh"
     "magnet_to_libtorrent|bash $HERE/magnet_to_libtorrent.sh"
+    "dht_from_libtorrent|bash $HERE/dht_from_libtorrent.sh"
+    "dht_to_libtorrent|bash $HERE/dht_to_libtorrent.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.
