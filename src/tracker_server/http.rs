@@ -48,6 +48,8 @@ pub const CONNECTION_STACK: usize = 64 * 1024;
 pub const LISTEN_BACKLOG: i32 = 1024;
 /// Pause after a failed `accept` that freed nothing, so the thread does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// Pause after shedding a connection for want of descriptors, for its thread to close it.
+const SHED_PAUSE: Duration = Duration::from_millis(5);
 /// Longest a stopping accept thread waits for its connection threads to end.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -196,6 +198,8 @@ impl Acceptor {
                 if let Some(victim) = self.conns.remove(id) {
                     let _ = victim.shutdown(std::net::Shutdown::Both);
                 }
+                // Its descriptor is freed when its thread, woken by the shutdown, ends.
+                std::thread::sleep(SHED_PAUSE);
             }
             None => std::thread::sleep(ACCEPT_BACKOFF),
         }

@@ -44,7 +44,7 @@ pub const DEFAULT_PORT: u16 = 6969;
 /// at least 30 s whatever the tracker says).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
-/// How often a thread blocked in `read` or `recv` looks at the stop signal.
+/// How often the UDP thread, blocked in `recv`, looks at the stop signal.
 const POLL: Duration = Duration::from_millis(100);
 /// Longest `stop` waits to connect to its own socket to wake the accept thread.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
