@@ -17,7 +17,7 @@ pub const MAX_KNOWN_PEERS: usize = 2000;
 /// to a peer; a peer caught sending a bad block gets them all at once.
 pub const MAX_STRIKES: u32 = 3;
 /// Connections in a row that end before their handshake before we stop dialing an address.
-pub const MAX_CONNECT_FAILURES: u32 = 5;
+pub(crate) const MAX_CONNECT_FAILURES: u32 = 5;
 
 /// What we remember about one address across connections.
 #[derive(Debug, Default, Clone)]
@@ -46,7 +46,7 @@ impl Address {
 
 /// The session's table of peer addresses.
 #[derive(Debug)]
-pub struct AddressBook {
+pub(crate) struct AddressBook {
     entries: HashMap<SocketAddr, Address>,
     capacity: usize,
 }
@@ -79,7 +79,7 @@ impl AddressBook {
     }
 
     /// Records that `addr` may be dialed. Returns false if the book is full.
-    pub fn learn(&mut self, addr: SocketAddr) -> bool {
+    pub(crate) fn learn(&mut self, addr: SocketAddr) -> bool {
         match self.entry(addr) {
             Some(a) => {
                 a.dialable = true;
@@ -91,7 +91,7 @@ impl AddressBook {
 
     /// Addresses to dial now, in no particular order: dialable, not connected, not banned, not
     /// given up on, past their back-off, and not a seed when `complete` (we have every piece).
-    pub fn to_dial(&self, now: Instant, complete: bool) -> Vec<SocketAddr> {
+    pub(crate) fn to_dial(&self, now: Instant, complete: bool) -> Vec<SocketAddr> {
         self.entries
             .iter()
             .filter(|(_, a)| {
@@ -114,14 +114,14 @@ impl AddressBook {
     }
 
     /// A connection to `addr` completed its handshake.
-    pub fn handshaken(&mut self, addr: SocketAddr) {
+    pub(crate) fn handshaken(&mut self, addr: SocketAddr) {
         if let Some(a) = self.entries.get_mut(&addr) {
             a.failures = 0;
         }
     }
 
     /// `addr` has every piece.
-    pub fn mark_seed(&mut self, addr: SocketAddr) {
+    pub(crate) fn mark_seed(&mut self, addr: SocketAddr) {
         if let Some(a) = self.entries.get_mut(&addr) {
             a.seed = true;
         }
@@ -156,14 +156,14 @@ impl AddressBook {
     }
 
     /// Whether `addr` has [`MAX_STRIKES`]: never dialed or accepted again.
-    pub fn is_banned(&self, addr: SocketAddr) -> bool {
+    pub(crate) fn is_banned(&self, addr: SocketAddr) -> bool {
         self.entries
             .get(&addr)
             .is_some_and(|a| a.strikes >= MAX_STRIKES)
     }
 
     /// How many addresses we may dial (whether or not now).
-    pub fn dialable_count(&self) -> usize {
+    pub(crate) fn dialable_count(&self) -> usize {
         self.entries.values().filter(|a| a.dialable).count()
     }
 }

@@ -249,7 +249,7 @@ impl<'a> Value<'a> {
     }
 
     /// The integer, if this is one.
-    pub fn as_int(&self) -> Option<i64> {
+    pub(crate) fn as_int(&self) -> Option<i64> {
         match self {
             Value::Int(n) => Some(*n),
             _ => None,
@@ -270,7 +270,7 @@ impl<'a> Value<'a> {
     }
 
     /// The items, if this is a list.
-    pub fn as_list(&self) -> Option<&[Value<'a>]> {
+    pub(crate) fn as_list(&self) -> Option<&[Value<'a>]> {
         match self {
             Value::List(items) => Some(items),
             _ => None,
@@ -278,7 +278,7 @@ impl<'a> Value<'a> {
     }
 
     /// The entries in input order, if this is a dict.
-    pub fn as_dict(&self) -> Option<&[(&'a [u8], Value<'a>)]> {
+    pub(crate) fn as_dict(&self) -> Option<&[(&'a [u8], Value<'a>)]> {
         match self {
             Value::Dict(entries) => Some(entries),
             _ => None,

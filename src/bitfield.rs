@@ -7,7 +7,7 @@ use crate::geometry::PieceIndex;
 
 /// Why a bitfield received from a peer was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BitfieldError {
+pub(crate) enum BitfieldError {
     /// The byte length does not match the torrent's piece count.
     WrongLength { expected: usize, got: usize },
     /// Bits past the last piece are set; the spec says they must be zero.
@@ -55,7 +55,7 @@ impl Bitfield {
     }
 
     /// Checks a bitfield received from a peer: exact length and zero spare bits.
-    pub fn from_wire(bytes: &[u8], len: u32) -> Result<Bitfield, BitfieldError> {
+    pub(crate) fn from_wire(bytes: &[u8], len: u32) -> Result<Bitfield, BitfieldError> {
         let expected = len.div_ceil(8) as usize;
         if bytes.len() != expected {
             return Err(BitfieldError::WrongLength {

@@ -13,15 +13,15 @@ use crate::messages::PeerKey;
 use crate::rng::Rng;
 
 /// Peers unchoked for their rate.
-pub const REGULAR_SLOTS: usize = 4;
+pub(crate) const REGULAR_SLOTS: usize = 4;
 /// Rechoke rounds between two rotations of the optimistic unchoke (3 × 10 s).
-pub const OPTIMISTIC_ROUNDS: u64 = 3;
+pub(crate) const OPTIMISTIC_ROUNDS: u64 = 3;
 /// How much more likely a new peer is to win the optimistic unchoke.
 const NEW_PEER_WEIGHT: u64 = 3;
 
 /// What the choker knows of one connected peer.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// The connection.
     pub key: PeerKey,
     /// The peer told us it is interested in our pieces.
@@ -34,7 +34,7 @@ pub struct Candidate {
 
 /// Remembers the optimistic unchoke between rounds.
 #[derive(Debug, Clone)]
-pub struct Choker {
+pub(crate) struct Choker {
     optimistic: Option<PeerKey>,
     round: u64,
     rng: Rng,
@@ -52,7 +52,7 @@ impl Choker {
 
     /// One rechoke round: returns the peers to unchoke; every other peer is to be choked.
     /// Only interested peers are unchoked (an uninterested peer asks for nothing).
-    pub fn rechoke(&mut self, peers: &[Candidate]) -> Vec<PeerKey> {
+    pub(crate) fn rechoke(&mut self, peers: &[Candidate]) -> Vec<PeerKey> {
         let mut interested: Vec<&Candidate> = peers.iter().filter(|c| c.interested).collect();
         interested.sort_by(|a, b| b.rate.total_cmp(&a.rate).then(a.key.cmp(&b.key)));
         let mut unchoke: Vec<PeerKey> = interested
@@ -81,7 +81,8 @@ impl Choker {
     }
 
     /// The current optimistic unchoke, if any.
-    pub fn optimistic(&self) -> Option<PeerKey> {
+    #[cfg(test)]
+    pub(crate) fn optimistic(&self) -> Option<PeerKey> {
         self.optimistic
     }
 

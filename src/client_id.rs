@@ -31,7 +31,7 @@ const MAINLINE: &[(&[u8], &str)] = &[(b"A2-", "aria2"), (b"M", "BitTorrent (main
 
 /// The client's name and version as far as the peer id tells, e.g. `Transmission 4.0.5`
 /// for `-TR4050-…`; otherwise `unknown` and the id's printable start.
-pub fn client_name(id: &[u8; 20]) -> String {
+pub(crate) fn client_name(id: &[u8; 20]) -> String {
     if id[0] == b'-' && id[7] == b'-' {
         let code = String::from_utf8_lossy(&id[1..3]);
         let version: Vec<String> = id[3..7]

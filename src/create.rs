@@ -21,13 +21,13 @@ use crate::storage::StorageError;
 use crate::storage::{FileMap, Placement};
 
 /// Smallest piece length [`create`] uses or accepts: 16 KiB.
-pub const MIN_PIECE_LEN: u32 = 16 * 1024;
+pub(crate) const MIN_PIECE_LEN: u32 = 16 * 1024;
 
 /// Largest piece length [`create`] uses or accepts: 16 MiB.
 pub const MAX_PIECE_LEN: u32 = 16 * 1024 * 1024;
 
 /// Most pieces [`auto_piece_length`] aims for (unless the 16 MiB ceiling forces more).
-pub const TARGET_MAX_PIECES: u64 = 2000;
+pub(crate) const TARGET_MAX_PIECES: u64 = 2000;
 
 /// What to put in the torrent besides the data.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -165,7 +165,7 @@ impl From<StorageError> for CreateError {
 /// The piece length for `total` bytes: the smallest power of two from [`MIN_PIECE_LEN`] to
 /// [`MAX_PIECE_LEN`] that cuts `total` into at most [`TARGET_MAX_PIECES`] pieces, or
 /// [`MAX_PIECE_LEN`] when even that gives more.
-pub fn auto_piece_length(total: u64) -> u32 {
+pub(crate) fn auto_piece_length(total: u64) -> u32 {
     let mut len = MIN_PIECE_LEN;
     while len < MAX_PIECE_LEN && total.div_ceil(u64::from(len)) > TARGET_MAX_PIECES {
         len *= 2;

@@ -4,11 +4,11 @@
 //! last piece and the last block of each piece may be shorter.
 
 /// The block size every client requests: 16 KiB.
-pub const BLOCK_LEN: u32 = 16 * 1024;
+pub(crate) const BLOCK_LEN: u32 = 16 * 1024;
 
 /// A piece's number within the torrent, from 0: the wire's `u32`, used for every piece index
 /// in the program (bitfields, picker, piece store, messages).
-pub type PieceIndex = u32;
+pub(crate) type PieceIndex = u32;
 
 /// One block of one piece: what a `request`, `piece` or `cancel` message names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +85,7 @@ impl Geometry {
     }
 
     /// Whether `b` names exactly one of this torrent's blocks (aligned, right length).
-    pub fn is_valid_block(&self, b: BlockRef) -> bool {
+    pub(crate) fn is_valid_block(&self, b: BlockRef) -> bool {
         b.piece < self.piece_count
             && b.offset % BLOCK_LEN == 0
             && b.offset < self.piece_size(b.piece)
@@ -94,7 +94,7 @@ impl Geometry {
 
     /// Whether a request for `len` bytes at `offset` of `piece` lies inside the piece and is
     /// at most one block long (the checks a seeder makes on incoming requests).
-    pub fn is_valid_request(&self, piece: u32, offset: u32, len: u32) -> bool {
+    pub(crate) fn is_valid_request(&self, piece: u32, offset: u32, len: u32) -> bool {
         piece < self.piece_count
             && len > 0
             && len <= BLOCK_LEN

@@ -6,23 +6,25 @@
 //! check (`storage::check`), whose scoped hashing threads take piece numbers from a shared
 //! atomic counter and watch an atomic stop flag. See ARCHITECTURE.md.
 
-pub mod addresses;
+#![warn(missing_docs)]
+
+pub(crate) mod addresses;
 pub mod bencode;
 pub mod bitfield;
-pub mod choker;
+pub(crate) mod choker;
 pub(crate) mod client_id;
 pub mod create;
 pub mod dht;
-pub mod geometry;
-pub mod hasher;
+pub(crate) mod geometry;
+pub(crate) mod hasher;
 pub mod limits;
 pub mod magnet;
-pub mod messages;
+pub(crate) mod messages;
 pub mod metadata;
 pub mod metainfo;
 pub mod net;
 pub mod peer;
-pub mod picker;
+pub(crate) mod picker;
 pub mod rng;
 pub mod select;
 pub mod session;

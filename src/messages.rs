@@ -17,7 +17,7 @@ use crate::geometry::{BlockRef, PieceIndex};
 use crate::peer::mse::Ciphers;
 
 /// The main thread's name for one peer connection; never reused within a session.
-pub type PeerKey = u64;
+pub(crate) type PeerKey = u64;
 
 /// Everything the main thread hears about, from any thread.
 #[derive(Debug)]
@@ -193,7 +193,7 @@ pub enum TrackerCommand {
 
 /// A complete piece for the hasher to verify.
 #[derive(Debug)]
-pub struct HashJob {
+pub(crate) struct HashJob {
     /// Piece index.
     pub piece: PieceIndex,
     /// The piece's bytes.

@@ -29,7 +29,7 @@ pub fn local_ip(bind: IpAddr) -> Option<IpAddr> {
 
 /// Whether a socket bound to `local` can reach `remote`: always when `local` is `None`,
 /// otherwise only an address of the same family.
-pub fn same_family(local: Option<IpAddr>, remote: &SocketAddr) -> bool {
+pub(crate) fn same_family(local: Option<IpAddr>, remote: &SocketAddr) -> bool {
     local.is_none_or(|ip| ip.is_ipv4() == remote.is_ipv4())
 }
 
@@ -59,7 +59,7 @@ pub fn tcp_connect(
 
 /// A UDP socket to talk to `remote` from, bound to `local` (any port), or to the unspecified
 /// address of `remote`'s family when `local` is `None`.
-pub fn udp_socket(remote: &SocketAddr, local: Option<IpAddr>) -> io::Result<UdpSocket> {
+pub(crate) fn udp_socket(remote: &SocketAddr, local: Option<IpAddr>) -> io::Result<UdpSocket> {
     let ip = match local {
         Some(ip) => {
             check_family(ip, remote)?;
@@ -85,7 +85,7 @@ fn check_family(local: IpAddr, remote: &SocketAddr) -> io::Result<()> {
 /// Asks the kernel for a receive buffer of `bytes` on a UDP socket (capped by
 /// `net.core.rmem_max`), so that a burst is absorbed while the reading thread drops what it
 /// must, rather than pushing other senders' datagrams out.
-pub fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> io::Result<()> {
+pub(crate) fn grow_receive_buffer(socket: &UdpSocket, bytes: usize) -> io::Result<()> {
     socket2::SockRef::from(socket).set_recv_buffer_size(bytes)
 }
 

@@ -24,7 +24,7 @@ use crate::rng::Rng;
 
 /// What `block_received` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Received {
+pub(crate) enum Received {
     /// We needed this block. `cancel` lists other peers that were also asked for it
     /// (endgame); `piece_complete` is true when it was the piece's last missing block.
     Wanted {
@@ -74,7 +74,7 @@ enum Piece {
 
 /// Which block to ask for, from whom. See the module documentation for the strategy.
 #[derive(Debug)]
-pub struct Picker {
+pub(crate) struct Picker {
     geometry: Geometry,
     /// State of every piece, indexed by piece number.
     pieces: Vec<Piece>,
@@ -127,14 +127,15 @@ impl Picker {
 
     /// A peer announced (`have`) one more piece: its availability goes up by one.
     /// Out-of-range indices are ignored.
-    pub fn peer_has_piece(&mut self, piece: PieceIndex) {
+    pub(crate) fn peer_has_piece(&mut self, piece: PieceIndex) {
         if let Some(a) = self.availability.get_mut(piece as usize) {
             *a = a.saturating_add(1);
         }
     }
 
     /// A peer sent its bitfield: every piece in it gains one availability.
-    pub fn peer_has_bitfield(&mut self, has: &Bitfield) {
+    #[cfg(test)]
+    pub(crate) fn peer_has_bitfield(&mut self, has: &Bitfield) {
         for piece in has.iter() {
             if let Some(a) = self.availability.get_mut(piece as usize) {
                 *a = a.saturating_add(1);
@@ -144,7 +145,7 @@ impl Picker {
 
     /// A peer disconnected: every piece in `had` (its last known bitfield) loses one
     /// availability, and every block requested from it is released and forgotten.
-    pub fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
+    pub(crate) fn peer_gone(&mut self, peer: PeerKey, had: &Bitfield) {
         self.withdrawn.remove(&peer);
         for piece in had.iter() {
             if let Some(a) = self.availability.get_mut(piece as usize) {
@@ -164,7 +165,7 @@ impl Picker {
     ///
     /// Continuing started pieces costs O(started pieces); each new piece started costs one
     /// scan over all pieces.
-    pub fn pick(
+    pub(crate) fn pick(
         &mut self,
         peer: PeerKey,
         peer_has: &Bitfield,
@@ -193,7 +194,7 @@ impl Picker {
     /// is then received and nobody's request any more, and counts as withdrawn from the peers
     /// in `cancel`. `NotNeeded` otherwise: duplicate, invalid block, piece not started,
     /// complete or done.
-    pub fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
+    pub(crate) fn block_received(&mut self, peer: PeerKey, block: BlockRef) -> Received {
         if !self.geometry.is_valid_block(block) {
             return Received::NotNeeded;
         }
@@ -232,6 +233,7 @@ impl Picker {
     /// `peer` will not deliver `block` (choke, timeout): it stops being one of the block's
     /// requesters, and the block is free again if nobody else has it requested.
     /// Does nothing if `peer` did not have `block` requested.
+    #[cfg(test)]
     pub fn release(&mut self, peer: PeerKey, block: BlockRef) {
         if self.forget(peer, block) {
             self.unrequest(peer, block);
@@ -240,7 +242,7 @@ impl Picker {
 
     /// `peer` choked us: every block outstanding with it is released, and remembered as
     /// withdrawn (it may still arrive).
-    pub fn peer_choked(&mut self, peer: PeerKey) {
+    pub(crate) fn peer_choked(&mut self, peer: PeerKey) {
         for block in self.release_peer(peer) {
             self.withdraw(peer, block);
         }
@@ -248,7 +250,7 @@ impl Picker {
 
     /// Whether `peer` may deliver `block`: it is outstanding with it, or was withdrawn from it
     /// (which uses up one count of the withdrawal). A block neither is unsolicited.
-    pub fn solicited(&mut self, peer: PeerKey, block: BlockRef) -> bool {
+    pub(crate) fn solicited(&mut self, peer: PeerKey, block: BlockRef) -> bool {
         if self.is_requested_from(peer, block) {
             return true;
         }
@@ -270,7 +272,7 @@ impl Picker {
 
     /// Releases every block outstanding with `peer` (it choked us, or stopped sending) and
     /// returns them, in (piece, offset) order.
-    pub fn release_peer(&mut self, peer: PeerKey) -> Vec<BlockRef> {
+    pub(crate) fn release_peer(&mut self, peer: PeerKey) -> Vec<BlockRef> {
         let blocks: Vec<BlockRef> = self
             .outstanding
             .remove(&peer)
@@ -287,7 +289,7 @@ impl Picker {
     /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
     /// from any peer that has it takes it again, even with `may_start_new` false. Requests
     /// still outstanding for it are forgotten. No effect on missing or done pieces.
-    pub fn piece_failed(&mut self, piece: PieceIndex) {
+    pub(crate) fn piece_failed(&mut self, piece: PieceIndex) {
         if !matches!(
             self.pieces.get(piece as usize),
             Some(Piece::Partial(_) | Piece::Complete)
@@ -302,7 +304,7 @@ impl Picker {
 
     /// `piece` passed its hash check (or was obtained otherwise): it is never picked again.
     /// Requests still outstanding for it are forgotten. Out-of-range indices are ignored.
-    pub fn piece_done(&mut self, piece: PieceIndex) {
+    pub(crate) fn piece_done(&mut self, piece: PieceIndex) {
         if (piece as usize) < self.pieces.len() {
             self.retire(piece);
         }
@@ -310,38 +312,39 @@ impl Picker {
 
     /// Whether a peer with the pieces in `peer_has` has something we still need (a piece
     /// that is neither complete nor done).
-    pub fn is_interesting(&self, peer_has: &Bitfield) -> bool {
+    pub(crate) fn is_interesting(&self, peer_has: &Bitfield) -> bool {
         (0..)
             .zip(&self.pieces)
             .any(|(i, p)| matches!(p, Piece::Missing | Piece::Partial(_)) && peer_has.has(i))
     }
 
     /// How many pieces are started but not complete.
-    pub fn partial_pieces(&self) -> usize {
+    pub(crate) fn partial_pieces(&self) -> usize {
         self.partial.len()
     }
 
     /// True when no free block remains in any unfinished piece: everything missing is
     /// requested from someone, so `pick` hands out duplicates. Also true once nothing at all
     /// is missing.
-    pub fn is_endgame(&self) -> bool {
+    pub(crate) fn is_endgame(&self) -> bool {
         self.free_blocks == 0
     }
 
     /// Whether `block` is outstanding with `peer` (requested, not delivered or released).
-    pub fn is_requested_from(&self, peer: PeerKey, block: BlockRef) -> bool {
+    pub(crate) fn is_requested_from(&self, peer: PeerKey, block: BlockRef) -> bool {
         self.outstanding
             .get(&peer)
             .is_some_and(|set| set.contains(&block))
     }
 
     /// How many blocks are outstanding with `peer` (requested, not delivered or released).
-    pub fn requested_from(&self, peer: PeerKey) -> usize {
+    pub(crate) fn requested_from(&self, peer: PeerKey) -> usize {
         self.outstanding.get(&peer).map_or(0, BTreeSet::len)
     }
 
     /// How many connected peers have `piece` (0 for out-of-range indices).
-    pub fn availability(&self, piece: PieceIndex) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn availability(&self, piece: PieceIndex) -> u32 {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 

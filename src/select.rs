@@ -54,7 +54,7 @@ pub fn unmatched<'a>(paths: &[String], exclude: &'a [String]) -> Vec<&'a str> {
 
 /// Whether `pattern` matches `path` (parts separated by `/`) or any whole run of its parts:
 /// a folder at any depth, a file name, or a tail such as `dir/*`.
-pub fn path_matches(pattern: &str, path: &str) -> bool {
+pub(crate) fn path_matches(pattern: &str, path: &str) -> bool {
     let pattern = pattern.trim_end_matches('/');
     let starts = std::iter::once(0).chain(path.match_indices('/').map(|(i, _)| i + 1));
     starts.into_iter().any(|start| {

@@ -21,7 +21,7 @@ impl NodeId {
     }
 
     /// The XOR distance to `other`, as a big-endian 160-bit number.
-    pub fn distance(&self, other: &NodeId) -> [u8; 20] {
+    pub(crate) fn distance(&self, other: &NodeId) -> [u8; 20] {
         let mut d = [0u8; 20];
         for (i, byte) in d.iter_mut().enumerate() {
             *byte = self.0[i] ^ other.0[i];
@@ -30,7 +30,7 @@ impl NodeId {
     }
 
     /// How many leading bits `self` and `other` share (160 when equal).
-    pub fn common_prefix(&self, other: &NodeId) -> usize {
+    pub(crate) fn common_prefix(&self, other: &NodeId) -> usize {
         for (i, byte) in self.distance(other).iter().enumerate() {
             if *byte != 0 {
                 return i * 8 + byte.leading_zeros() as usize;
@@ -40,13 +40,13 @@ impl NodeId {
     }
 
     /// Whether `a` is closer to `self` than `b` is (by XOR).
-    pub fn cmp_distance(&self, a: &NodeId, b: &NodeId) -> Ordering {
+    pub(crate) fn cmp_distance(&self, a: &NodeId, b: &NodeId) -> Ordering {
         self.distance(a).cmp(&self.distance(b))
     }
 
     /// A random id that shares exactly `prefix` leading bits with `self` (for `prefix < 160`):
     /// a target inside the routing-table bucket of that depth.
-    pub fn random_at_depth(&self, prefix: usize, rng: &mut Rng) -> NodeId {
+    pub(crate) fn random_at_depth(&self, prefix: usize, rng: &mut Rng) -> NodeId {
         let mut id = NodeId::random(rng).0;
         for bit in 0..=prefix.min(159) {
             let (byte, mask) = (bit / 8, 0x80u8 >> (bit % 8));

@@ -23,11 +23,11 @@ pub const MAX_VALUES: usize = 200;
 const MAX_ERROR_TEXT: usize = 200;
 
 /// KRPC error code 201: generic error.
-pub const ERROR_GENERIC: i64 = 201;
+pub(crate) const ERROR_GENERIC: i64 = 201;
 /// KRPC error code 203: protocol error (malformed packet, bad token).
-pub const ERROR_PROTOCOL: i64 = 203;
+pub(crate) const ERROR_PROTOCOL: i64 = 203;
 /// KRPC error code 204: method unknown.
-pub const ERROR_METHOD: i64 = 204;
+pub(crate) const ERROR_METHOD: i64 = 204;
 
 /// One KRPC message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,7 +289,7 @@ fn decode_error(value: &Value<'_>) -> Result<Kind, DecodeError> {
 
 /// Decodes compact node info: 26-byte (`ip_len` 4) or 38-byte (`ip_len` 16) records. `None`
 /// when the length is not a whole number of records. Records with port 0 are skipped.
-pub fn decode_nodes(bytes: &[u8], ip_len: usize) -> Option<Vec<NodeInfo>> {
+pub(crate) fn decode_nodes(bytes: &[u8], ip_len: usize) -> Option<Vec<NodeInfo>> {
     let record = 20 + ip_len + 2;
     if bytes.len() % record != 0 {
         return None;
@@ -307,7 +307,7 @@ pub fn decode_nodes(bytes: &[u8], ip_len: usize) -> Option<Vec<NodeInfo>> {
 }
 
 /// Decodes one compact peer: 6 bytes (IPv4) or 18 bytes (IPv6). Port 0 is refused.
-pub fn decode_peer(bytes: &[u8]) -> Option<SocketAddr> {
+pub(crate) fn decode_peer(bytes: &[u8]) -> Option<SocketAddr> {
     let (ip, port): (IpAddr, &[u8]) = match bytes.len() {
         6 => (
             Ipv4Addr::from(<[u8; 4]>::try_from(&bytes[..4]).ok()?).into(),
@@ -324,7 +324,7 @@ pub fn decode_peer(bytes: &[u8]) -> Option<SocketAddr> {
 }
 
 /// Appends one compact peer (6 or 18 bytes) to `out`.
-pub fn encode_peer(addr: &SocketAddr, out: &mut Vec<u8>) {
+pub(crate) fn encode_peer(addr: &SocketAddr, out: &mut Vec<u8>) {
     match addr {
         SocketAddr::V4(a) => out.extend_from_slice(&a.ip().octets()),
         SocketAddr::V6(a) => out.extend_from_slice(&a.ip().octets()),
@@ -333,7 +333,7 @@ pub fn encode_peer(addr: &SocketAddr, out: &mut Vec<u8>) {
 }
 
 /// Compact node info for the nodes of one family: `ip_len` 4 (`nodes`) or 16 (`nodes6`).
-pub fn encode_nodes(nodes: &[NodeInfo], ip_len: usize) -> Vec<u8> {
+pub(crate) fn encode_nodes(nodes: &[NodeInfo], ip_len: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(nodes.len() * (22 + ip_len));
     for node in nodes {
         let v4 = node.addr.is_ipv4();
@@ -346,7 +346,7 @@ pub fn encode_nodes(nodes: &[NodeInfo], ip_len: usize) -> Vec<u8> {
 }
 
 /// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as plain IPv4; others unchanged.
-pub fn unmap(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn unmap(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
             Some(ip) => SocketAddr::V4(SocketAddrV4::new(ip, a.port())),
@@ -357,7 +357,7 @@ pub fn unmap(addr: SocketAddr) -> SocketAddr {
 }
 
 /// `addr` as an IPv4-mapped IPv6 address, for sending IPv4 from a dual-stack socket.
-pub fn map_v6(addr: SocketAddr) -> SocketAddr {
+pub(crate) fn map_v6(addr: SocketAddr) -> SocketAddr {
     match addr {
         SocketAddr::V4(a) => {
             SocketAddr::V6(SocketAddrV6::new(a.ip().to_ipv6_mapped(), a.port(), 0, 0))

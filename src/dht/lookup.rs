@@ -15,7 +15,7 @@ use crate::dht::krpc::Response;
 use crate::dht::routing::K;
 
 /// Queries in flight at once in one lookup.
-pub const ALPHA: usize = 3;
+pub(crate) const ALPHA: usize = 3;
 /// Nodes a lookup keeps in mind (the closest ones; farther ones are forgotten).
 pub const MAX_CANDIDATES: usize = 64;
 /// Queries one lookup may send in all.
@@ -41,7 +41,7 @@ struct Candidate {
 
 /// One lookup in progress.
 #[derive(Debug, Clone)]
-pub struct Lookup {
+pub(crate) struct Lookup {
     target: NodeId,
     own: NodeId,
     /// Closest first.
@@ -78,12 +78,12 @@ impl Lookup {
     }
 
     /// Queries sent so far.
-    pub fn queries_sent(&self) -> usize {
+    pub(crate) fn queries_sent(&self) -> usize {
         self.sent
     }
 
     /// Adds nodes to consider (closest kept, at most [`MAX_CANDIDATES`]).
-    pub fn add_seeds(&mut self, nodes: &[NodeInfo]) {
+    pub(crate) fn add_seeds(&mut self, nodes: &[NodeInfo]) {
         for node in nodes {
             if node.id == self.own
                 || self
@@ -128,7 +128,7 @@ impl Lookup {
 
     /// The nodes to ask now (each is then counted as asked): fresh ones among the front,
     /// closest first, keeping at most [`ALPHA`] in flight.
-    pub fn next_queries(&mut self, now: Instant) -> Vec<NodeInfo> {
+    pub(crate) fn next_queries(&mut self, now: Instant) -> Vec<NodeInfo> {
         if self.timed_out(now) {
             return Vec::new();
         }
@@ -152,7 +152,7 @@ impl Lookup {
     }
 
     /// The node at `addr` answered. Returns the peers not seen before in this lookup.
-    pub fn on_reply(&mut self, addr: SocketAddr, response: &Response) -> Vec<SocketAddr> {
+    pub(crate) fn on_reply(&mut self, addr: SocketAddr, response: &Response) -> Vec<SocketAddr> {
         if let Some(c) = self.candidates.iter_mut().find(|c| c.info.addr == addr) {
             if c.info.id == response.id {
                 c.state = State::Answered(response.token.clone());
@@ -176,7 +176,7 @@ impl Lookup {
     }
 
     /// The node at `addr` did not answer in time (or answered with an error).
-    pub fn on_failure(&mut self, addr: SocketAddr) {
+    pub(crate) fn on_failure(&mut self, addr: SocketAddr) {
         if let Some(c) = self.candidates.iter_mut().find(|c| c.info.addr == addr) {
             if c.state == State::Asked {
                 c.state = State::Failed;
@@ -190,7 +190,7 @@ impl Lookup {
 
     /// Whether the lookup is over: out of time, or nothing in flight and nothing left worth
     /// asking (the front has all answered, or the query budget is spent).
-    pub fn is_done(&self, now: Instant) -> bool {
+    pub(crate) fn is_done(&self, now: Instant) -> bool {
         if self.timed_out(now) {
             return true;
         }
@@ -201,7 +201,7 @@ impl Lookup {
     }
 
     /// The closest nodes that answered with a write token, at most [`K`], closest first.
-    pub fn closest_with_tokens(&self) -> Vec<(NodeInfo, Vec<u8>)> {
+    pub(crate) fn closest_with_tokens(&self) -> Vec<(NodeInfo, Vec<u8>)> {
         self.candidates
             .iter()
             .filter_map(|c| match &c.state {
@@ -213,7 +213,7 @@ impl Lookup {
     }
 
     /// The closest nodes that answered, at most [`K`].
-    pub fn closest_answered(&self) -> Vec<NodeInfo> {
+    pub(crate) fn closest_answered(&self) -> Vec<NodeInfo> {
         self.candidates
             .iter()
             .filter(|c| matches!(c.state, State::Answered(_)))
@@ -223,7 +223,7 @@ impl Lookup {
     }
 
     /// Distinct peers found so far.
-    pub fn peers_found(&self) -> usize {
+    pub(crate) fn peers_found(&self) -> usize {
         self.peers.len()
     }
 }

@@ -23,7 +23,7 @@ mod sim_tests;
 pub mod state;
 pub mod store;
 pub(crate) mod thread;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -100,7 +100,7 @@ impl DhtLink {
     }
 
     /// A peer's BEP 5 `port` message: its node is at `addr`.
-    pub fn add_node(&self, addr: SocketAddr) {
+    pub(crate) fn add_node(&self, addr: SocketAddr) {
         let _ = self.commands.send(DhtCommand::AddNode(addr));
     }
 }
@@ -145,6 +145,6 @@ pub fn spawn(config: DhtConfig) -> Result<Dht, DhtError> {
 }
 
 /// Whether an address may be used under [`DhtConfig::loopback_only`].
-pub fn is_loopback(addr: &SocketAddr) -> bool {
+pub(crate) fn is_loopback(addr: &SocketAddr) -> bool {
     krpc::unmap(*addr).ip().is_loopback()
 }

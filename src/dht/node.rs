@@ -26,7 +26,7 @@ pub const MAX_TRANSACTIONS: usize = 1024;
 /// Lookups running at once.
 pub const MAX_LOOKUPS: usize = 32;
 /// Re-announce a torrent somewhere in this window after the last announce.
-pub const REANNOUNCE: (Duration, Duration) =
+pub(crate) const REANNOUNCE: (Duration, Duration) =
     (Duration::from_secs(15 * 60), Duration::from_secs(30 * 60));
 /// With fewer good nodes than this, bootstrap again (at most once per [`REBOOTSTRAP`]).
 const WANT_NODES: usize = K;
@@ -37,7 +37,7 @@ const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
 
 /// What the node wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Send this datagram.
     Send(SocketAddr, Vec<u8>),
     /// A `get_peers` lookup found these peers (not reported before in that lookup).
@@ -55,7 +55,7 @@ pub enum Output {
 
 /// Counters, for logs and the live line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Datagrams that did not decode.
     pub malformed: u64,
     /// Replies matching no query of ours (late, or forged).
@@ -95,7 +95,7 @@ struct Running {
 
 /// What the node is told at start.
 #[derive(Debug, Clone)]
-pub struct NodeConfig {
+pub(crate) struct NodeConfig {
     /// Our id.
     pub id: NodeId,
     /// The UDP port we listen on (`implied_port` is used when announcing this same port).
@@ -115,7 +115,7 @@ pub struct NodeConfig {
 
 /// A DHT node.
 #[derive(Debug)]
-pub struct Node {
+pub(crate) struct Node {
     config: NodeConfig,
     table: RoutingTable,
     tokens: Tokens,
@@ -168,12 +168,12 @@ impl Node {
     }
 
     /// Nodes in the routing table.
-    pub fn node_count(&self) -> usize {
+    pub(crate) fn node_count(&self) -> usize {
         self.table.len()
     }
 
     /// The good nodes, to save for the next start.
-    pub fn good_nodes(&self, now: Instant) -> Vec<NodeInfo> {
+    pub(crate) fn good_nodes(&self, now: Instant) -> Vec<NodeInfo> {
         self.table.good_nodes(now)
     }
 
@@ -188,7 +188,7 @@ impl Node {
     }
 
     /// Takes what the node wants done.
-    pub fn drain(&mut self) -> Vec<Output> {
+    pub(crate) fn drain(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.out)
     }
 
@@ -247,7 +247,7 @@ impl Node {
 
     /// Pings `addr` (a peer's BEP 5 `port` message, or a node the user named); it joins the
     /// table if it answers.
-    pub fn add_node(&mut self, addr: SocketAddr, now: Instant) {
+    pub(crate) fn add_node(&mut self, addr: SocketAddr, now: Instant) {
         let busy = self.transactions.values().any(|t| t.to == addr);
         if !busy {
             self.query(addr, Query::Ping, Purpose::Ping, now);
@@ -397,7 +397,7 @@ impl Node {
     }
 
     /// Handles one datagram from `from`.
-    pub fn receive(&mut self, from: SocketAddr, packet: &[u8], now: Instant) {
+    pub(crate) fn receive(&mut self, from: SocketAddr, packet: &[u8], now: Instant) {
         let from = krpc::unmap(from);
         let message = match krpc::decode(packet) {
             Ok(m) => m,
@@ -598,7 +598,7 @@ impl Node {
     /// Time-driven work: timeouts and retries, re-announces, bucket refresh, pings of
     /// questionable nodes, expiry of stored peers and a new bootstrap when few nodes are
     /// known. Call it a few times a second.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         let expired: Vec<u16> = self
             .transactions
             .iter()

@@ -19,7 +19,7 @@ const WINDOW: Duration = Duration::from_secs(1);
 
 /// Per-source counters over one-second windows.
 #[derive(Debug, Default)]
-pub struct QueryLimiter {
+pub(crate) struct QueryLimiter {
     sources: HashMap<IpAddr, (Instant, u32)>,
 }
 
@@ -44,7 +44,7 @@ impl QueryLimiter {
 }
 
 /// Whether a datagram looks like a KRPC query (`1:y1:q`), for limiting before decoding.
-pub fn looks_like_query(packet: &[u8]) -> bool {
+pub(crate) fn looks_like_query(packet: &[u8]) -> bool {
     packet.windows(6).any(|w| w == b"1:y1:q")
 }
 

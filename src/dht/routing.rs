@@ -14,13 +14,13 @@ use crate::rng::Rng;
 pub const K: usize = 8;
 /// A node that answered within this long (or answered once and queried us within this long)
 /// is good; a bucket unchanged for this long is refreshed.
-pub const GOOD_FOR: Duration = Duration::from_secs(15 * 60);
+pub(crate) const GOOD_FOR: Duration = Duration::from_secs(15 * 60);
 /// Unanswered queries in a row after which a node is bad.
-pub const MAX_FAILS: u32 = 2;
+pub(crate) const MAX_FAILS: u32 = 2;
 
 /// A node's standing in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(crate) enum Status {
     /// Answered recently.
     Good,
     /// Quiet for [`GOOD_FOR`], or never answered: ping before trusting it.
@@ -70,7 +70,7 @@ struct Bucket {
 
 /// What [`RoutingTable::heard_from`] advises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Advice {
+pub(crate) enum Advice {
     /// Nothing to do.
     Nothing,
     /// Ping this node: a questionable one in the way of a newcomer, or a newcomer that has
@@ -80,7 +80,7 @@ pub enum Advice {
 
 /// The routing table.
 #[derive(Debug, Clone)]
-pub struct RoutingTable {
+pub(crate) struct RoutingTable {
     own: NodeId,
     /// Bucket `i` holds nodes sharing exactly `i` leading bits with `own`; the last one holds
     /// every node sharing at least its index (it contains our id and is the one that splits).
@@ -99,11 +99,6 @@ impl RoutingTable {
         }
     }
 
-    /// Our id.
-    pub fn own_id(&self) -> NodeId {
-        self.own
-    }
-
     fn index(&self, id: &NodeId) -> usize {
         self.own.common_prefix(id).min(self.buckets.len() - 1)
     }
@@ -118,7 +113,7 @@ impl RoutingTable {
     /// Records a message from `node`: a reply to our query (`replied`) or a query of its own.
     /// A node that replied joins the table if its bucket has room (splitting ours if need
     /// be) or holds a bad node; a node that only queried us is worth a ping first.
-    pub fn heard_from(&mut self, node: NodeInfo, replied: bool, now: Instant) -> Advice {
+    pub(crate) fn heard_from(&mut self, node: NodeInfo, replied: bool, now: Instant) -> Advice {
         if node.id == self.own {
             return Advice::Nothing;
         }
@@ -207,7 +202,7 @@ impl RoutingTable {
     }
 
     /// Up to `n` nodes that are not bad, closest to `target` first, of the families asked.
-    pub fn closest(
+    pub(crate) fn closest(
         &self,
         target: &NodeId,
         n: usize,
@@ -239,7 +234,7 @@ impl RoutingTable {
     }
 
     /// The good nodes (what is saved for the next start).
-    pub fn good_nodes(&self, now: Instant) -> Vec<NodeInfo> {
+    pub(crate) fn good_nodes(&self, now: Instant) -> Vec<NodeInfo> {
         self.buckets
             .iter()
             .flat_map(|b| b.entries.iter())
@@ -249,7 +244,7 @@ impl RoutingTable {
     }
 
     /// Questionable nodes to ping, at most `n`.
-    pub fn questionable(&self, now: Instant, n: usize) -> Vec<NodeInfo> {
+    pub(crate) fn questionable(&self, now: Instant, n: usize) -> Vec<NodeInfo> {
         self.buckets
             .iter()
             .flat_map(|b| b.entries.iter())
@@ -261,7 +256,7 @@ impl RoutingTable {
 
     /// Random targets inside the buckets unchanged for [`GOOD_FOR`]; each such bucket counts
     /// as refreshed from now on.
-    pub fn stale_targets(&mut self, now: Instant, rng: &mut Rng) -> Vec<NodeId> {
+    pub(crate) fn stale_targets(&mut self, now: Instant, rng: &mut Rng) -> Vec<NodeId> {
         let own = self.own;
         let last = self.buckets.len() - 1;
         let mut targets = Vec::new();
@@ -286,6 +281,7 @@ impl RoutingTable {
     }
 
     /// The status of the node at `addr`, if it is in the table.
+    #[cfg(test)]
     pub fn status(&self, addr: &SocketAddr, now: Instant) -> Option<Status> {
         self.buckets
             .iter()

@@ -15,7 +15,7 @@ use crate::dht::krpc;
 /// Largest state file read.
 const MAX_STATE_FILE: u64 = 64 * 1024;
 /// Nodes saved at most.
-pub const MAX_SAVED_NODES: usize = 200;
+pub(crate) const MAX_SAVED_NODES: usize = 200;
 
 /// The state file's name inside the state folder.
 pub const STATE_FILE: &str = "dht.dat";

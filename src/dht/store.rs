@@ -23,7 +23,7 @@ pub const MAX_PEERS_PER_REPLY: usize = 50;
 
 /// Announced peers by info hash.
 #[derive(Debug, Default)]
-pub struct PeerStore {
+pub(crate) struct PeerStore {
     swarms: HashMap<NodeId, Vec<(SocketAddr, Instant)>>,
 }
 
@@ -87,7 +87,7 @@ impl PeerStore {
     }
 
     /// Forgets peers older than [`PEER_TTL`], and swarms left empty.
-    pub fn expire(&mut self, now: Instant) {
+    pub(crate) fn expire(&mut self, now: Instant) {
         self.swarms.retain(|_, peers| {
             peers.retain(|(_, at)| now.saturating_duration_since(*at) < PEER_TTL);
             !peers.is_empty()

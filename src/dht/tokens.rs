@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use sha1::{Digest, Sha1};
 
 /// How often the secret changes.
-pub const ROTATE_EVERY: Duration = Duration::from_secs(5 * 60);
+pub(crate) const ROTATE_EVERY: Duration = Duration::from_secs(5 * 60);
 /// Bytes in a token we hand out.
-pub const TOKEN_LEN: usize = 8;
+pub(crate) const TOKEN_LEN: usize = 8;
 
 /// The current and previous secrets.
 #[derive(Debug, Clone)]
-pub struct Tokens {
+pub(crate) struct Tokens {
     current: [u8; 16],
     previous: [u8; 16],
     rotated: Instant,

@@ -29,7 +29,7 @@ use crate::tracker::{self, TrackerConfig};
 use fetcher::Fetcher;
 
 /// How long a peer has to answer the requests it was handed.
-pub const PIECE_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const PIECE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`fetch`] waits for the tracker thread to announce `stopped` and end.
 const TRACKER_STOP_WAIT: Duration = Duration::from_secs(5);
 /// How often the DHT is asked again while no peer gives the metadata.

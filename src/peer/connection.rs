@@ -39,7 +39,7 @@ use crate::storage::FileMap;
 /// keep-alive) is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// We send a keep-alive after this long without sending anything.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 /// Stack size of each connection thread: they keep their buffers on the heap. Measured with
 /// the integration tests in release builds: 16 KiB overflowed, 32 and 64 KiB each failed a
 /// run, 128 KiB passed every run; so 128 KiB, which commits only the pages a thread touches.
@@ -58,7 +58,7 @@ pub const MAX_QUEUED_UPLOADS: usize = 4 * ADVERTISED_REQQ as usize;
 
 /// Everything a peer thread needs to know, handed over when it starts.
 #[derive(Debug, Clone)]
-pub struct PeerSetup {
+pub(crate) struct PeerSetup {
     /// The main thread's name for this connection.
     pub key: PeerKey,
     /// Where to connect.
@@ -123,13 +123,13 @@ impl From<BitfieldError> for PeerError {
 
 /// Starts the threads for an outgoing connection to `setup.addr`. Commands sent on
 /// `commands` before the handshake completes wait in the channel.
-pub fn spawn_outgoing(setup: PeerSetup, commands: Receiver<Command>) -> std::io::Result<()> {
+pub(crate) fn spawn_outgoing(setup: PeerSetup, commands: Receiver<Command>) -> std::io::Result<()> {
     spawn(setup, None, commands)
 }
 
 /// Starts the threads for a connection a peer opened to us: the listener accepted `stream`
 /// and read the peer's handshake, `theirs`; we check it and answer.
-pub fn spawn_incoming(
+pub(crate) fn spawn_incoming(
     setup: PeerSetup,
     stream: TcpStream,
     theirs: Handshake,

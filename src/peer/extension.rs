@@ -13,14 +13,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use crate::bencode::{self, Value};
 
 /// Extended message id of the extension handshake itself.
-pub const HANDSHAKE_ID: u8 = 0;
+pub(crate) const HANDSHAKE_ID: u8 = 0;
 /// Our extended message id for `ut_metadata`: peers send us metadata messages with it.
-pub const UT_METADATA: u8 = 1;
+pub(crate) const UT_METADATA: u8 = 1;
 /// Our extended message id for `ut_pex`: peers send us PEX messages with it.
-pub const UT_PEX: u8 = 2;
+pub(crate) const UT_PEX: u8 = 2;
 
 /// Size of one `ut_metadata` piece; only the last piece may be shorter.
-pub const METADATA_PIECE_LEN: usize = 16384;
+pub(crate) const METADATA_PIECE_LEN: usize = 16384;
 /// Largest info dict we accept or serve (32 MiB); a peer announcing more is refused.
 pub const MAX_METADATA_SIZE: u32 = 32 * 1024 * 1024;
 /// Most peers in one PEX list (`added` or `dropped`), sent or taken from a message.
@@ -28,7 +28,7 @@ pub const MAX_PEX_PEERS: usize = 50;
 
 /// What our extension handshake announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OurHandshake {
+pub(crate) struct OurHandshake {
     /// How many requests a peer may queue with us (`reqq`).
     pub reqq: u32,
     /// Size of the info dict we can serve (`metadata_size`); `None` while we lack it.
@@ -44,7 +44,7 @@ pub struct OurHandshake {
 
 /// Our extension handshake: `m` (`ut_metadata`, and `ut_pex` when enabled), `metadata_size`,
 /// `p`, `reqq`, `v` and `yourip` (4 or 16 raw bytes), keys sorted, absent fields left out.
-pub fn encode_handshake(ours: &OurHandshake) -> Vec<u8> {
+pub(crate) fn encode_handshake(ours: &OurHandshake) -> Vec<u8> {
     let version = concat!("strand ", env!("CARGO_PKG_VERSION"));
     let yourip: Option<Vec<u8>> = ours.yourip.map(|ip| match ip {
         IpAddr::V4(v4) => v4.octets().to_vec(),

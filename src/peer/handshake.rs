@@ -86,7 +86,7 @@ impl Handshake {
     }
 
     /// Checks that the handshake is for the torrent whose info hash is `expected`.
-    pub fn check_info_hash(&self, expected: &[u8; 20]) -> Result<(), HandshakeError> {
+    pub(crate) fn check_info_hash(&self, expected: &[u8; 20]) -> Result<(), HandshakeError> {
         if &self.info_hash == expected {
             Ok(())
         } else {

@@ -30,7 +30,7 @@ use super::mse::Encryption;
 use crate::messages::Event;
 
 /// How many ports after the requested one we try when it is taken.
-pub const PORT_FALLBACKS: u16 = 10;
+pub(crate) const PORT_FALLBACKS: u16 = 10;
 /// How long a peer that dialed us may take to send its whole handshake.
 pub const INCOMING_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Handshakes in progress from one source address.
@@ -44,7 +44,7 @@ const GATE_STACK_SIZE: usize = 64 * 1024;
 
 /// A running listener; [`Listener::stop`] ends its thread.
 #[derive(Debug)]
-pub struct Listener {
+pub(crate) struct Listener {
     addr: SocketAddr,
     stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,

@@ -205,7 +205,7 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
 
 /// Appends the length prefix and header of a `piece` message carrying `data_len` bytes; the
 /// caller appends the data itself (a seeder reads it from disk straight into `out`).
-pub fn encode_piece_header(piece: u32, offset: u32, data_len: usize, out: &mut Vec<u8>) {
+pub(crate) fn encode_piece_header(piece: u32, offset: u32, data_len: usize, out: &mut Vec<u8>) {
     let frame_len = u32::try_from(1 + 8 + data_len).expect("a block is far below 4 GiB");
     out.extend_from_slice(&frame_len.to_be_bytes());
     out.push(PIECE);

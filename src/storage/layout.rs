@@ -10,7 +10,7 @@ use crate::metainfo::FileInfo;
 
 /// One contiguous run of bytes inside one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub(crate) struct Segment {
     /// Index of the file in the metainfo's file list.
     pub file: usize,
     /// Where the run starts inside that file.
@@ -53,7 +53,8 @@ impl Layout {
     }
 
     /// Number of files, zero-length ones included.
-    pub fn file_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn file_count(&self) -> usize {
         self.ranges.len()
     }
 
@@ -84,7 +85,7 @@ impl Layout {
     ///
     /// Bytes past [`Layout::total_len`] are in no file and get no segment, so for a range
     /// inside the torrent the segment lengths sum to `len`, and less otherwise.
-    pub fn segments(&self, torrent_offset: u64, len: u64) -> Vec<Segment> {
+    pub(crate) fn segments(&self, torrent_offset: u64, len: u64) -> Vec<Segment> {
         let end = torrent_offset.saturating_add(len).min(self.total_len());
         if torrent_offset >= end {
             return Vec::new();

@@ -181,7 +181,7 @@ impl FileMap {
 }
 
 /// `DIR/.strand/<infohash>.parts`: bytes of unchosen files that chosen pieces bring.
-pub fn parts_path(root: &Path, info_hash: &[u8; 20]) -> PathBuf {
+pub(crate) fn parts_path(root: &Path, info_hash: &[u8; 20]) -> PathBuf {
     root.join(STATE_DIR)
         .join(format!("{}.parts", hex(info_hash)))
 }

@@ -14,7 +14,7 @@ use crate::geometry::BlockRef;
 
 /// One thread's read-only view of the torrent's files; handles open on first use.
 #[derive(Debug)]
-pub struct BlockReader {
+pub(crate) struct BlockReader {
     map: Arc<FileMap>,
     handles: Vec<Option<File>>,
 }

@@ -20,7 +20,7 @@ use crate::bitfield::Bitfield;
 use crate::metainfo::{hex, Metainfo};
 
 /// How often the writer saves the resume file while pieces arrive.
-pub const SAVE_INTERVAL: Duration = Duration::from_secs(5);
+pub(crate) const SAVE_INTERVAL: Duration = Duration::from_secs(5);
 /// The format version written and accepted.
 const VERSION: i64 = 1;
 

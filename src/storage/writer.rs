@@ -26,7 +26,7 @@ use crate::metainfo::FileInfo;
 /// missing permission or a bad folder is reported at once. Files that already exist keep their
 /// content; every chosen file is set to its final length, sparse unless `preallocate`, which
 /// reserves the disk space up front and fails at once when it is not there.
-pub fn prepare(
+pub(crate) fn prepare(
     map: &FileMap,
     files: &[FileInfo],
     chosen: &[bool],

@@ -18,7 +18,7 @@ use super::{AnnounceRequest, AnnounceResponse, TrackerError};
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Re-announce interval assumed when a reply has no `interval` (BEP 3 requires one; some
 /// trackers omit it).
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 
 /// Announces `req` to the HTTP(S) tracker at `url`; the whole exchange is bounded by `timeout`.
 ///

@@ -29,31 +29,31 @@ use crate::rng::Rng;
 
 /// Longest one HTTP announce may take, end to end, whatever the deadline (an HTTP request
 /// cannot be interrupted, so this also bounds how long a stop waits for one in flight).
-pub const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const ANNOUNCE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the farewell `stopped` announces may take, all trackers together; shutdown (and
 /// so Ctrl-C) waits for them, so this is short whatever the trackers do.
-pub const STOPPED_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const STOPPED_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often an HTTP announce in flight checks whether the caller wants it interrupted.
 const INTERRUPT_POLL: Duration = Duration::from_millis(50);
 /// How long the tracker thread gives the last tracker it can try in a round before giving up
 /// on the round, unless [`spawn_with_timeout`] says otherwise: the UDP schedule sends at 0,
 /// 15 and 45 s within it.
-pub const DEFAULT_GIVE_UP: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_GIVE_UP: Duration = Duration::from_secs(60);
 /// How long the tracker thread gives a tracker that is not the last option in its round
 /// before falling through to the next one, so that a dead tier costs seconds, not minutes.
-pub const FALLBACK_TRY: Duration = Duration::from_secs(4);
+pub(crate) const FALLBACK_TRY: Duration = Duration::from_secs(4);
 /// Shortest wait between regular announces, whatever the tracker asks for; also the least
 /// time between announces that [`TrackerCommand::NeedPeers`] waits when the tracker gave no
 /// `min interval`.
-pub const MIN_REANNOUNCE: Duration = Duration::from_secs(30);
+pub(crate) const MIN_REANNOUNCE: Duration = Duration::from_secs(30);
 /// Longest wait between regular announces, whatever the tracker asks for.
-pub const MAX_REANNOUNCE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const MAX_REANNOUNCE: Duration = Duration::from_secs(30 * 60);
 /// Wait before the first retry after every tracker failed; doubles on each further failure.
-pub const INITIAL_BACKOFF: Duration = Duration::from_secs(5);
+pub(crate) const INITIAL_BACKOFF: Duration = Duration::from_secs(5);
 /// Longest wait between retries after failures.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// How many peers each announce asks for.
-pub const NUMWANT: u32 = 50;
+pub(crate) const NUMWANT: u32 = 50;
 
 /// The `event` parameter of an announce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -320,7 +320,7 @@ pub fn spawn(
 /// return; a UDP announce in flight is interrupted, an HTTP one finishes first (at most
 /// [`ANNOUNCE_TIMEOUT`]). It also returns at once when `tiers` holds no URL, and when `events`
 /// is closed.
-pub fn spawn_with_timeout(
+pub(crate) fn spawn_with_timeout(
     config: TrackerConfig,
     timeout: Duration,
     events: Sender<Event>,

@@ -21,7 +21,7 @@ const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(5);
 const SILENT_HOLD: Duration = Duration::from_secs(5);
 
 /// What the test server does with a request.
-pub enum Reply {
+pub(crate) enum Reply {
     /// `200 OK` with this body.
     Ok(Vec<u8>),
     /// An empty reply with this status code.
@@ -31,7 +31,7 @@ pub enum Reply {
 }
 
 /// A scripted HTTP server on 127.0.0.1; see the module docs.
-pub struct TestServer {
+pub(crate) struct TestServer {
     port: u16,
     requests: Receiver<String>,
     stop: Arc<AtomicBool>,
@@ -73,7 +73,7 @@ impl TestServer {
     }
 
     /// The next request line received, waiting at most `timeout`; panics if none came.
-    pub fn next_request(&self, timeout: Duration) -> String {
+    pub(crate) fn next_request(&self, timeout: Duration) -> String {
         match self.requests.recv_timeout(timeout) {
             Ok(line) => line,
             Err(error) => panic!("no request reached the test server: {error}"),
@@ -81,7 +81,7 @@ impl TestServer {
     }
 
     /// The next request line, if one has already arrived.
-    pub fn try_next_request(&self) -> Option<String> {
+    pub(crate) fn try_next_request(&self) -> Option<String> {
         self.requests.try_recv().ok()
     }
 }
@@ -141,7 +141,7 @@ fn serve_one(mut stream: TcpStream, reply: &impl Fn(&str) -> Reply) -> Option<St
 }
 
 /// An http URL on 127.0.0.1 where nothing listens (connections are refused).
-pub fn closed_port_url() -> String {
+pub(crate) fn closed_port_url() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);

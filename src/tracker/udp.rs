@@ -16,11 +16,11 @@ use super::{AnnounceRequest, AnnounceResponse, TrackerError};
 use crate::rng::Rng;
 
 /// How long a client may use a connection id (BEP 15: one minute).
-pub const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const CONNECTION_ID_LIFETIME: Duration = Duration::from_secs(60);
 /// The first retransmission timeout; the n-th waits `RETRANSMIT_BASE × 2^n`.
-pub const RETRANSMIT_BASE: Duration = Duration::from_secs(15);
+pub(crate) const RETRANSMIT_BASE: Duration = Duration::from_secs(15);
 /// The largest `n` in the retransmission schedule (15 × 2^8 = 3840 s).
-pub const MAX_RETRANSMIT_EXPONENT: u32 = 8;
+pub(crate) const MAX_RETRANSMIT_EXPONENT: u32 = 8;
 /// How often a waiting client asks whether it has been interrupted.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -52,7 +52,7 @@ pub fn check_reply(
 }
 
 /// The retransmission timeout after `n` earlier timeouts: 15 × 2^n s, n capped at 8.
-pub fn retransmit_timeout(n: u32) -> Duration {
+pub(crate) fn retransmit_timeout(n: u32) -> Duration {
     RETRANSMIT_BASE * (1 << n.min(MAX_RETRANSMIT_EXPONENT))
 }
 

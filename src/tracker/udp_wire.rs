@@ -8,12 +8,12 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use super::{AnnounceEvent, AnnounceRequest, NUMWANT};
 
 /// The magic constant that opens every connect request.
-pub const PROTOCOL_ID: u64 = 0x0417_2710_1980;
+pub(crate) const PROTOCOL_ID: u64 = 0x0417_2710_1980;
 /// Largest datagram read; enough for an announce reply with 200 IPv6 peers, or a scrape
 /// reply for the 74 torrents a request can hold.
 pub const MAX_DATAGRAM: usize = 8 * 1024;
 /// Most info hashes in one scrape request (BEP 15 limits a request to about 74).
-pub const MAX_SCRAPE_HASHES: usize = 74;
+pub(crate) const MAX_SCRAPE_HASHES: usize = 74;
 
 pub(crate) const ACTION_CONNECT: u32 = 0;
 pub(crate) const ACTION_ANNOUNCE: u32 = 1;

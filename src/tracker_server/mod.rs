@@ -42,7 +42,7 @@ pub const DEFAULT_PORT: u16 = 6969;
 /// The announce interval handed to clients by default. A local swarm is small and changes
 /// quickly, so a minute keeps peer lists fresh at negligible cost (strand's own client waits
 /// at least 30 s whatever the tracker says).
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How often the UDP thread, blocked in `recv`, looks at the stop signal.
 const POLL: Duration = Duration::from_millis(100);

@@ -79,7 +79,7 @@ pub(crate) struct AnnounceAnswer {
 
 /// One torrent's scrape counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct ScrapeCounts {
+pub struct ScrapeCounts {
     pub(crate) complete: u64,
     pub(crate) downloaded: u64,
     pub(crate) incomplete: u64,

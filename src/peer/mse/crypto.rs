@@ -18,11 +18,11 @@ use super::MseError;
 
 /// Length of a DH public key and of the shared secret on the wire: 768 bits, big-endian,
 /// zero-padded on the left.
-pub const KEY_LEN: usize = 96;
+pub(crate) const KEY_LEN: usize = 96;
 /// Length of a private DH exponent: 160 bits, as the spec recommends.
-pub const PRIVATE_LEN: usize = 20;
+pub(crate) const PRIVATE_LEN: usize = 20;
 /// The longest PadA, PadB, PadC or PadD the spec allows.
-pub const MAX_PAD: usize = 512;
+pub(crate) const MAX_PAD: usize = 512;
 /// Keystream bytes thrown away at the start of each RC4 stream (the spec's "RC4-drop1024").
 const RC4_DROP: usize = 1024;
 
@@ -53,7 +53,7 @@ impl Secrets {
     /// Not [`crate::rng::Rng`]: splitmix64 seeded from a hasher is predictable enough that an
     /// observer could recover the DH exponent, and the pads exist to make the exchange look
     /// random on the wire; both need the kernel's cryptographic randomness.
-    pub fn generate() -> Result<Secrets, MseError> {
+    pub(crate) fn generate() -> Result<Secrets, MseError> {
         let mut random = [0u8; PRIVATE_LEN + 4 + MAX_PAD];
         File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(&mut random))
@@ -186,7 +186,7 @@ pub struct WriteCipher(pub(crate) Option<Rc4Stream>);
 
 impl ReadCipher {
     /// Decrypts `buf` in place, the next bytes of the peer's stream.
-    pub fn decrypt(&mut self, buf: &mut [u8]) {
+    pub(crate) fn decrypt(&mut self, buf: &mut [u8]) {
         if let Some(rc4) = &mut self.0 {
             rc4.apply(buf);
         }
@@ -200,7 +200,7 @@ impl ReadCipher {
 
 impl WriteCipher {
     /// Encrypts `buf` in place, the next bytes of our stream.
-    pub fn encrypt(&mut self, buf: &mut [u8]) {
+    pub(crate) fn encrypt(&mut self, buf: &mut [u8]) {
         if let Some(rc4) = &mut self.0 {
             rc4.apply(buf);
         }

@@ -53,7 +53,7 @@ const PLAINTEXT_START: &[u8; 20] = b"\x13BitTorrent protocol";
 /// Whether the first bytes a peer sent begin a plaintext BitTorrent handshake rather than an
 /// MSE public key. Give it the first 20 bytes (both a handshake and a key are longer): with
 /// fewer, a key that happens to start like a handshake is taken for one.
-pub fn is_plaintext_start(first: &[u8]) -> bool {
+pub(crate) fn is_plaintext_start(first: &[u8]) -> bool {
     !first.is_empty() && PLAINTEXT_START.starts_with(&first[..first.len().min(20)])
 }
 
@@ -92,7 +92,7 @@ impl Encryption {
     }
 
     /// Whether a connection may skip MSE and start with a plaintext BitTorrent handshake.
-    pub fn allows_plaintext_handshake(self) -> bool {
+    pub(crate) fn allows_plaintext_handshake(self) -> bool {
         self != Encryption::Require
     }
 
@@ -182,26 +182,54 @@ pub enum MseError {
     /// /dev/urandom could not be read for our key and pads.
     Entropy(io::Error),
     /// The connection failed, timed out or ended while we were doing `doing`.
-    Io { doing: &'static str, err: io::Error },
+    Io {
+        /// The step of the exchange.
+        doing: &'static str,
+        /// The I/O error.
+        err: io::Error,
+    },
     /// The peer closed after `got` bytes of its 96-byte public key (a peer that does not
     /// speak MSE closes here).
-    KeyTooShort { got: usize },
+    KeyTooShort {
+        /// Bytes of the key received.
+        got: usize,
+    },
     /// The peer's public key is 0, 1, P-1 or not below P: the shared secret would be
     /// predictable.
     WeakKey,
     /// `marker` did not appear within `window` bytes: the peer's pad is too long, or it
     /// computed a different shared secret.
-    NoSync { marker: &'static str, window: usize },
+    NoSync {
+        /// Which marker was looked for.
+        marker: &'static str,
+        /// Bytes searched.
+        window: usize,
+    },
     /// The initiator names a torrent we do not have.
     UnknownTorrent,
     /// The decrypted verification constant is not zero: the keys do not match.
     WrongVc,
     /// A pad announced longer than 512 bytes.
-    PadTooLarge { pad: &'static str, len: u16 },
+    PadTooLarge {
+        /// Which pad.
+        pad: &'static str,
+        /// Its announced length.
+        len: u16,
+    },
     /// The initiator offers no method our policy allows.
-    NoCommonMethod { offered: u32, policy: Encryption },
+    NoCommonMethod {
+        /// The methods offered (bit 0x01 plaintext, 0x02 RC4).
+        offered: u32,
+        /// Our policy.
+        policy: Encryption,
+    },
     /// The responder selected something other than exactly one method we offered.
-    BadSelect { selected: u32, offered: u32 },
+    BadSelect {
+        /// The method the responder selected.
+        selected: u32,
+        /// The methods we offered.
+        offered: u32,
+    },
     /// Our own initial payload does not fit its 16-bit length.
     PayloadTooLong(usize),
 }
@@ -271,7 +299,7 @@ pub fn connect<R: Read, W: Write>(
 }
 
 /// [`connect`] with the caller's key and pads (for tests).
-pub fn connect_with<R: Read, W: Write>(
+pub(crate) fn connect_with<R: Read, W: Write>(
     secrets: &Secrets,
     reader: &mut R,
     writer: &mut W,

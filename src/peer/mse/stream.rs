@@ -34,7 +34,7 @@ impl<R: Read> DecryptingReader<R> {
 
     /// The wrapped reader (to restart a deadline, say). Reading from it directly would skip
     /// the cipher and lose the stream.
-    pub fn get_mut(&mut self) -> &mut R {
+    pub(crate) fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
 
@@ -86,7 +86,7 @@ impl<W: Write> EncryptingWriter<W> {
     }
 
     /// The wrapped writer. Writing to it directly would skip the cipher.
-    pub fn get_mut(&mut self) -> &mut W {
+    pub(crate) fn get_mut(&mut self) -> &mut W {
         &mut self.inner
     }
 
