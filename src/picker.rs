@@ -91,6 +91,9 @@ pub struct Picker {
     withdrawn: HashMap<PeerKey, HashMap<BlockRef, u32>>,
     /// Number of free blocks over all `Missing` and `Partial` pieces; zero means endgame.
     free_blocks: u64,
+    /// Per piece, the indices of its blocks that lie wholly in padding (BEP 47): received
+    /// from the start (their bytes are zeros), never requested.
+    padding: HashMap<u32, Vec<u32>>,
     rng: Rng,
 }
 
@@ -121,8 +124,39 @@ impl Picker {
             outstanding: HashMap::new(),
             withdrawn: HashMap::new(),
             free_blocks,
+            padding: HashMap::new(),
             rng: Rng::seeded(seed),
         }
+    }
+
+    /// The same picker, knowing that `blocks` lie wholly in padding: they count as received
+    /// whenever their piece starts, so no peer is ever asked for them. Call it before the
+    /// first pick; blocks of pieces already started are ignored.
+    pub fn with_padding(mut self, blocks: &[BlockRef]) -> Picker {
+        for b in blocks {
+            if !self.geometry.is_valid_block(*b) {
+                continue;
+            }
+            let index = b.offset / BLOCK_LEN;
+            let list = self.padding.entry(b.piece).or_default();
+            if list.contains(&index)
+                || list.len() + 1 >= self.geometry.block_count(b.piece) as usize
+            {
+                // A piece keeps at least one block to request, or it could never complete.
+                continue;
+            }
+            list.push(index);
+            if matches!(self.pieces[b.piece as usize], Piece::Missing) {
+                self.free_blocks -= 1;
+            }
+        }
+        self
+    }
+
+    /// How many blocks of `piece` must come from peers (those not wholly in padding).
+    fn blocks_to_fetch(&self, piece: u32) -> u32 {
+        let pad = self.padding.get(&piece).map_or(0, Vec::len) as u32;
+        self.geometry.block_count(piece) - pad
     }
 
     /// A peer announced (`have`) one more piece: its availability goes up by one.
@@ -296,7 +330,7 @@ impl Picker {
         }
         self.retire(piece);
         self.pieces[piece as usize] = Piece::Missing;
-        self.free_blocks += u64::from(self.geometry.block_count(piece));
+        self.free_blocks += u64::from(self.blocks_to_fetch(piece));
         self.start(piece);
     }
 
@@ -425,13 +459,20 @@ impl Picker {
         best.map(|(_, piece)| piece)
     }
 
-    /// Turns missing `piece` into a partial piece with every block free.
+    /// Turns missing `piece` into a partial piece with every block free, but those wholly in
+    /// padding, which are received already.
     fn start(&mut self, piece: u32) {
         let n = self.geometry.block_count(piece);
+        let mut blocks = vec![Block::Free; n as usize];
+        let pad = self.padding.get(&piece).map_or(&[][..], Vec::as_slice);
+        for &i in pad {
+            blocks[i as usize] = Block::Received;
+        }
+        let pad = pad.len() as u32;
         self.pieces[piece as usize] = Piece::Partial(PartialPiece {
-            blocks: vec![Block::Free; n as usize],
-            free: n,
-            received: 0,
+            blocks,
+            free: n - pad,
+            received: pad,
         });
         self.partial.insert(piece);
     }
@@ -524,7 +565,7 @@ impl Picker {
     fn retire(&mut self, piece: u32) {
         let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Done);
         match old {
-            Piece::Missing => self.free_blocks -= u64::from(self.geometry.block_count(piece)),
+            Piece::Missing => self.free_blocks -= u64::from(self.blocks_to_fetch(piece)),
             Piece::Partial(p) => {
                 self.free_blocks -= u64::from(p.free);
                 self.partial.remove(&piece);
@@ -579,7 +620,7 @@ mod tests {
                 matches!(state, Piece::Partial(_))
             );
             match state {
-                Piece::Missing => free += u64::from(p.geometry.block_count(piece)),
+                Piece::Missing => free += u64::from(p.blocks_to_fetch(piece)),
                 Piece::Partial(pp) => {
                     let f = pp.blocks.iter().filter(|s| **s == Block::Free).count();
                     let r = pp.blocks.iter().filter(|s| **s == Block::Received).count();
@@ -659,6 +700,51 @@ mod tests {
         // withdrawn, piece then offset) is remembered.
         assert!(!p.solicited(1, asked[0]));
         assert!(p.solicited(1, asked[WITHDRAWN_LIMIT]));
+    }
+
+    #[test]
+    fn blocks_wholly_in_padding_are_never_requested() {
+        let g = geometry(3);
+        let pad = [
+            g.block(0, 2),
+            g.block(0, 3),
+            g.block(0, 3), // twice: counted once
+            g.block(1, 0),
+            g.block(1, 1),
+            g.block(1, 2),
+            g.block(1, 3), // would leave piece 1 nothing to fetch: ignored
+        ];
+        let mut p = Picker::new(g, &Bitfield::new(3), 11).with_padding(&pad);
+        check(&p);
+        assert_eq!(p.free_blocks, 2 + 1 + 4);
+        let all = bits(3, &[0, 1, 2]);
+        let got = p.pick(1, &all, 100, true);
+        check(&p);
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert!(got.iter().all(|b| !pad[..6].contains(b)), "{got:?}");
+        assert!(p.is_endgame());
+        // Piece 0 completes with its two data blocks.
+        assert!(matches!(
+            p.block_received(1, g.block(0, 0)),
+            Received::Wanted {
+                piece_complete: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p.block_received(1, g.block(0, 1)),
+            Received::Wanted {
+                piece_complete: true,
+                ..
+            }
+        ));
+        // A failed piece starts again with its padding already received.
+        p.piece_failed(0);
+        check(&p);
+        let again = p.pick(2, &all, 100, true);
+        assert_eq!(again[..2], [g.block(0, 0), g.block(0, 1)]);
+        assert!(again.iter().all(|b| !pad[..6].contains(b)), "{again:?}");
+        check(&p);
     }
 
     #[test]

@@ -52,6 +52,7 @@ use crate::picker::Picker;
 use crate::rng::Rng;
 use crate::storage::layout::Layout;
 use crate::storage::writer::{self, ResumeSetup};
+use crate::storage::padding::Padding;
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
 
@@ -197,8 +198,10 @@ impl Session {
         };
         let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
             .map_err(Error::Thread)?;
+        let padding = Padding::new(geometry, &meta.files);
         let hasher = hasher::spawn(
             meta.piece_hashes.clone(),
+            padding.clone(),
             hash_rx,
             write_tx,
             events_tx.clone(),
@@ -269,7 +272,8 @@ impl Session {
             dht: opts.dht.clone().filter(|_| !meta.private),
             dht_nodes: 0,
             dht_asked: Instant::now(),
-            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed),
+            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed)
+                .with_padding(&Padding::new(meta.geometry, &meta.files).blocks()),
             choker: Choker::new(seed.rotate_left(32)),
             files,
             completed_at: store.is_complete().then(Instant::now),

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod layout;
+pub mod padding;
 pub mod parts;
 pub mod reader;
 pub mod resume;
