@@ -50,6 +50,19 @@ impl Magnet {
             link.push_str("&x.pe=");
             link.push_str(&percent_encode(pe.to_string().as_bytes()));
         }
+        for ws in &self.web_seeds {
+            link.push_str("&ws=");
+            link.push_str(&percent_encode(ws.as_bytes()));
+        }
+        if !self.select_only.is_empty() {
+            let ranges: Vec<String> = self
+                .select_only
+                .iter()
+                .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .collect();
+            link.push_str("&so=");
+            link.push_str(&ranges.join(","));
+        }
         link
     }
 }
@@ -431,6 +444,8 @@ mod tests {
                 "127.0.0.1:6881".parse().unwrap(),
                 "[::1]:7000".parse().unwrap(),
             ],
+            select_only: vec![(0, 0), (2, 4)],
+            web_seeds: vec!["http://127.0.0.1:8000/files/".into()],
         };
         let link = m.to_link();
         assert!(

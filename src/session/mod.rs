@@ -53,6 +53,7 @@ use crate::rng::Rng;
 use crate::storage::layout::Layout;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::padding::Padding;
+use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
 
