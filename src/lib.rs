@@ -23,6 +23,7 @@ pub mod metainfo;
 pub mod net;
 pub mod peer;
 pub mod picker;
+pub mod rate_limit;
 pub mod rng;
 pub mod select;
 pub mod session;

@@ -2,9 +2,10 @@
 //!
 //! Strategy, in order: finish pieces that are already started (this bounds how many
 //! half-downloaded pieces the session must hold in memory); then start new pieces rarest
-//! first, breaking ties at random; finally, in endgame (every missing block is already
-//! requested from someone), hand out duplicate requests so the last blocks do not wait on one
-//! slow peer.
+//! first, breaking ties at random (or, in sequential mode, in index order from the first
+//! missing piece, rarest first only while that piece has no source); finally, in endgame
+//! (every missing block is already requested from someone), hand out duplicate requests so
+//! the last blocks do not wait on one slow peer.
 //!
 //! The main (session) thread calls it on every peer event. It is pure: no I/O, no clock, no
 //! threads. Its only randomness is a tiny seeded PRNG, so a given seed gives the same picks.
@@ -94,6 +95,11 @@ pub struct Picker {
     /// Per piece, the indices of its blocks that lie wholly in padding (BEP 47): received
     /// from the start (their bytes are zeros), never requested.
     padding: HashMap<u32, Vec<u32>>,
+    /// Start new pieces in index order (for playing a file while it downloads).
+    sequential: bool,
+    /// No piece below this index is `Missing` (pieces never become `Missing` again, but
+    /// for an instant in `piece_failed`), so the sequential scan starts here.
+    first_missing: u32,
     rng: Rng,
 }
 
@@ -125,8 +131,18 @@ impl Picker {
             withdrawn: HashMap::new(),
             free_blocks,
             padding: HashMap::new(),
+            sequential: false,
+            first_missing: 0,
             rng: Rng::seeded(seed),
         }
+    }
+
+    /// The same picker, starting new pieces in index order from the first missing one when
+    /// `on` (`--sequential`). Started pieces are still finished first and endgame still
+    /// applies; rarest first is used only while the first missing piece has no source.
+    pub fn with_sequential(mut self, on: bool) -> Picker {
+        self.sequential = on;
+        self
     }
 
     /// The same picker, knowing that `blocks` lie wholly in padding: they count as received
@@ -209,7 +225,12 @@ impl Picker {
         self.continue_started(peer, peer_has, max, &mut out);
         if may_start_new {
             while out.len() < max {
-                let Some(piece) = self.rarest_missing(peer_has) else {
+                let next = if self.sequential {
+                    self.next_in_order(peer_has)
+                } else {
+                    self.rarest_missing(peer_has)
+                };
+                let Some(piece) = next else {
                     break;
                 };
                 self.start(piece);
@@ -430,6 +451,27 @@ impl Picker {
                 out.push(block);
             }
         }
+    }
+
+    /// Sequential mode's next piece for a peer with `peer_has`: the lowest-index missing piece
+    /// it has; but while the first missing piece has no source at all (no connected peer has
+    /// it, so the front cannot move), the rarest one it has.
+    fn next_in_order(&mut self, peer_has: &Bitfield) -> Option<u32> {
+        let count = self.pieces.len() as u32;
+        while self.first_missing < count
+            && !matches!(self.pieces[self.first_missing as usize], Piece::Missing)
+        {
+            self.first_missing += 1;
+        }
+        if self.first_missing >= count {
+            return None;
+        }
+        if self.availability[self.first_missing as usize] == 0 {
+            return self.rarest_missing(peer_has);
+        }
+        (self.first_missing..count).find(|&p| {
+            matches!(self.pieces[p as usize], Piece::Missing) && peer_has.has(p)
+        })
     }
 
     /// The missing piece in `peer_has` with the lowest availability; among equally rare
@@ -745,6 +787,30 @@ mod tests {
         assert_eq!(again[..2], [g.block(0, 0), g.block(0, 1)]);
         assert!(again.iter().all(|b| !pad[..6].contains(b)), "{again:?}");
         check(&p);
+    }
+
+    #[test]
+    fn sequential_goes_in_order_and_falls_back_to_rarest_when_the_front_has_no_source() {
+        let g = geometry(8);
+        let mut p = Picker::new(g, &bits(8, &[1]), 12).with_sequential(true);
+        let all = bits(8, &[0, 1, 2, 3, 4, 5, 6, 7]);
+        p.peer_has_bitfield(&all);
+        // Two pieces' worth: pieces 0 and 2 (1 is had), in order.
+        let got = p.pick(1, &all, 8, true);
+        assert_eq!(pieces_of(&got), [0, 2]);
+        check(&p);
+        // A peer without piece 3 gets piece 4: the lowest missing piece it has.
+        let no3 = bits(8, &[4, 5, 6, 7]);
+        p.peer_has_bitfield(&no3);
+        assert_eq!(pieces_of(&p.pick(2, &no3, 4, true)), [4]);
+        // When nobody has the first missing piece (3), new pieces go rarest first: 7 is had
+        // by one peer fewer than 5 and 6.
+        let mut q = Picker::new(g, &bits(8, &[0, 1, 2]), 13).with_sequential(true);
+        q.peer_has_bitfield(&bits(8, &[4, 5, 6]));
+        q.peer_has_bitfield(&bits(8, &[4, 5, 6, 7]));
+        let some = bits(8, &[4, 5, 6, 7]);
+        assert_eq!(pieces_of(&q.pick(3, &some, 4, true)), [7]);
+        check(&q);
     }
 
     #[test]

@@ -15,8 +15,9 @@ use strand::bitfield::Bitfield;
 use strand::dht::DhtLink;
 use strand::metainfo::Metainfo;
 use strand::peer::mse::Encryption;
+use strand::rate_limit::parse_rate;
 use strand::select;
-use strand::session::{Options, SeedPolicy};
+use strand::session::{Flow, Options, SeedPolicy};
 
 use super::dht::DhtArgs;
 use super::errors::{note, usage_err, Failure};
@@ -166,6 +167,8 @@ pub(crate) struct SessionArgs {
     pub(crate) encryption: Encryption,
     pub(crate) quiet: bool,
     pub(crate) dht: DhtArgs,
+    /// Rate limits (and, for `download`, `--sequential`, which the subcommand sets).
+    pub(crate) flow: Flow,
 }
 
 impl SessionArgs {
@@ -194,7 +197,20 @@ impl SessionArgs {
             Encryption::parse,
         )?
         .unwrap_or_default();
+        let mut rate = |flag: &'static str| -> Result<Option<u64>, Failure> {
+            let text: Option<String> = args.opt_value_from_str(flag).map_err(usage_err)?;
+            match text {
+                None => Ok(None),
+                Some(t) => parse_rate(flag, &t).map_err(Failure::usage),
+            }
+        };
+        let flow = Flow {
+            sequential: false,
+            download_limit: rate("--download-limit")?,
+            upload_limit: rate("--upload-limit")?,
+        };
         Ok(SessionArgs {
+            flow,
             listen: SocketAddr::new(
                 bind.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 port.unwrap_or(6881),
@@ -230,6 +246,7 @@ impl SessionArgs {
             stop: Some(stop),
             tracker_timeout: self.tracker_timeout,
             dht,
+            flow: self.flow,
         }
     }
 }

@@ -31,11 +31,13 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let recheck = args.contains("--recheck");
     let overwrite = args.contains("--overwrite");
     let preallocate = args.contains("--preallocate");
+    let sequential = args.contains("--sequential");
     let save_torrent: Option<PathBuf> = args
         .opt_value_from_str("--save-torrent")
         .map_err(usage_err)?;
     let seed = seed_policy(&mut args)?;
     let mut peer = SessionArgs::parse(&mut args)?;
+    peer.flow.sequential = sequential;
     let source: String = args
         .opt_free_from_str()
         .map_err(usage_err)?

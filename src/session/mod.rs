@@ -51,7 +51,6 @@ use crate::peer::listener::Listener;
 use crate::picker::Picker;
 use crate::rng::Rng;
 use crate::storage::layout::Layout;
-use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::padding::Padding;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
@@ -59,6 +58,7 @@ use crate::{hasher, tracker};
 
 mod api;
 mod dial;
+mod limits;
 mod peers;
 mod pex;
 mod pieces;
@@ -68,9 +68,10 @@ mod store;
 mod tests;
 mod upload;
 
-pub use api::{Error, Options, Progress, SeedPolicy, Summary};
+pub use api::{Error, Flow, Options, Progress, SeedPolicy, Summary};
 pub use dial::MAX_HALF_OPEN;
 use dial::WANT_MORE_PEERS;
+use limits::Limits;
 use peers::Peer;
 pub use peers::{MAX_DEPTH, SNUB_TIMEOUT};
 use rate::Rate;
@@ -144,6 +145,8 @@ struct Session {
     uploaded_bytes: u64,
     /// Payload sent, over all peers.
     upload: Rate,
+    /// The rate limits' buckets and the uploads waiting for budget.
+    limits: Limits,
     choker: Choker,
     ticks: u64,
     files: Arc<FileMap>,
@@ -274,7 +277,13 @@ impl Session {
             dht_nodes: 0,
             dht_asked: Instant::now(),
             picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed)
-                .with_padding(&Padding::new(meta.geometry, &meta.files).blocks()),
+                .with_padding(&Padding::new(meta.geometry, &meta.files).blocks())
+                .with_sequential(opts.flow.sequential),
+            limits: Limits::new(
+                opts.flow.download_limit,
+                opts.flow.upload_limit,
+                Instant::now(),
+            ),
             choker: Choker::new(seed.rotate_left(32)),
             files,
             completed_at: store.is_complete().then(Instant::now),
@@ -316,6 +325,10 @@ impl Session {
             .as_ref()
             .map_or_else(crossbeam_channel::never, |d| d.events.clone());
         while !self.finished() {
+            let budget = self
+                .limits
+                .wake_in(Instant::now())
+                .map_or_else(crossbeam_channel::never, crossbeam_channel::after);
             select! {
                 recv(self.events_rx) -> event => {
                     // We hold a sender ourselves, so the channel cannot disconnect.
@@ -327,6 +340,7 @@ impl Session {
                     self.tick()?;
                     progress(&self.progress());
                 }
+                recv(budget) -> _ => self.on_limit_timer(),
                 recv(stop) -> _ => {
                     info!("stopping on request");
                     self.interrupted = true;
@@ -491,7 +505,7 @@ impl Session {
             }
             PeerEvent::NotInterested => peer.peer_interested = false,
             PeerEvent::Requested(block) => self.on_request(key, block),
-            PeerEvent::Canceled(block) => self.send(key, Command::SkipUpload(block)),
+            PeerEvent::Canceled(block) => self.withdraw_upload(key, block),
             PeerEvent::Block { block, data } => self.on_block(key, block, data),
             PeerEvent::Closed { reason } => {
                 debug!("{}: left: {reason}", peer.addr);

@@ -307,7 +307,7 @@ mod tests {
         let resume = writer::ResumeSetup {
             path: resume::path(&dir, &meta.info_hash),
             info_hash: meta.info_hash,
-            have: crate::bitfield::Bitfield::new(g.piece_count() as usize),
+            have: crate::bitfield::Bitfield::new(g.piece_count()),
         };
         let thread = writer::spawn(Arc::clone(&map), resume, jobs_rx, events_tx).expect("spawn");
         for piece in 0..g.piece_count() {
@@ -333,7 +333,7 @@ mod tests {
 
         // `verify` hashes padding as zeros: every piece is good.
         let have = check::check(&map, &meta, 2, &mut |_, _| {}).expect("check");
-        assert_eq!(have.count(), g.piece_count() as usize);
+        assert_eq!(have.count(), g.piece_count());
 
         // Serving: a block wholly in padding (piece 1's second) is zeros, read from nowhere.
         let mut reader = reader::BlockReader::new(Arc::clone(&map));
