@@ -30,3 +30,4 @@ pub mod session;
 pub mod storage;
 pub mod tracker;
 pub mod tracker_server;
+pub mod webseed;

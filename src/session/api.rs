@@ -84,6 +84,8 @@ pub struct Progress {
     pub download_rate: f64,
     /// Peers we have a working connection to.
     pub peers_connected: usize,
+    /// Web seeds (BEP 19) in use.
+    pub web_seeds: usize,
     /// Peer addresses we know of.
     pub peers_known: usize,
     /// Payload bytes sent to peers so far.

@@ -67,6 +67,7 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod webseeds;
 
 pub use api::{Error, Flow, Options, Progress, SeedPolicy, Summary};
 pub use dial::MAX_HALF_OPEN;
@@ -256,6 +257,7 @@ impl Session {
         }
         let direct = session.opts.peers.clone();
         session.learn_peers(direct);
+        session.start_web_seeds();
         Ok(session)
     }
 
@@ -585,7 +587,9 @@ impl Session {
             verified_bytes: self.store.verified_bytes(),
             total_bytes: self.store.wanted_bytes(),
             download_rate: self.download.per_second(),
-            peers_connected: self.peers.values().filter(|p| p.connected).count(),
+            peers_connected: self.peers.values().filter(|p| p.connected).count()
+                - self.web_seeds_connected(),
+            web_seeds: self.web_seeds_connected(),
             peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload.per_second(),

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use sha1::{Digest, Sha1};
 
 pub mod strand_peer;
+pub mod web_seed;
 
 pub const BLOCK: u32 = 16 * 1024;
 pub const PSTR: &[u8] = b"BitTorrent protocol";
