@@ -83,7 +83,12 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
             FileKind::Symlink => ", symbolic link, not created",
             FileKind::Data | FileKind::Padding => "",
         };
-        say!("{:>4}. {} ({}{note})", n + 1, f.path.display(), size(f.length));
+        say!(
+            "{:>4}. {} ({}{note})",
+            n + 1,
+            f.path.display(),
+            size(f.length)
+        );
     }
     Ok(())
 }
