@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Measures what issue 15 asks to see as figures, with strand on both ends on 127.x only:
 #   rates       64 MiB downloaded at --download-limit 8M, and uploaded by a seeder with
-#               --upload-limit 4M: the average rate and every 1-second window
-#               (bytes read from / written to sockets, from /proc/PID/io)
+#               --upload-limit 4M: the average rate and every 1-second window of the bytes
+#               the downloader's socket received (tcp_info bytes_received, from `ss`)
 #   sequential  a --sequential download of 1 GiB (generated here) from a seeder slowed
 #               with --upload-limit, killed (SIGKILL) after about 300 MB; then every piece
 #               on disk is hashed: the share of verified pieces that lie before the first
@@ -46,18 +46,19 @@ wait_listening() {
     return 1
 }
 
-# io_field PID FIELD: rchar or wchar of a process (0 once it is gone).
-io_field() {
-    awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/io" 2>/dev/null || echo 0
+# received: bytes received so far by the downloader's sockets (from its own address).
+received() {
+    ss -tinH state established src "$LEECH_ADDR" 2>/dev/null \
+        | grep -o 'bytes_received:[0-9]*' | awk -F: '{ s += $2 } END { print s + 0 }'
 }
 
-# sample PID FIELD OUT LIMIT_S: every second, the field's value, until PID ends.
+# sample PID OUT LIMIT_S: every second, the downloader's bytes received, until PID ends.
 sample() {
-    local pid=$1 field=$2 out=$3 limit=$4 t=0
+    local pid=$1 out=$2 limit=$3 t=0
     : >"$out"
-    while kill -0 "$pid" 2>/dev/null && ((t < limit)); do
-        echo "$(date +%s.%N) $(io_field "$pid" "$field")" >>"$out"
-        sleep 1
+    while kill -0 "$pid" 2>/dev/null && ((t < limit * 10)); do
+        echo "$(date +%s.%N) $(received)" >>"$out"
+        sleep 0.1
         t=$((t + 1))
     done
 }
@@ -68,16 +69,24 @@ report() {
 import sys
 name, path, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rows = [tuple(map(float, l.split())) for l in open(path) if len(l.split()) == 2]
+# From the first byte to the last sample before the connection closed.
 rows = [r for r in rows if r[1] > 0]
-rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(rows, rows[1:])]
-# Whole seconds of transfer only: drop the first (start-up) and last (partial) windows.
-steady = rates[1:-1] if len(rates) > 2 else rates
+last = max(range(len(rows)), key=lambda i: rows[i][1])
+rows = rows[:last + 1]
 total = rows[-1][1] - rows[0][1]
 span = rows[-1][0] - rows[0][0]
+# Sliding 1-second windows, one starting at each sample (about every 0.1 s).
+rates = []
+for i, a in enumerate(rows):
+    j = next((j for j in range(i, len(rows)) if rows[j][0] - a[0] >= 1.0), None)
+    if j is not None:
+        rates.append((rows[j][1] - a[1]) / (rows[j][0] - a[0]))
+steady = rates
 mib = 1024 * 1024
 print(f"{name}: limit {limit / mib:.2f} MiB/s; average {total / span / mib:.2f} MiB/s over "
       f"{span:.1f} s ({total / limit / span * 100:.1f}% of the limit)")
-print(f"  1-second windows (MiB/s): " + " ".join(f"{r / mib:.2f}" for r in steady))
+print(f"  {len(steady)} sliding 1-second windows (MiB/s), every tenth: "
+      + " ".join(f"{r / mib:.2f}" for r in steady[::10]))
 if steady:
     print(f"  min {min(steady) / mib:.2f}, max {max(steady) / mib:.2f} "
           f"({max(steady) / limit * 100:.1f}% of the limit)")
@@ -113,7 +122,7 @@ rates() {
     make_torrent 64 rates
     start_seeder "$WORK/rates"
     start_leecher "$WORK/rates" --download-limit 8M
-    sample "$LEECH_PID" rchar "$WORK/rates/down.txt" 120
+    sample "$LEECH_PID" "$WORK/rates/down.txt" 120
     wait "$LEECH_PID" || { cat "$WORK/rates/leech.log" >&2; exit 1; }
     cmp "$WORK/rates/data/payload.bin" "$WORK/rates/out/payload.bin"
     report "download" "$WORK/rates/down.txt" $((8 * 1024 * 1024))
@@ -123,11 +132,9 @@ rates() {
     rm -rf "$WORK/rates/out"
     start_seeder "$WORK/rates" --upload-limit 4M
     start_leecher "$WORK/rates"
-    sample "$SEED_PID" wchar "$WORK/rates/up.txt" 120 &
-    local sampler=$!
+    sample "$LEECH_PID" "$WORK/rates/up.txt" 120
     wait "$LEECH_PID" || { cat "$WORK/rates/leech.log" >&2; exit 1; }
     kill "$SEED_PID"; wait "$SEED_PID" 2>/dev/null || true
-    wait "$sampler" || true
     cmp "$WORK/rates/data/payload.bin" "$WORK/rates/out/payload.bin"
     report "upload" "$WORK/rates/up.txt" $((4 * 1024 * 1024))
     rm -rf "$WORK/rates"
@@ -139,7 +146,7 @@ sequential() {
     start_seeder "$WORK/seq" --upload-limit 40M
     start_leecher "$WORK/seq" --sequential
     local t=0
-    while (( $(io_field "$LEECH_PID" rchar) < 300000000 )); do
+    while (( $(received) < 300000000 )); do
         kill -0 "$LEECH_PID" 2>/dev/null || { cat "$WORK/seq/leech.log" >&2; exit 1; }
         ((t < 600)) || { echo "no 300 MB within 60 s" >&2; exit 1; }
         sleep 0.1

@@ -1,9 +1,10 @@
 //! Rate limits, the session's side: the main thread spends one token bucket per direction
 //! on decisions it already makes alone, so the limits need no lock and no shared counter.
 //!
-//! Download: `fill` requests only as many blocks as the download bucket affords, so a
-//! limited download never asks peers (or web seeds) for much more than it can take; the
-//! data then arrives at the rate the requests went out. Upload: a request we would serve
+//! Download: `fill` requests only as many blocks as the download bucket affords, and keeps
+//! no more than a fifth of a second of the limit in flight per peer, so a limited download
+//! never asks peers (or web seeds) for much more than it can take; the data then arrives at
+//! the rate the requests went out. Upload: a request we would serve
 //! waits here until the upload bucket affords its block, then goes to the peer's sender
 //! thread as `Command::Upload`. When a bucket runs dry with work waiting, the main loop
 //! wakes when it will afford the next block ([`Limits::wake_in`]), not at the next tick.
@@ -18,10 +19,16 @@ use crate::rate_limit::TokenBucket;
 
 /// Most requests of one peer waiting for upload budget (a sender thread holds no more).
 const MAX_WAITING_PER_PEER: usize = 512;
+/// Under a download limit, requests in flight to one peer are at most this many seconds of
+/// the limit (enough to keep the rate over a 200 ms round trip)...
+const IN_FLIGHT_SECONDS: f64 = 0.2;
+/// ...but never fewer than this many blocks.
+const MIN_IN_FLIGHT: usize = 4;
 
 /// The two buckets and the uploads waiting for budget.
 pub(super) struct Limits {
     download: Option<TokenBucket>,
+    download_rate: Option<u64>,
     upload: Option<TokenBucket>,
     /// Requests we will serve, oldest first, waiting for upload budget.
     waiting: VecDeque<(PeerKey, BlockRef)>,
@@ -36,6 +43,7 @@ impl Limits {
     pub(super) fn new(download: Option<u64>, upload: Option<u64>, now: Instant) -> Limits {
         Limits {
             download: download.map(|r| TokenBucket::new(r, now)),
+            download_rate: download,
             upload: upload.map(|r| TokenBucket::new(r, now)),
             waiting: VecDeque::new(),
             waiting_per_peer: HashMap::new(),
@@ -43,11 +51,16 @@ impl Limits {
         }
     }
 
-    /// How many of `want` blocks may be requested now.
-    pub(super) fn download_room(&mut self, want: usize, now: Instant) -> usize {
-        let Some(bucket) = &mut self.download else {
+    /// How many of `want` more blocks may be requested now from a peer that has
+    /// `outstanding` requests in flight: what the bucket affords, and no more in flight than
+    /// [`IN_FLIGHT_SECONDS`] of the rate, so a peer that stalls and then catches up cannot
+    /// deliver a burst much above the limit.
+    pub(super) fn download_room(&mut self, want: usize, outstanding: usize, now: Instant) -> usize {
+        let (Some(bucket), Some(rate)) = (&mut self.download, self.download_rate) else {
             return want;
         };
+        let in_flight = ((rate as f64 * IN_FLIGHT_SECONDS) / f64::from(BLOCK_LEN)) as usize;
+        let want = want.min(in_flight.max(MIN_IN_FLIGHT).saturating_sub(outstanding));
         let room = bucket.affordable(BLOCK_LEN, now).min(want);
         if room < want {
             self.starved = true;

@@ -221,7 +221,9 @@ impl Session {
             return;
         }
         let now = Instant::now();
-        let room = self.limits.download_room(depth - outstanding, now);
+        let room = self
+            .limits
+            .download_room(depth - outstanding, outstanding, now);
         if room == 0 {
             return;
         }
