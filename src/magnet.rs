@@ -58,7 +58,13 @@ impl Magnet {
             let ranges: Vec<String> = self
                 .select_only
                 .iter()
-                .map(|&(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") })
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
                 .collect();
             link.push_str("&so=");
             link.push_str(&ranges.join(","));

@@ -54,7 +54,11 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
             }
         }
     } else {
-        (load_torrent(Path::new(&source), peer.quiet)?, Vec::new(), None)
+        (
+            load_torrent(Path::new(&source), peer.quiet)?,
+            Vec::new(),
+            None,
+        )
     };
     usable_trackers(&meta, &peer)?;
     if let Some(path) = &save_torrent {
