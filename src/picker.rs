@@ -469,9 +469,8 @@ impl Picker {
         if self.availability[self.first_missing as usize] == 0 {
             return self.rarest_missing(peer_has);
         }
-        (self.first_missing..count).find(|&p| {
-            matches!(self.pieces[p as usize], Piece::Missing) && peer_has.has(p)
-        })
+        (self.first_missing..count)
+            .find(|&p| matches!(self.pieces[p as usize], Piece::Missing) && peer_has.has(p))
     }
 
     /// The missing piece in `peer_has` with the lowest availability; among equally rare
