@@ -60,6 +60,13 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) bash fuzz/run.sh
 
+# Figures for issue 15 (bench/content.sh): achieved rates under --download-limit 8M and
+# --upload-limit 4M (64 MiB each), and the share of verified pieces before the first missing
+# one when a --sequential download of 1 GiB is killed after ~300 MB. A measurement, not a test.
+.PHONY: content-figures
+content-figures: build
+	STRAND=$(STRAND) bash bench/content.sh all
+
 # Soak (bench/soak.sh, needs root): one `strand seed` watched for SOAK_MINUTES while leechers
 # come and go and hostile peers attack it; RSS, threads and fds every 10 s into a CSV,
 # fails if one of them grows.

@@ -1,9 +1,12 @@
 //! The hasher thread: checks each completed piece against its SHA-1 from the torrent.
 //!
 //! Runs on its own thread ("hasher"), so the main thread never spends time hashing. It owns
-//! nothing but a read-only copy of the piece hashes. A piece that matches goes straight on to
-//! the writer thread; either way the main thread hears the verdict as [`Event::Hashed`], with
-//! per-block digests when the main thread needs them to find who sent bad blocks.
+//! nothing but a read-only copy of the piece hashes and of where the padding lies (BEP 47):
+//! it sets a piece's padding to zeros before hashing, since those bytes are never fetched
+//! (a buffer may hold anything there) and are zeros by definition. A piece that matches goes
+//! straight on to the writer thread; either way the main thread hears the verdict as
+//! [`Event::Hashed`], with per-block digests when the main thread needs them to find who sent
+//! bad blocks.
 
 use std::thread::JoinHandle;
 
@@ -12,10 +15,12 @@ use sha1::{Digest, Sha1};
 
 use crate::geometry::BLOCK_LEN;
 use crate::messages::{Event, HashJob, HashResult, WriteCommand};
+use crate::storage::padding::Padding;
 
 /// Starts the hasher. It ends when every sender of `jobs` is dropped or a receiver goes away.
 pub fn spawn(
     piece_hashes: Vec<[u8; 20]>,
+    padding: Padding,
     jobs: Receiver<HashJob>,
     to_writer: Sender<WriteCommand>,
     events: Sender<Event>,
@@ -23,7 +28,8 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("hasher".into())
         .spawn(move || {
-            for job in jobs {
+            for mut job in jobs {
+                padding.zero(job.piece, &mut job.data);
                 let ok = piece_hashes
                     .get(job.piece as usize)
                     .is_some_and(|want| Sha1::digest(&job.data)[..] == want[..]);

@@ -3,10 +3,10 @@
 //! Pure parsing, run once on the main thread at start-up; the returned [`Magnet`] owns copies
 //! of everything it found. Understood parameters: `xt` (and `xt.N`) with `urn:btih:` in hex
 //! (40 digits) or base32 (32 characters, RFC 4648), `dn`, every `tr` (and `tr.N`) in order
-//! without repeats, and `x.pe` peers given as `IP:PORT` or `[IPv6]:PORT` literals; host names
-//! in `x.pe` are skipped, never resolved. Everything else is ignored, including `so` (BEP 53
-//! file selection: the command line's own selection options do that job) and `xt=urn:btmh:`
-//! next to a `btih` (v2 hashes are not used yet).
+//! without repeats, `x.pe` peers given as `IP:PORT` or `[IPv6]:PORT` literals (host names
+//! in `x.pe` are skipped, never resolved), `so` (BEP 53 file selection: 0-based indices into
+//! the info dict's file list and ranges, `so=0,2,4-6`) and `ws` web seeds. Everything else is
+//! ignored, including `xt=urn:btmh:` next to a `btih` (v2 hashes are not used yet).
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -22,6 +22,11 @@ pub struct Magnet {
     pub trackers: Vec<String>,
     /// Peer addresses (`x.pe`), in link order, without repeats.
     pub peers: Vec<SocketAddr>,
+    /// BEP 53 `so`: inclusive ranges of 0-based indices into the info dict's file list (pad
+    /// files count), in link order; empty when the link selects nothing.
+    pub select_only: Vec<(usize, usize)>,
+    /// Web seed URLs (`ws`), in link order, without repeats.
+    pub web_seeds: Vec<String>,
 }
 
 impl Magnet {
@@ -45,6 +50,25 @@ impl Magnet {
             link.push_str("&x.pe=");
             link.push_str(&percent_encode(pe.to_string().as_bytes()));
         }
+        for ws in &self.web_seeds {
+            link.push_str("&ws=");
+            link.push_str(&percent_encode(ws.as_bytes()));
+        }
+        if !self.select_only.is_empty() {
+            let ranges: Vec<String> = self
+                .select_only
+                .iter()
+                .map(|&(a, b)| {
+                    if a == b {
+                        a.to_string()
+                    } else {
+                        format!("{a}-{b}")
+                    }
+                })
+                .collect();
+            link.push_str("&so=");
+            link.push_str(&ranges.join(","));
+        }
         link
     }
 }
@@ -62,6 +86,8 @@ pub enum MagnetError {
     BadHashLength(usize),
     /// The `btih` hash has the right length but a character outside its alphabet.
     BadHashChar(char),
+    /// A BEP 53 `so` value that is not a list of file indices and ranges.
+    BadSelectOnly(String),
 }
 
 impl fmt::Display for MagnetError {
@@ -79,6 +105,10 @@ impl fmt::Display for MagnetError {
             MagnetError::BadHashChar(c) => {
                 write!(f, "magnet info hash has an invalid character {c:?}")
             }
+            MagnetError::BadSelectOnly(v) => write!(
+                f,
+                "magnet link: so={v:?} is not a list of file indices (BEP 53, e.g. so=0,2,4-6)"
+            ),
         }
     }
 }
@@ -93,6 +123,8 @@ pub fn parse(link: &str) -> Result<Magnet, MagnetError> {
     let mut name = None;
     let mut trackers: Vec<String> = Vec::new();
     let mut peers: Vec<SocketAddr> = Vec::new();
+    let mut select_only = Vec::new();
+    let mut web_seeds: Vec<String> = Vec::new();
     for pair in query.split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match base_key(key) {
@@ -124,6 +156,17 @@ pub fn parse(link: &str) -> Result<Magnet, MagnetError> {
                     }
                 }
             }
+            "so" => {
+                let text = String::from_utf8_lossy(&percent_decode(value, false)).into_owned();
+                select_only.extend(parse_select_only(&text)?);
+            }
+            "ws" => {
+                if let Ok(url) = String::from_utf8(percent_decode(value, false)) {
+                    if !url.is_empty() && !web_seeds.contains(&url) {
+                        web_seeds.push(url);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -137,7 +180,25 @@ pub fn parse(link: &str) -> Result<Magnet, MagnetError> {
         name,
         trackers,
         peers,
+        select_only,
+        web_seeds,
     })
+}
+
+/// `0,2,4-6` as inclusive ranges; refuses anything else (a descending range included).
+fn parse_select_only(text: &str) -> Result<Vec<(usize, usize)>, MagnetError> {
+    let bad = || MagnetError::BadSelectOnly(text.to_string());
+    text.split(',')
+        .map(|part| {
+            let (a, b) = part.split_once('-').unwrap_or((part, part));
+            let a: usize = a.trim().parse().map_err(|_| bad())?;
+            let b: usize = b.trim().parse().map_err(|_| bad())?;
+            if a > b {
+                return Err(bad());
+            }
+            Ok((a, b))
+        })
+        .collect()
 }
 
 /// `xt.1` → `xt`, `tr.2` → `tr`: BEP 9 numbers repeated keys this way. `x.pe` stays itself.
@@ -276,6 +337,26 @@ mod tests {
                 "[2001:db8::1]:51413".parse().unwrap()
             ]
         );
+        assert_eq!(m.select_only, [(0, 0), (2, 4)]);
+        assert_eq!(m.web_seeds, ["http://web"]);
+    }
+
+    #[test]
+    fn select_only_forms() {
+        let so = |v: &str| parse(&format!("magnet:?xt=urn:btih:{HEX}&so={v}"));
+        assert_eq!(so("7").unwrap().select_only, [(7, 7)]);
+        assert_eq!(so("1%2C3-3").unwrap().select_only, [(1, 1), (3, 3)]);
+        for bad in ["", "a", "1,", "3-1", "-2", "1-2-3"] {
+            assert_eq!(
+                so(bad),
+                Err(MagnetError::BadSelectOnly(bad.to_string())),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            MagnetError::BadSelectOnly("x".into()).to_string(),
+            "magnet link: so=\"x\" is not a list of file indices (BEP 53, e.g. so=0,2,4-6)"
+        );
     }
 
     #[test]
@@ -296,6 +377,7 @@ mod tests {
     fn bare_hash_link() {
         let m = parse(&format!("magnet:?xt=urn:btih:{HEX}")).unwrap();
         assert_eq!((m.name, m.trackers.len(), m.peers.len()), (None, 0, 0));
+        assert!(m.select_only.is_empty() && m.web_seeds.is_empty());
     }
 
     #[test]
@@ -348,6 +430,7 @@ mod tests {
             MagnetError::OnlyV2,
             MagnetError::BadHashLength(3),
             MagnetError::BadHashChar('\n'),
+            MagnetError::BadSelectOnly("a\nb".into()),
         ] {
             assert!(!e.to_string().contains('\n'), "{e}");
         }
@@ -367,6 +450,8 @@ mod tests {
                 "127.0.0.1:6881".parse().unwrap(),
                 "[::1]:7000".parse().unwrap(),
             ],
+            select_only: vec![(0, 0), (2, 4)],
+            web_seeds: vec!["http://127.0.0.1:8000/files/".into()],
         };
         let link = m.to_link();
         assert!(

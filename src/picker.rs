@@ -2,9 +2,10 @@
 //!
 //! Strategy, in order: finish pieces that are already started (this bounds how many
 //! half-downloaded pieces the session must hold in memory); then start new pieces rarest
-//! first, breaking ties at random; finally, in endgame (every missing block is already
-//! requested from someone), hand out duplicate requests so the last blocks do not wait on one
-//! slow peer.
+//! first, breaking ties at random (or, in sequential mode, in index order from the first
+//! missing piece, rarest first only while that piece has no source); finally, in endgame
+//! (every missing block is already requested from someone), hand out duplicate requests so
+//! the last blocks do not wait on one slow peer.
 //!
 //! The main (session) thread calls it on every peer event. It is pure: no I/O, no clock, no
 //! threads. Its only randomness is a tiny seeded PRNG, so a given seed gives the same picks.
@@ -91,6 +92,14 @@ pub(crate) struct Picker {
     withdrawn: HashMap<PeerKey, HashMap<BlockRef, u32>>,
     /// Number of free blocks over all `Missing` and `Partial` pieces; zero means endgame.
     free_blocks: u64,
+    /// Per piece, the indices of its blocks that lie wholly in padding (BEP 47): received
+    /// from the start (their bytes are zeros), never requested.
+    padding: HashMap<u32, Vec<u32>>,
+    /// Start new pieces in index order (for playing a file while it downloads).
+    sequential: bool,
+    /// No piece below this index is `Missing` (pieces never become `Missing` again, but
+    /// for an instant in `piece_failed`), so the sequential scan starts here.
+    first_missing: u32,
     rng: Rng,
 }
 
@@ -121,8 +130,49 @@ impl Picker {
             outstanding: HashMap::new(),
             withdrawn: HashMap::new(),
             free_blocks,
+            padding: HashMap::new(),
+            sequential: false,
+            first_missing: 0,
             rng: Rng::seeded(seed),
         }
+    }
+
+    /// The same picker, starting new pieces in index order from the first missing one when
+    /// `on` (`--sequential`). Started pieces are still finished first and endgame still
+    /// applies; rarest first is used only while the first missing piece has no source.
+    pub(crate) fn with_sequential(mut self, on: bool) -> Picker {
+        self.sequential = on;
+        self
+    }
+
+    /// The same picker, knowing that `blocks` lie wholly in padding: they count as received
+    /// whenever their piece starts, so no peer is ever asked for them. Call it before the
+    /// first pick; blocks of pieces already started are ignored.
+    pub(crate) fn with_padding(mut self, blocks: &[BlockRef]) -> Picker {
+        for b in blocks {
+            if !self.geometry.is_valid_block(*b) {
+                continue;
+            }
+            let index = b.offset / BLOCK_LEN;
+            let list = self.padding.entry(b.piece).or_default();
+            if list.contains(&index)
+                || list.len() + 1 >= self.geometry.block_count(b.piece) as usize
+            {
+                // A piece keeps at least one block to request, or it could never complete.
+                continue;
+            }
+            list.push(index);
+            if matches!(self.pieces[b.piece as usize], Piece::Missing) {
+                self.free_blocks -= 1;
+            }
+        }
+        self
+    }
+
+    /// How many blocks of `piece` must come from peers (those not wholly in padding).
+    fn blocks_to_fetch(&self, piece: u32) -> u32 {
+        let pad = self.padding.get(&piece).map_or(0, Vec::len) as u32;
+        self.geometry.block_count(piece) - pad
     }
 
     /// A peer announced (`have`) one more piece: its availability goes up by one.
@@ -176,7 +226,12 @@ impl Picker {
         self.continue_started(peer, peer_has, max, &mut out);
         if may_start_new {
             while out.len() < max {
-                let Some(piece) = self.rarest_missing(peer_has) else {
+                let next = if self.sequential {
+                    self.next_in_order(peer_has)
+                } else {
+                    self.rarest_missing(peer_has)
+                };
+                let Some(piece) = next else {
                     break;
                 };
                 self.start(piece);
@@ -298,7 +353,7 @@ impl Picker {
         }
         self.retire(piece);
         self.pieces[piece as usize] = Piece::Missing;
-        self.free_blocks += u64::from(self.geometry.block_count(piece));
+        self.free_blocks += u64::from(self.blocks_to_fetch(piece));
         self.start(piece);
     }
 
@@ -401,6 +456,26 @@ impl Picker {
         }
     }
 
+    /// Sequential mode's next piece for a peer with `peer_has`: the lowest-index missing piece
+    /// it has; but while the first missing piece has no source at all (no connected peer has
+    /// it, so the front cannot move), the rarest one it has.
+    fn next_in_order(&mut self, peer_has: &Bitfield) -> Option<u32> {
+        let count = self.pieces.len() as u32;
+        while self.first_missing < count
+            && !matches!(self.pieces[self.first_missing as usize], Piece::Missing)
+        {
+            self.first_missing += 1;
+        }
+        if self.first_missing >= count {
+            return None;
+        }
+        if self.availability[self.first_missing as usize] == 0 {
+            return self.rarest_missing(peer_has);
+        }
+        (self.first_missing..count)
+            .find(|&p| matches!(self.pieces[p as usize], Piece::Missing) && peer_has.has(p))
+    }
+
     /// The missing piece in `peer_has` with the lowest availability; among equally rare
     /// pieces, one chosen uniformly at random (reservoir sampling in a single scan).
     fn rarest_missing(&mut self, peer_has: &Bitfield) -> Option<u32> {
@@ -428,13 +503,20 @@ impl Picker {
         best.map(|(_, piece)| piece)
     }
 
-    /// Turns missing `piece` into a partial piece with every block free.
+    /// Turns missing `piece` into a partial piece with every block free, but those wholly in
+    /// padding, which are received already.
     fn start(&mut self, piece: u32) {
         let n = self.geometry.block_count(piece);
+        let mut blocks = vec![Block::Free; n as usize];
+        let pad = self.padding.get(&piece).map_or(&[][..], Vec::as_slice);
+        for &i in pad {
+            blocks[i as usize] = Block::Received;
+        }
+        let pad = pad.len() as u32;
         self.pieces[piece as usize] = Piece::Partial(PartialPiece {
-            blocks: vec![Block::Free; n as usize],
-            free: n,
-            received: 0,
+            blocks,
+            free: n - pad,
+            received: pad,
         });
         self.partial.insert(piece);
     }
@@ -527,7 +609,7 @@ impl Picker {
     fn retire(&mut self, piece: u32) {
         let old = std::mem::replace(&mut self.pieces[piece as usize], Piece::Done);
         match old {
-            Piece::Missing => self.free_blocks -= u64::from(self.geometry.block_count(piece)),
+            Piece::Missing => self.free_blocks -= u64::from(self.blocks_to_fetch(piece)),
             Piece::Partial(p) => {
                 self.free_blocks -= u64::from(p.free);
                 self.partial.remove(&piece);
@@ -582,7 +664,7 @@ mod tests {
                 matches!(state, Piece::Partial(_))
             );
             match state {
-                Piece::Missing => free += u64::from(p.geometry.block_count(piece)),
+                Piece::Missing => free += u64::from(p.blocks_to_fetch(piece)),
                 Piece::Partial(pp) => {
                     let f = pp.blocks.iter().filter(|s| **s == Block::Free).count();
                     let r = pp.blocks.iter().filter(|s| **s == Block::Received).count();
@@ -662,6 +744,75 @@ mod tests {
         // withdrawn, piece then offset) is remembered.
         assert!(!p.solicited(1, asked[0]));
         assert!(p.solicited(1, asked[WITHDRAWN_LIMIT]));
+    }
+
+    #[test]
+    fn blocks_wholly_in_padding_are_never_requested() {
+        let g = geometry(3);
+        let pad = [
+            g.block(0, 2),
+            g.block(0, 3),
+            g.block(0, 3), // twice: counted once
+            g.block(1, 0),
+            g.block(1, 1),
+            g.block(1, 2),
+            g.block(1, 3), // would leave piece 1 nothing to fetch: ignored
+        ];
+        let mut p = Picker::new(g, &Bitfield::new(3), 11).with_padding(&pad);
+        check(&p);
+        assert_eq!(p.free_blocks, 2 + 1 + 4);
+        let all = bits(3, &[0, 1, 2]);
+        let got = p.pick(1, &all, 100, true);
+        check(&p);
+        assert_eq!(got.len(), 7, "{got:?}");
+        assert!(got.iter().all(|b| !pad[..6].contains(b)), "{got:?}");
+        assert!(p.is_endgame());
+        // Piece 0 completes with its two data blocks.
+        assert!(matches!(
+            p.block_received(1, g.block(0, 0)),
+            Received::Wanted {
+                piece_complete: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            p.block_received(1, g.block(0, 1)),
+            Received::Wanted {
+                piece_complete: true,
+                ..
+            }
+        ));
+        // A failed piece starts again with its padding already received.
+        p.piece_failed(0);
+        check(&p);
+        let again = p.pick(2, &all, 100, true);
+        assert_eq!(again[..2], [g.block(0, 0), g.block(0, 1)]);
+        assert!(again.iter().all(|b| !pad[..6].contains(b)), "{again:?}");
+        check(&p);
+    }
+
+    #[test]
+    fn sequential_goes_in_order_and_falls_back_to_rarest_when_the_front_has_no_source() {
+        let g = geometry(8);
+        let mut p = Picker::new(g, &bits(8, &[1]), 12).with_sequential(true);
+        let all = bits(8, &[0, 1, 2, 3, 4, 5, 6, 7]);
+        p.peer_has_bitfield(&all);
+        // Two pieces' worth: pieces 0 and 2 (1 is had), in order.
+        let got = p.pick(1, &all, 8, true);
+        assert_eq!(pieces_of(&got), [0, 2]);
+        check(&p);
+        // A peer without piece 3 gets piece 4: the lowest missing piece it has.
+        let no3 = bits(8, &[4, 5, 6, 7]);
+        p.peer_has_bitfield(&no3);
+        assert_eq!(pieces_of(&p.pick(2, &no3, 4, true)), [4]);
+        // When nobody has the first missing piece (3), new pieces go rarest first: 7 is had
+        // by one peer fewer than 5 and 6.
+        let mut q = Picker::new(g, &bits(8, &[0, 1, 2]), 13).with_sequential(true);
+        q.peer_has_bitfield(&bits(8, &[4, 5, 6]));
+        q.peer_has_bitfield(&bits(8, &[4, 5, 6, 7]));
+        let some = bits(8, &[4, 5, 6, 7]);
+        assert_eq!(pieces_of(&q.pick(3, &some, 4, true)), [7]);
+        check(&q);
     }
 
     #[test]

@@ -92,6 +92,25 @@ pub fn parse_only(list: &str, count: usize) -> Result<Vec<bool>, SelectError> {
     Ok(mask)
 }
 
+/// A magnet link's BEP 53 `so` ranges (0-based indices into the info dict's file list, pad
+/// files included) as an `--only` list over the files `strand info` lists, where
+/// `listed[k]` is the info-dict index of listed file `k + 1`. Indices past the end and pad
+/// files are skipped; a selection that names no listed file is refused.
+pub fn only_from_so(ranges: &[(usize, usize)], listed: &[usize]) -> Result<String, SelectError> {
+    let numbers: Vec<String> = listed
+        .iter()
+        .enumerate()
+        .filter(|(_, &i)| ranges.iter().any(|&(a, b)| (a..=b).contains(&i)))
+        .map(|(k, _)| (k + 1).to_string())
+        .collect();
+    if numbers.is_empty() {
+        return Err(SelectError(
+            "the magnet link's so= selection names no file of the torrent".into(),
+        ));
+    }
+    Ok(numbers.join(","))
+}
+
 /// Whether `text` matches `pattern`, where `*` is any run of bytes and `?` any one byte.
 pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
@@ -148,6 +167,16 @@ mod tests {
         assert!(parse_only("4-2", 5).is_err());
         assert!(parse_only("x", 5).is_err());
         assert!(parse_only("1,,2", 5).is_err());
+    }
+
+    #[test]
+    fn magnet_so_becomes_only_over_listed_files() {
+        // Info-dict files: 0 a, 1 pad, 2 b, 3 pad, 4 c; `info` lists a, b, c as 1, 2, 3.
+        let listed = [0, 2, 4];
+        assert_eq!(only_from_so(&[(2, 4)], &listed).unwrap(), "2,3");
+        assert_eq!(only_from_so(&[(0, 0), (9, 12)], &listed).unwrap(), "1");
+        assert!(only_from_so(&[(1, 1), (3, 3)], &listed).is_err());
+        assert!(only_from_so(&[(5, 9)], &listed).is_err());
     }
 
     #[test]

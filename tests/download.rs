@@ -330,6 +330,7 @@ fn gives_up_with_no_peers_and_dead_trackers() {
         stop: None,
         tracker_timeout: Duration::from_secs(2),
         dht: None,
+        flow: strand::session::Flow::default(),
     };
     let started = std::time::Instant::now();
     let result = with_timeout(Duration::from_secs(30), move || {

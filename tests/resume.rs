@@ -147,6 +147,7 @@ fn selective_download_writes_only_the_chosen_files() {
         stop: None,
         tracker_timeout: Duration::from_secs(10),
         dht: None,
+        flow: strand::session::Flow::default(),
     };
     let summary = with_timeout(Duration::from_secs(60), move || {
         strand::session::download(meta, opts, &mut |_| {})

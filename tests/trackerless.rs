@@ -118,6 +118,7 @@ fn trackerless_magnet_and_torrent_without_announce_download_over_the_dht() {
         stop: Some(stop_rx),
         tracker_timeout: Duration::from_secs(10),
         dht: Some(seeder_dht.link()),
+        flow: strand::session::Flow::default(),
     };
     let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("torrent");
     assert!(meta.trackers.is_empty());
@@ -200,6 +201,7 @@ fn a_private_torrent_never_touches_the_dht() {
         stop: Some(stop_rx),
         tracker_timeout: Duration::from_secs(10),
         dht: Some(node.link()),
+        flow: strand::session::Flow::default(),
     };
     let session = std::thread::spawn(move || strand::session::download(meta, opts, &mut |_| {}));
     std::thread::sleep(Duration::from_secs(2));

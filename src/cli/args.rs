@@ -7,7 +7,7 @@
 //! and a line in `help::SESSION_OPTIONS`.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -15,8 +15,9 @@ use strand::bitfield::Bitfield;
 use strand::dht::DhtLink;
 use strand::metainfo::Metainfo;
 use strand::peer::mse::Encryption;
+use strand::rate_limit::parse_rate;
 use strand::select;
-use strand::session::{Options, SeedPolicy};
+use strand::session::{Flow, Options, SeedPolicy};
 
 use super::dht::DhtArgs;
 use super::errors::{note, usage_err, Failure};
@@ -112,19 +113,44 @@ impl Selection {
         })
     }
 
-    /// Which files of `meta` are chosen, one flag per file.
-    pub(crate) fn choose(&self, meta: &Metainfo) -> Result<Vec<bool>, Failure> {
+    /// Which files of `meta` are chosen, one flag per file. Files are chosen among those
+    /// `info` lists (pad files are never chosen). A magnet link's BEP 53 `so` ranges count as
+    /// `--only` when `--only` is not given.
+    pub(crate) fn choose(
+        &self,
+        meta: &Metainfo,
+        so: &[(usize, usize)],
+    ) -> Result<Vec<bool>, Failure> {
+        let usage = |e: select::SelectError| Failure::usage(e.to_string());
+        let only = match &self.only {
+            None if !so.is_empty() => {
+                let listed: Vec<usize> = meta.listed_files().map(|(i, _)| i).collect();
+                Some(select::only_from_so(so, &listed).map_err(usage)?)
+            }
+            only => only.clone(),
+        };
         let paths: Vec<String> = meta
-            .files
-            .iter()
-            .map(|f| f.path.to_string_lossy().into_owned())
+            .listed_files()
+            .map(|(_, f)| f.path.to_string_lossy().into_owned())
             .collect();
         for pattern in select::unmatched(&paths, &self.exclude) {
             note!("strand: warning: --exclude '{pattern}' matches no file of the torrent");
         }
-        select::choose(&paths, self.only.as_deref(), &self.exclude)
-            .map_err(|e| Failure::usage(e.to_string()))
+        let listed = select::choose(&paths, only.as_deref(), &self.exclude).map_err(usage)?;
+        Ok(meta.choice_over_all_files(&listed))
     }
+}
+
+/// Loads a `.torrent` file and, unless `quiet`, prints on stderr the one-line warning of each
+/// odd thing in it that was fixed (a renamed duplicate, a dropped empty path component, …).
+pub(crate) fn load_torrent(path: &Path, quiet: bool) -> Result<Metainfo, Failure> {
+    let meta = Metainfo::load(path)?;
+    if !quiet {
+        for w in &meta.warnings {
+            note!("warning: {}: {w}", path.display());
+        }
+    }
+    Ok(meta)
 }
 
 /// Worker threads for hashing: one per core.
@@ -141,6 +167,8 @@ pub(crate) struct SessionArgs {
     pub(crate) encryption: Encryption,
     pub(crate) quiet: bool,
     pub(crate) dht: DhtArgs,
+    /// Rate limits (and, for `download`, `--sequential`, which the subcommand sets).
+    pub(crate) flow: Flow,
 }
 
 impl SessionArgs {
@@ -169,7 +197,20 @@ impl SessionArgs {
             Encryption::parse,
         )?
         .unwrap_or_default();
+        let mut rate = |flag: &'static str| -> Result<Option<u64>, Failure> {
+            let text: Option<String> = args.opt_value_from_str(flag).map_err(usage_err)?;
+            match text {
+                None => Ok(None),
+                Some(t) => parse_rate(flag, &t).map_err(Failure::usage),
+            }
+        };
+        let flow = Flow {
+            sequential: false,
+            download_limit: rate("--download-limit")?,
+            upload_limit: rate("--upload-limit")?,
+        };
         Ok(SessionArgs {
+            flow,
             listen: SocketAddr::new(
                 bind.unwrap_or(IpAddr::from([0, 0, 0, 0])),
                 port.unwrap_or(6881),
@@ -205,6 +246,7 @@ impl SessionArgs {
             stop: Some(stop),
             tracker_timeout: self.tracker_timeout,
             dht,
+            flow: self.flow,
         }
     }
 }

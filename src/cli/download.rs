@@ -15,7 +15,7 @@ use strand::session;
 use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
-use super::args::{cores, finish, seed_policy, Files, Selection, SessionArgs};
+use super::args::{cores, finish, load_torrent, seed_policy, Files, Selection, SessionArgs};
 use super::disk::{refuse_foreign, Created};
 use super::errors::{note, usage_err, Failure};
 use super::progress::{paint, TaskLine};
@@ -31,35 +31,41 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let recheck = args.contains("--recheck");
     let overwrite = args.contains("--overwrite");
     let preallocate = args.contains("--preallocate");
+    let sequential = args.contains("--sequential");
     let save_torrent: Option<PathBuf> = args
         .opt_value_from_str("--save-torrent")
         .map_err(usage_err)?;
     let seed = seed_policy(&mut args)?;
     let mut peer = SessionArgs::parse(&mut args)?;
+    peer.flow.sequential = sequential;
     let source: String = args
         .opt_free_from_str()
         .map_err(usage_err)?
         .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
     finish(args)?;
-    let (meta, dht) = if source.starts_with("magnet:") {
+    let (meta, so, dht) = if source.starts_with("magnet:") {
         // The DHT starts before the metadata phase, and goes on into the session.
         let dht = peer.dht.start(peer.listen)?;
         match fetch_magnet(&source, &mut peer, dht.as_ref()) {
-            Ok(meta) => (meta, dht),
+            Ok((meta, so)) => (meta, so, dht),
             Err(e) => {
                 super::dht::stop(dht);
                 return Err(e);
             }
         }
     } else {
-        (Metainfo::load(Path::new(&source))?, None)
+        (
+            load_torrent(Path::new(&source), peer.quiet)?,
+            Vec::new(),
+            None,
+        )
     };
     usable_trackers(&meta, &peer)?;
     if let Some(path) = &save_torrent {
         std::fs::write(path, meta.to_torrent_bytes())
             .map_err(|e| Failure::error(format!("cannot write {}: {e}", path.display())))?;
     }
-    let chosen = selection.choose(&meta)?;
+    let chosen = selection.choose(&meta, &so)?;
     let adopted = parts::adopt(&output_dir, &meta, &chosen)?;
     if adopted > 0 && !peer.quiet {
         note!(
@@ -96,7 +102,8 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         refuse_foreign(&output_dir, &meta, &map, &have)?;
     }
     let created = Created::before(&output_dir, &meta, &map);
-    let all = chosen.iter().all(|&c| c);
+    // Pad files are never chosen; every other file chosen means a plain download.
+    let all = meta.listed_files().all(|(i, _)| chosen[i]);
     let files = Files {
         verified: Some(have),
         chosen: (!all).then_some(chosen),
@@ -109,13 +116,14 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     result
 }
 
-/// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo. The
-/// link's `x.pe` peers join `peer.peers` for the download that follows.
+/// Fetches a magnet link's metadata from peers (BEP 9) and returns the checked metainfo, with
+/// the link's `ws=` web seeds added, and its BEP 53 `so=` selection. The link's `x.pe` peers
+/// join `peer.peers` for the download that follows.
 fn fetch_magnet(
     link: &str,
     peer: &mut SessionArgs,
     dht: Option<&Dht>,
-) -> Result<Metainfo, Failure> {
+) -> Result<(Metainfo, Vec<(usize, usize)>), Failure> {
     let magnet = magnet::parse(link)?;
     // One tier per tracker keeps the link's order (a single tier would be shuffled).
     let tiers: Vec<Vec<String>> = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
@@ -142,16 +150,20 @@ fn fetch_magnet(
     if show {
         paint("\r\x1b[2K");
     }
-    let meta = Metainfo::from_info_bytes(&info, tiers)?;
+    let mut meta = Metainfo::from_info_bytes(&info, tiers)?;
+    meta.web_seeds = magnet.web_seeds;
     if !peer.quiet {
+        for w in &meta.warnings {
+            note!("warning: metadata: {w}");
+        }
         note!(
             "metadata: {} ({} in {} files)",
             meta.name,
             size(meta.geometry.total_len()),
-            meta.files.len()
+            meta.listed_files().count()
         );
     }
-    Ok(meta)
+    Ok((meta, magnet.select_only))
 }
 
 /// Warns of each tracker whose URL scheme strand cannot speak, and fails at once when no

@@ -30,6 +30,8 @@ const DOWNLOAD_FLAGS: &str = "\
                           link: once its metadata has been fetched from peers)
     --preallocate         reserve the files' full size on disk at start, and fail at
                           once if the space is not there [default: sparse files]
+    --sequential          fetch pieces in order from the first missing one, to play
+                          a file while it downloads [default: rarest first]
     --seed                keep seeding after the download, until Ctrl-C
     --seed-ratio R        keep seeding until uploaded = R × the torrent's size
     --seed-time MINUTES   keep seeding for this long after the download
@@ -88,6 +90,9 @@ PEER OPTIONS (download and seed):
     --dht-bootstrap HOST:PORT
                           join the DHT through this node instead of the default
                           routers; may be given more than once
+    --download-limit RATE most bytes per second to receive, over all peers and web
+                          seeds: e.g. 500K, 8M, 1G (powers of 1024); 0 = no limit
+    --upload-limit RATE   most bytes per second to send, over all peers; 0 = no limit
 
 ";
 

@@ -6,9 +6,9 @@
 use std::path::Path;
 
 use strand::magnet::{self, Magnet};
-use strand::metainfo::Metainfo;
+use strand::metainfo::FileKind;
 
-use super::args::finish;
+use super::args::{finish, load_torrent};
 use super::errors::{say, usage_err, Failure};
 use super::units::size;
 
@@ -21,16 +21,19 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     if source.starts_with("magnet:") {
         return link_info(&magnet::parse(&source)?);
     }
-    let meta = Metainfo::load(Path::new(&source))?;
+    let meta = load_torrent(Path::new(&source), false)?;
     let g = meta.geometry;
     let link = Magnet {
         info_hash: meta.info_hash,
         name: Some(meta.name.clone()),
         trackers: meta.trackers.iter().flatten().cloned().collect(),
         peers: Vec::new(),
+        select_only: Vec::new(),
+        web_seeds: meta.web_seeds.clone(),
     };
     say!("Name:         {}", meta.name);
     say!("Info hash:    {}", meta.info_hash_hex());
+    say!("Version:      {}", meta.version);
     say!("Magnet:       {}", link.to_link());
     say!(
         "Pieces:       {} × {}",
@@ -61,9 +64,31 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
             say!("  tier {}: {url}", tier + 1);
         }
     }
-    say!("Files:");
-    for (i, f) in meta.files.iter().enumerate() {
-        say!("{:>4}. {} ({})", i + 1, f.path.display(), size(f.length));
+    if !meta.web_seeds.is_empty() {
+        say!("Web seeds:");
+        for url in &meta.web_seeds {
+            say!("  {url}");
+        }
+    }
+    // Pad files (BEP 47) are left out: they are never on disk, and `--only` numbers the
+    // files as listed here.
+    let pads = meta.files.iter().filter(|f| f.is_padding()).count();
+    match pads {
+        0 => say!("Files:"),
+        1 => say!("Files:        (and 1 pad file, not listed, never on disk)"),
+        n => say!("Files:        (and {n} pad files, not listed, never on disk)"),
+    }
+    for (n, (_, f)) in meta.listed_files().enumerate() {
+        let note = match f.kind {
+            FileKind::Symlink => ", symbolic link, not created",
+            FileKind::Data | FileKind::Padding => "",
+        };
+        say!(
+            "{:>4}. {} ({}{note})",
+            n + 1,
+            f.path.display(),
+            size(f.length)
+        );
     }
     Ok(())
 }

@@ -84,8 +84,13 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
     } else {
         String::new()
     };
+    let web = match p.web_seeds {
+        0 => String::new(),
+        1 => " + 1 web seed".to_string(),
+        n => format!(" + {n} web seeds"),
+    };
     let tail = format!(
-        "{down}↑ {}/s{sent}  peers {}/{}{dht}",
+        "{down}↑ {}/s{sent}  peers {}/{}{web}{dht}",
         size(p.upload_rate as u64),
         p.peers_connected,
         p.peers_known,
@@ -170,6 +175,7 @@ mod tests {
             download_rate: rate,
             peers_connected: 3,
             peers_known: 7,
+            web_seeds: 0,
             uploaded_bytes: 0,
             upload_rate: 0.0,
             have: bits(100, 0..(done * 100 / total.max(1)) as u32),

@@ -4,11 +4,12 @@
 
 use std::io::IsTerminal;
 
-use strand::metainfo::Metainfo;
 use strand::session::SeedPolicy;
 use strand::storage::{check, FileMap};
 
-use super::args::{cores, data_dir, finish, seed_policy, torrent_arg, Files, SessionArgs};
+use super::args::{
+    cores, data_dir, finish, load_torrent, seed_policy, torrent_arg, Files, SessionArgs,
+};
 use super::errors::{note, Failure};
 use super::progress::TaskLine;
 use super::run::run_session;
@@ -22,7 +23,7 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let peer = SessionArgs::parse(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
     finish(args)?;
-    let meta = Metainfo::load(&torrent)?;
+    let meta = load_torrent(&torrent, peer.quiet)?;
     let show = !peer.quiet && std::io::stderr().is_terminal();
     let mut line = TaskLine::new("checking", show);
     let map = FileMap::plain(&data_dir, &meta);

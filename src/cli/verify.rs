@@ -5,11 +5,10 @@
 use std::io::IsTerminal;
 
 use strand::bitfield::Bitfield;
-use strand::metainfo::Metainfo;
 use strand::storage::layout::Layout;
 use strand::storage::{check, FileMap};
 
-use super::args::{cores, data_dir, finish, quiet, torrent_arg, Selection};
+use super::args::{cores, data_dir, finish, load_torrent, quiet, torrent_arg, Selection};
 use super::errors::{say, Failure};
 use super::live::piece_map;
 use super::progress::TaskLine;
@@ -24,8 +23,8 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let selection = Selection::parse(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
     finish(args)?;
-    let meta = Metainfo::load(&torrent)?;
-    let chosen = selection.choose(&meta)?;
+    let meta = load_torrent(&torrent, quiet)?;
+    let chosen = selection.choose(&meta, &[])?;
     // Each file's bytes are read where a download left them: at the file's own path, or in
     // the parts file when the file was not chosen (pieces it shares with chosen files).
     let at_home: Vec<bool> = meta
@@ -43,7 +42,8 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let g = meta.geometry;
     let mut incomplete = 0;
     let mut wanted = Bitfield::new(have.len());
-    for (i, f) in meta.files.iter().enumerate() {
+    // Numbered as `info` lists them: pad files (never chosen, never on disk) are left out.
+    for (n, (i, f)) in meta.listed_files().enumerate() {
         if !chosen[i] {
             continue;
         }
@@ -68,7 +68,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         };
         say!(
             "{:>4}. {} ({}): {state}",
-            i + 1,
+            n + 1,
             f.path.display(),
             size(f.length)
         );
@@ -80,7 +80,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         piece_map(&have, &wanted, MAP_CELLS)
     );
     let count = chosen.iter().filter(|&&c| c).count();
-    let files = if count == meta.files.len() {
+    let files = if count == meta.listed_files().count() {
         format!("all {count} files")
     } else {
         format!("the {count} chosen files")

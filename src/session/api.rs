@@ -56,6 +56,21 @@ pub struct Options {
     /// A running DHT to find peers through and announce to; `None` for no DHT. Ignored for a
     /// private torrent (BEP 27).
     pub dht: Option<DhtLink>,
+    /// Piece order and rate limits.
+    pub flow: Flow,
+}
+
+/// How pieces are fetched and how fast payload may flow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// Start pieces in index order from the first missing one (`--sequential`).
+    pub sequential: bool,
+    /// Most payload bytes per second to request, over all peers and web seeds; `None` for
+    /// no limit (`--download-limit`).
+    pub download_limit: Option<u64>,
+    /// Most payload bytes per second to send, over all peers; `None` for no limit
+    /// (`--upload-limit`).
+    pub upload_limit: Option<u64>,
 }
 
 /// A snapshot for the progress line, taken once a second.
@@ -69,6 +84,8 @@ pub struct Progress {
     pub download_rate: f64,
     /// Peers we have a working connection to.
     pub peers_connected: usize,
+    /// Web seeds (BEP 19) in use.
+    pub web_seeds: usize,
     /// Peer addresses we know of.
     pub peers_known: usize,
     /// Payload bytes sent to peers so far.

@@ -51,12 +51,14 @@ use crate::peer::listener::Listener;
 use crate::picker::Picker;
 use crate::rng::Rng;
 use crate::storage::layout::Layout;
+use crate::storage::padding::Padding;
 use crate::storage::writer::{self, ResumeSetup};
 use crate::storage::{resume, FileMap, StorageError};
 use crate::{hasher, tracker};
 
 mod api;
 mod dial;
+mod limits;
 mod peers;
 mod pex;
 mod pieces;
@@ -65,10 +67,12 @@ mod store;
 #[cfg(test)]
 mod tests;
 mod upload;
+mod webseeds;
 
-pub use api::{Error, Options, Progress, SeedPolicy, Summary};
+pub use api::{Error, Flow, Options, Progress, SeedPolicy, Summary};
 pub use dial::MAX_HALF_OPEN;
 use dial::WANT_MORE_PEERS;
+use limits::Limits;
 use peers::Peer;
 pub use peers::{MAX_DEPTH, SNUB_TIMEOUT};
 use rate::Rate;
@@ -142,6 +146,8 @@ struct Session {
     uploaded_bytes: u64,
     /// Payload sent, over all peers.
     upload: Rate,
+    /// The rate limits' buckets and the uploads waiting for budget.
+    limits: Limits,
     choker: Choker,
     ticks: u64,
     files: Arc<FileMap>,
@@ -197,8 +203,10 @@ impl Session {
         };
         let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
             .map_err(Error::Thread)?;
+        let padding = Padding::new(geometry, &meta.files);
         let hasher = hasher::spawn(
             meta.piece_hashes.clone(),
+            padding.clone(),
             hash_rx,
             write_tx,
             events_tx.clone(),
@@ -249,6 +257,7 @@ impl Session {
         }
         let direct = session.opts.peers.clone();
         session.learn_peers(direct);
+        session.start_web_seeds();
         Ok(session)
     }
 
@@ -269,7 +278,14 @@ impl Session {
             dht: opts.dht.clone().filter(|_| !meta.private),
             dht_nodes: 0,
             dht_asked: Instant::now(),
-            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed),
+            picker: Picker::new(meta.geometry, &store.not_to_fetch(), seed)
+                .with_padding(&Padding::new(meta.geometry, &meta.files).blocks())
+                .with_sequential(opts.flow.sequential),
+            limits: Limits::new(
+                opts.flow.download_limit,
+                opts.flow.upload_limit,
+                Instant::now(),
+            ),
             choker: Choker::new(seed.rotate_left(32)),
             files,
             completed_at: store.is_complete().then(Instant::now),
@@ -311,6 +327,10 @@ impl Session {
             .as_ref()
             .map_or_else(crossbeam_channel::never, |d| d.events.clone());
         while !self.finished() {
+            let budget = self
+                .limits
+                .wake_in(Instant::now())
+                .map_or_else(crossbeam_channel::never, crossbeam_channel::after);
             select! {
                 recv(self.events_rx) -> event => {
                     // We hold a sender ourselves, so the channel cannot disconnect.
@@ -322,6 +342,7 @@ impl Session {
                     self.tick()?;
                     progress(&self.progress());
                 }
+                recv(budget) -> _ => self.on_limit_timer(),
                 recv(stop) -> _ => {
                     info!("stopping on request");
                     self.interrupted = true;
@@ -486,7 +507,7 @@ impl Session {
             }
             PeerEvent::NotInterested => peer.peer_interested = false,
             PeerEvent::Requested(block) => self.on_request(key, block),
-            PeerEvent::Canceled(block) => self.send(key, Command::SkipUpload(block)),
+            PeerEvent::Canceled(block) => self.withdraw_upload(key, block),
             PeerEvent::Block { block, data } => self.on_block(key, block, data),
             PeerEvent::Closed { reason } => {
                 debug!("{}: left: {reason}", peer.addr);
@@ -566,7 +587,9 @@ impl Session {
             verified_bytes: self.store.verified_bytes(),
             total_bytes: self.store.wanted_bytes(),
             download_rate: self.download.per_second(),
-            peers_connected: self.peers.values().filter(|p| p.connected).count(),
+            peers_connected: self.peers.values().filter(|p| p.connected).count()
+                - self.web_seeds_connected(),
+            web_seeds: self.web_seeds_connected(),
             peers_known: self.addresses.dialable_count(),
             uploaded_bytes: self.uploaded_bytes,
             upload_rate: self.upload.per_second(),

@@ -220,15 +220,24 @@ impl Session {
         if outstanding >= depth {
             return;
         }
+        let now = Instant::now();
+        let room = self
+            .limits
+            .download_room(depth - outstanding, outstanding, now);
+        if room == 0 {
+            return;
+        }
         let blocks = self.picker.pick(
             key,
             &peer.has,
-            depth - outstanding,
+            room,
             self.store.may_start_piece(self.picker.partial_pieces()),
         );
         if blocks.is_empty() {
             return;
         }
+        let bytes = blocks.iter().map(|b| u64::from(b.len)).sum();
+        self.limits.requested(bytes, now);
         if outstanding == 0 {
             if let Some(peer) = self.peers.get_mut(&key) {
                 peer.last_block = Instant::now();

@@ -78,6 +78,7 @@ impl Harness {
             tracker_timeout: Duration::from_secs(60),
             dht: None,
             encryption: crate::peer::mse::Encryption::Off,
+            flow: super::Flow::default(),
         };
         let chosen = chosen.unwrap_or(all);
         let files = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));

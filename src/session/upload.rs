@@ -46,11 +46,7 @@ impl Session {
             self.send(key, Command::Disconnect);
             return;
         }
-        let len = u64::from(block.len);
-        peer.upload.add(len);
-        self.upload.add(len);
-        self.uploaded_bytes += len;
-        self.send(key, Command::Upload(block));
+        self.serve(key, block);
     }
 
     /// A peer asked for a piece of the metadata: send it, or a reject for a piece that does

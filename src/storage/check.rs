@@ -141,6 +141,10 @@ impl Worker<'_> {
     /// Reads piece `piece` into the buffer and hashes it.
     fn hash(&mut self, piece: u32) -> Result<PieceData, StorageError> {
         let size = self.map.geometry().piece_size(piece);
+        if self.map.has_padding() {
+            // Padding has no run: its bytes must read as zeros.
+            self.buf.fill(0);
+        }
         for run in self.map.runs(piece, 0, size) {
             let path = &self.map.placements()[run.file].path;
             let file = match &mut self.open {
@@ -218,10 +222,7 @@ pub(crate) mod tests {
         let all: Vec<u8> = contents.iter().flat_map(|(_, d)| d.clone()).collect();
         let files = contents
             .iter()
-            .map(|(name, d)| FileInfo {
-                path: Path::new("t").join(name),
-                length: d.len() as u64,
-            })
+            .map(|(name, d)| FileInfo::data(Path::new("t").join(name), d.len() as u64))
             .collect();
         Metainfo {
             info_hash: [0; 20],
@@ -238,6 +239,9 @@ pub(crate) mod tests {
             creation_date: None,
             created_by: None,
             comment: None,
+            version: crate::metainfo::Version::V1,
+            web_seeds: Vec::new(),
+            warnings: Vec::new(),
             info_bytes: Vec::new(),
         }
     }

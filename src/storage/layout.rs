@@ -119,10 +119,7 @@ mod tests {
         let files: Vec<FileInfo> = lengths
             .iter()
             .enumerate()
-            .map(|(i, &length)| FileInfo {
-                path: PathBuf::from(format!("f{i}")),
-                length,
-            })
+            .map(|(i, &length)| FileInfo::data(PathBuf::from(format!("f{i}")), length))
             .collect();
         Layout::new(&files)
     }

@@ -7,6 +7,7 @@
 
 pub mod check;
 pub mod layout;
+pub mod padding;
 pub mod parts;
 pub mod reader;
 pub mod resume;
@@ -82,11 +83,17 @@ pub struct Run {
 }
 
 /// Where every byte of a torrent lives on disk.
+///
+/// Pad files (BEP 47) and symlink entries live nowhere: they are never created, and the
+/// runs of a range leave padding out, so whoever reads or hashes a piece treats those bytes
+/// as zeros and the writer never writes them.
 #[derive(Debug, Clone)]
 pub struct FileMap {
     geometry: Geometry,
     layout: Layout,
     placements: Vec<Placement>,
+    /// Per file: whether it exists on disk (false for padding and symlinks).
+    on_disk: Vec<bool>,
 }
 
 impl FileMap {
@@ -96,6 +103,7 @@ impl FileMap {
             geometry,
             layout: Layout::new(files),
             placements,
+            on_disk: files.iter().map(FileInfo::on_disk).collect(),
         }
     }
 
@@ -140,6 +148,7 @@ impl FileMap {
             geometry: meta.geometry,
             layout,
             placements,
+            on_disk: meta.files.iter().map(FileInfo::on_disk).collect(),
         }
     }
 
@@ -153,12 +162,25 @@ impl FileMap {
         &self.placements
     }
 
-    /// The runs on disk of `len` bytes starting `offset` bytes into piece `piece`.
+    /// Whether file `file` (an index into the file list) exists on disk; false for padding
+    /// and symlinks, and for indices past the end.
+    pub fn on_disk(&self, file: usize) -> bool {
+        self.on_disk.get(file).copied().unwrap_or(false)
+    }
+
+    /// Whether any byte of the torrent is padding (whose bytes are zeros, on no disk).
+    pub(crate) fn has_padding(&self) -> bool {
+        self.on_disk.contains(&false)
+    }
+
+    /// The runs on disk of `len` bytes starting `offset` bytes into piece `piece`. Padding
+    /// has no run: those bytes of the buffer are zeros.
     pub fn runs(&self, piece: u32, offset: u32, len: u32) -> Vec<Run> {
         let start = self.geometry.piece_offset(piece) + u64::from(offset);
         self.layout
             .segments(start, u64::from(len))
             .into_iter()
+            .filter(|seg| self.on_disk(seg.file))
             .map(|seg| Run {
                 file: seg.file,
                 offset: self.placements[seg.file].base + seg.file_offset,
@@ -168,11 +190,12 @@ impl FileMap {
             .collect()
     }
 
-    /// The distinct paths data is kept in, in first-use order.
+    /// The distinct paths data is kept in, in first-use order (padding and symlinks have
+    /// none).
     pub fn paths(&self) -> Vec<&Path> {
         let mut out: Vec<&Path> = Vec::new();
-        for p in &self.placements {
-            if !out.contains(&p.path.as_path()) {
+        for (i, p) in self.placements.iter().enumerate() {
+            if self.on_disk(i) && !out.contains(&p.path.as_path()) {
                 out.push(&p.path);
             }
         }
@@ -189,15 +212,13 @@ pub(crate) fn parts_path(root: &Path, info_hash: &[u8; 20]) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn meta(lengths: &[u64], piece_len: u32) -> Metainfo {
         let files: Vec<FileInfo> = lengths
             .iter()
             .enumerate()
-            .map(|(i, &length)| FileInfo {
-                path: PathBuf::from(format!("t/f{i}")),
-                length,
-            })
+            .map(|(i, &length)| FileInfo::data(PathBuf::from(format!("t/f{i}")), length))
             .collect();
         let total = lengths.iter().sum();
         let geometry = Geometry::new(total, piece_len);
@@ -213,6 +234,9 @@ mod tests {
             creation_date: None,
             created_by: None,
             comment: None,
+            version: crate::metainfo::Version::V1,
+            web_seeds: Vec::new(),
+            warnings: Vec::new(),
             info_bytes: Vec::new(),
         }
     }
@@ -253,5 +277,76 @@ mod tests {
         assert_eq!((runs[0].file, runs[0].offset, runs[0].len), (0, 4, 1));
         assert_eq!((runs[1].file, runs[1].offset, runs[1].len), (2, 0, 3));
         assert_eq!(map.paths().len(), 3);
+    }
+
+    /// Byte i of a fixture file made with seed k (as `testdata/make-content-fixtures.py`).
+    fn fixture_bytes(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| ((7 * i + seed as usize) % 251) as u8)
+            .collect()
+    }
+
+    #[test]
+    fn pad_files_live_nowhere_and_read_as_zeros() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/pad.torrent");
+        let meta = Metainfo::load(&path).expect("fixture");
+        let dir = std::env::temp_dir().join(format!("strand-pad-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut torrent = fixture_bytes(40000, 1);
+        torrent.extend(vec![0; 25536]);
+        torrent.extend(fixture_bytes(5000, 2));
+        torrent.extend(vec![0; 27768]);
+        torrent.extend(fixture_bytes(100, 3));
+
+        // Prepare and write every piece as the writer thread does: no `.pad` appears.
+        let map = Arc::new(FileMap::plain(&dir, &meta));
+        writer::prepare(&map, &meta.files, &[true; 5], false).expect("prepare");
+        let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
+        let (events_tx, events_rx) = crossbeam_channel::unbounded();
+        let g = meta.geometry;
+        let resume = writer::ResumeSetup {
+            path: resume::path(&dir, &meta.info_hash),
+            info_hash: meta.info_hash,
+            have: crate::bitfield::Bitfield::new(g.piece_count()),
+        };
+        let thread = writer::spawn(Arc::clone(&map), resume, jobs_rx, events_tx).expect("spawn");
+        for piece in 0..g.piece_count() {
+            let start = g.piece_offset(piece) as usize;
+            let mut data = torrent[start..start + g.piece_size(piece) as usize].to_vec();
+            // Whatever a pad region holds in memory, nothing of it reaches the disk.
+            if piece == 1 {
+                data[20000..].fill(0xee);
+            }
+            jobs_tx
+                .send(crate::messages::WriteCommand { piece, data })
+                .expect("writer runs");
+        }
+        drop(jobs_tx);
+        thread.join().expect("writer ends");
+        assert_eq!(events_rx.try_iter().count(), g.piece_count() as usize);
+        assert!(!dir.join("padded/.pad").exists(), "a .pad folder was made");
+        assert_eq!(
+            std::fs::read(dir.join("padded/b.bin")).expect("b.bin"),
+            fixture_bytes(5000, 2)
+        );
+        assert_eq!(map.paths().len(), 3);
+
+        // `verify` hashes padding as zeros: every piece is good.
+        let have = check::check(&map, &meta, 2, &mut |_, _| {}).expect("check");
+        assert_eq!(have.count(), g.piece_count());
+
+        // Serving: a block wholly in padding (piece 1's second) is zeros, read from nowhere.
+        let mut reader = reader::BlockReader::new(Arc::clone(&map));
+        let mut out = vec![1, 2, 3];
+        let block = crate::geometry::BlockRef {
+            piece: 1,
+            offset: 16384,
+            len: 16384,
+        };
+        reader.read(block, &mut out).expect("read");
+        assert_eq!(&out[..3], [1, 2, 3]);
+        assert!(out[3..].iter().all(|&b| b == 0));
+        assert!(map.runs(1, 16384, 16384).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

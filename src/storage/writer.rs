@@ -25,7 +25,8 @@ use crate::metainfo::FileInfo;
 /// Creates the folders and the chosen files of the torrent before any thread starts, so that a
 /// missing permission or a bad folder is reported at once. Files that already exist keep their
 /// content; every chosen file is set to its final length, sparse unless `preallocate`, which
-/// reserves the disk space up front and fails at once when it is not there.
+/// reserves the disk space up front and fails at once when it is not there. Pad files and
+/// symlink entries (BEP 47) are never created.
 pub(crate) fn prepare(
     map: &FileMap,
     files: &[FileInfo],
@@ -33,7 +34,7 @@ pub(crate) fn prepare(
     preallocate: bool,
 ) -> Result<(), StorageError> {
     for (i, f) in files.iter().enumerate() {
-        if !chosen.get(i).copied().unwrap_or(true) {
+        if !chosen.get(i).copied().unwrap_or(true) || !map.on_disk(i) {
             continue;
         }
         let path = &map.placements()[i].path;
@@ -223,14 +224,8 @@ mod tests {
     fn prepare_makes_sparse_files_unless_asked_to_preallocate() {
         let dir = std::env::temp_dir().join(format!("strand-prepare-{}", std::process::id()));
         let files = vec![
-            FileInfo {
-                path: PathBuf::from("t/sparse.bin"),
-                length: 4 << 20,
-            },
-            FileInfo {
-                path: PathBuf::from("t/empty"),
-                length: 0,
-            },
+            FileInfo::data(PathBuf::from("t/sparse.bin"), 4 << 20),
+            FileInfo::data(PathBuf::from("t/empty"), 0),
         ];
         let placements = files
             .iter()

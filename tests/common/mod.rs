@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use sha1::{Digest, Sha1};
 
 pub mod strand_peer;
+pub mod web_seed;
 
 pub const BLOCK: u32 = 16 * 1024;
 pub const PSTR: &[u8] = b"BitTorrent protocol";
@@ -1100,6 +1101,26 @@ pub fn run_download_with_timeout(
     out_dir: &Path,
     timeout: Duration,
 ) -> Result<strand::session::Summary, String> {
+    run_download_with(torrent, peers, out_dir, timeout, Default::default())
+}
+
+/// [`run_download`] with a piece order and rate limits.
+pub fn run_download_with_flow(
+    torrent: &TestTorrent,
+    peers: Vec<SocketAddr>,
+    out_dir: &Path,
+    flow: strand::session::Flow,
+) -> Result<strand::session::Summary, String> {
+    run_download_with(torrent, peers, out_dir, DOWNLOAD_TIMEOUT, flow)
+}
+
+fn run_download_with(
+    torrent: &TestTorrent,
+    peers: Vec<SocketAddr>,
+    out_dir: &Path,
+    timeout: Duration,
+    flow: strand::session::Flow,
+) -> Result<strand::session::Summary, String> {
     // RUST_LOG=strand=debug shows what the session did when a test fails.
     let _ = env_logger::builder().is_test(true).try_init();
     let bytes = torrent.bytes.clone();
@@ -1117,6 +1138,7 @@ pub fn run_download_with_timeout(
         stop: None,
         tracker_timeout: Duration::from_secs(10),
         dht: None,
+        flow,
     };
     let (tx, rx) = mpsc::channel();
     let started = Instant::now();

@@ -131,6 +131,7 @@ impl StrandPeer {
             stop: Some(stop_rx),
             tracker_timeout: Duration::from_secs(10),
             dht: None,
+            flow: strand::session::Flow::default(),
         };
         let meta = strand::metainfo::Metainfo::from_bytes(&t.bytes).expect("a valid torrent");
         let (tx, rx) = mpsc::channel();

@@ -26,6 +26,7 @@ CASES=(
     "magnet_to_libtorrent|bash $HERE/magnet_to_libtorrent.sh"
     "dht_from_libtorrent|bash $HERE/dht_from_libtorrent.sh"
     "dht_to_libtorrent|bash $HERE/dht_to_libtorrent.sh"
+    "hybrid_from_libtorrent|bash $HERE/hybrid_from_libtorrent.sh"
 )
 
 # Hard ceiling per case on top of the cases' own bounded waits.

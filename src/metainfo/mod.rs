@@ -6,11 +6,18 @@
 //! info hash. File paths are validated here so later modules can join them under the
 //! download directory without re-checking for `..`, absolute paths or drive prefixes.
 
-use std::collections::HashSet;
+mod files;
+#[cfg(test)]
+mod fixture_tests;
+mod v2;
+
 use std::fmt;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+pub use files::{FileInfo, FileKind};
+pub use v2::Version;
 
 use sha1::{Digest, Sha1};
 
@@ -23,16 +30,6 @@ pub const MAX_TORRENT_FILE_LEN: u64 = 64 * 1024 * 1024;
 /// Largest piece length accepted.
 pub const MAX_PIECE_LEN: u32 = 256 * 1024 * 1024;
 
-/// One file of the torrent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileInfo {
-    /// Relative path; for a multi-file torrent it starts with the torrent's name. Every
-    /// component is a normal, non-empty name (no `..`, `.`, root, drive prefix or separator).
-    pub path: PathBuf,
-    /// Length in bytes; may be zero.
-    pub length: u64,
-}
-
 /// A checked .torrent.
 #[derive(Debug, Clone)]
 pub struct Metainfo {
@@ -44,8 +41,11 @@ pub struct Metainfo {
     pub geometry: Geometry,
     /// Expected SHA-1 of each piece, `geometry.piece_count()` of them.
     pub piece_hashes: Vec<[u8; 20]>,
-    /// Files in torrent order; their lengths sum to `geometry.total_len()`.
+    /// Files in torrent order, pad files (BEP 47) included; their lengths sum to
+    /// `geometry.total_len()`. [`Metainfo::listed_files`] leaves the padding out.
     pub files: Vec<FileInfo>,
+    /// v1, or a v1 + v2 hybrid downloaded as v1 (BEP 52).
+    pub version: Version,
     /// Whether the info dict had a `files` list (as opposed to a single `length`).
     pub multi_file: bool,
     /// Tracker tiers (BEP 12), each a non-empty list of announce URLs; may be empty.
@@ -58,6 +58,11 @@ pub struct Metainfo {
     pub created_by: Option<String>,
     /// `comment`, if present (lossy UTF-8).
     pub comment: Option<String>,
+    /// Web seeds (BEP 19 `url-list`), in the torrent's order, without duplicates.
+    pub web_seeds: Vec<String>,
+    /// One line for each odd but harmless thing in the torrent that was changed to make it
+    /// usable (a renamed duplicate, a dropped empty component, …), for the user to see.
+    pub warnings: Vec<String>,
     /// The raw bencoded info dict, as hashed into `info_hash` (what `ut_metadata` serves).
     pub info_bytes: Vec<u8>,
 }
@@ -181,17 +186,45 @@ impl Metainfo {
     }
 
     /// Parses the contents of a .torrent file.
+    /// Bytes after the torrent's closing `e` are ignored, with a warning line.
     pub fn from_bytes(data: &[u8]) -> Result<Metainfo, Error> {
-        let top = bencode::decode(data)?;
+        let (top, used) = bencode::decode_prefix(data)?;
         if top.as_dict().is_none() {
             return invalid("torrent", "expected a dict");
         }
-        let info = info_span(data)?.ok_or_else(|| missing("info"))?;
+        let info = info_span(&data[..used])?.ok_or_else(|| missing("info"))?;
         let mut meta = Metainfo::from_info_bytes(&data[info], trackers(&top))?;
         meta.creation_date = top.get(b"creation date").and_then(Value::as_int);
         meta.created_by = lossy(top.get(b"created by"));
         meta.comment = lossy(top.get(b"comment"));
+        meta.web_seeds = web_seeds(&top);
+        if used < data.len() {
+            let extra = data.len() - used;
+            log::debug!("{extra} bytes after the torrent's closing 'e' ignored");
+            meta.warnings.push(format!(
+                "{extra} bytes after the end of the torrent ignored"
+            ));
+        }
         Ok(meta)
+    }
+
+    /// The files `info` lists and `--only` numbers (from 1): every file but padding, each with
+    /// its index in [`Metainfo::files`].
+    pub fn listed_files(&self) -> impl Iterator<Item = (usize, &FileInfo)> {
+        self.files
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| !f.is_padding())
+    }
+
+    /// A choice over [`Metainfo::listed_files`] made into one over [`Metainfo::files`]:
+    /// padding is never chosen (its bytes are zeros that live nowhere).
+    pub fn choice_over_all_files(&self, listed: &[bool]) -> Vec<bool> {
+        let mut all = vec![false; self.files.len()];
+        for ((i, _), &c) in self.listed_files().zip(listed) {
+            all[i] = c;
+        }
+        all
     }
 
     /// A .torrent file for this metainfo: `announce` and `announce-list` from the trackers,
@@ -234,7 +267,15 @@ impl Metainfo {
             Ok(s) => s.to_string(),
             Err(_) => return invalid("info.name", "not valid UTF-8"),
         };
-        check_component(&name, "info.name")?;
+        let mut warnings = Vec::new();
+        let clean = files::clean_component(&name, "info.name")?;
+        if clean != name {
+            warnings.push(format!(
+                "info.name: backslash in {name:?} replaced, the name is {clean:?}"
+            ));
+        }
+        let name = clean;
+        let version = v2::version(&dict)?;
 
         let piece_len = get_int(&dict, "piece length")?;
         if piece_len <= 0 {
@@ -250,16 +291,16 @@ impl Metainfo {
             }
         };
 
-        let (files, multi_file) = match (dict.get(b"length"), dict.get(b"files")) {
+        let (files, raw_files, multi_file) = match (dict.get(b"length"), dict.get(b"files")) {
             (Some(length), None) => {
                 let length = non_negative(length, "info.length")?;
-                let file = FileInfo {
-                    path: PathBuf::from(&name),
-                    length,
-                };
-                (vec![file], false)
+                let file = FileInfo::data(&name, length);
+                (vec![file], vec![(vec![name_bytes], length)], false)
             }
-            (None, Some(list)) => (parse_files(list, &name)?, true),
+            (None, Some(list)) => {
+                let (files, raw) = files::parse_files(list, &name, &mut warnings)?;
+                (files, raw, true)
+            }
             (Some(_), Some(_)) => return invalid("info", "has both length and files"),
             (None, None) => return Err(missing("info.length or info.files")),
         };
@@ -272,6 +313,9 @@ impl Metainfo {
         }
         if total == 0 {
             return invalid("info", "torrent has no data");
+        }
+        if version == Version::Hybrid {
+            v2::check_hybrid(&dict, &raw_files)?;
         }
 
         let pieces = get_bytes(&dict, "pieces")?;
@@ -309,12 +353,15 @@ impl Metainfo {
             geometry: Geometry::new(total, piece_len),
             piece_hashes,
             files,
+            version,
             multi_file,
             trackers,
             private: dict.get(b"private").and_then(Value::as_int) == Some(1),
             creation_date: None,
             created_by: None,
             comment: None,
+            web_seeds: Vec::new(),
+            warnings,
             info_bytes: info.to_vec(),
         })
     }
@@ -378,6 +425,23 @@ fn trackers(top: &Value<'_>) -> Vec<Vec<String>> {
     }
 }
 
+/// Web seeds from `url-list` (BEP 19): one URL or a list; empty entries, non-strings and
+/// repeats dropped.
+fn web_seeds(top: &Value<'_>) -> Vec<String> {
+    let urls: Vec<&str> = match top.get(b"url-list") {
+        Some(Value::List(list)) => list.iter().filter_map(Value::as_str).collect(),
+        Some(v) => v.as_str().into_iter().collect(),
+        None => Vec::new(),
+    };
+    let mut out: Vec<String> = Vec::new();
+    for url in urls {
+        if !url.is_empty() && !out.iter().any(|u| u == url) {
+            out.push(url.to_string());
+        }
+    }
+    out
+}
+
 fn lossy(v: Option<&Value<'_>>) -> Option<String> {
     v.and_then(Value::as_bytes)
         .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -415,107 +479,13 @@ fn non_negative(v: &Value<'_>, field: &str) -> Result<u64, Error> {
     }
 }
 
-/// Parses `info.files` into paths under `name`, refusing unsafe components and paths that
-/// collide (the same file twice, or a file that is also another file's directory).
-fn parse_files(list: &Value<'_>, name: &str) -> Result<Vec<FileInfo>, Error> {
-    let Some(entries) = list.as_list() else {
-        return invalid("info.files", "expected a list");
-    };
-    if entries.is_empty() {
-        return invalid("info.files", "is empty");
-    }
-    let mut files = Vec::with_capacity(entries.len());
-    for (i, entry) in entries.iter().enumerate() {
-        let field = format!("info.files[{i}]");
-        if entry.as_dict().is_none() {
-            return invalid(&field, "expected a dict");
-        }
-        let length_field = format!("{field}.length");
-        let length = match entry.get(b"length") {
-            Some(v) => non_negative(v, &length_field)?,
-            None => return Err(missing(&length_field)),
-        };
-        let path_field = format!("{field}.path");
-        let components = match entry.get(b"path") {
-            None => return Err(missing(&path_field)),
-            Some(v) => match v.as_list() {
-                Some(c) if !c.is_empty() => c,
-                Some(_) => return invalid(&path_field, "is empty"),
-                None => return invalid(&path_field, "expected a list"),
-            },
-        };
-        let mut path = PathBuf::from(name);
-        for c in components {
-            let Some(bytes) = c.as_bytes() else {
-                return invalid(&path_field, "component is not a byte string");
-            };
-            let Ok(s) = std::str::from_utf8(bytes) else {
-                return invalid(
-                    &path_field,
-                    format!(
-                        "component {:?} is not valid UTF-8",
-                        String::from_utf8_lossy(bytes)
-                    ),
-                );
-            };
-            check_component(s, &path_field)?;
-            path.push(s);
-        }
-        files.push(FileInfo { path, length });
-    }
-    check_collisions(&files)?;
-    Ok(files)
-}
-
-/// Refuses anything but a plain file or directory name.
-fn check_component(c: &str, field: &str) -> Result<(), Error> {
-    let problem = if c.is_empty() {
-        "is empty"
-    } else if c.contains('\0') {
-        "contains a NUL byte"
-    } else if c.starts_with('/') || c.starts_with('\\') {
-        "is an absolute path"
-    } else if c.contains('/') || c.contains('\\') {
-        "contains a path separator"
-    } else if c == "." || c == ".." {
-        "is not allowed"
-    } else if c.len() >= 2 && c.as_bytes()[0].is_ascii_alphabetic() && c.as_bytes()[1] == b':' {
-        "has a drive prefix"
-    } else {
-        return Ok(());
-    };
-    invalid(field, format!("component {c:?} {problem}"))
-}
-
-/// Refuses two files with the same path and a file whose path is another file's directory.
-fn check_collisions(files: &[FileInfo]) -> Result<(), Error> {
-    let mut seen: HashSet<&Path> = HashSet::with_capacity(files.len());
-    for (i, file) in files.iter().enumerate() {
-        if !seen.insert(&file.path) {
-            return invalid(
-                &format!("info.files[{i}].path"),
-                format!("{} appears twice", file.path.display()),
-            );
-        }
-    }
-    for (i, file) in files.iter().enumerate() {
-        if let Some(dir) = file.path.ancestors().skip(1).find(|a| seen.contains(a)) {
-            return invalid(
-                &format!("info.files[{i}].path"),
-                format!("{} is also a file", dir.display()),
-            );
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SINGLE: &[u8] = include_bytes!("../testdata/single.torrent");
-    const MULTI: &[u8] = include_bytes!("../testdata/multi.torrent");
-    const UNSORTED: &[u8] = include_bytes!("../testdata/unsorted.torrent");
+    const SINGLE: &[u8] = include_bytes!("../../testdata/single.torrent");
+    const MULTI: &[u8] = include_bytes!("../../testdata/multi.torrent");
+    const UNSORTED: &[u8] = include_bytes!("../../testdata/unsorted.torrent");
 
     /// A minimal single-file info dict (keys sorted) with the right number of hashes.
     fn info_with(extra: &str, name: &str, length: u64, piece_len: u32) -> Vec<u8> {
@@ -568,10 +538,7 @@ mod tests {
         assert!(!m.multi_file);
         assert_eq!(
             m.files,
-            [FileInfo {
-                path: PathBuf::from("hello.txt"),
-                length: 108894
-            }]
+            [FileInfo::data(PathBuf::from("hello.txt"), 108894)]
         );
         assert_eq!(m.geometry.total_len(), 108894);
         assert_eq!(m.geometry.piece_len(), 32768);
@@ -712,8 +679,8 @@ mod tests {
                 "info.name: component \"c:evil\" has a drive prefix",
             ),
             (
-                "a\\b",
-                "info.name: component \"a\\\\b\" contains a path separator",
+                "..\\b",
+                "info.name: component \"..\\\\b\" contains a path separator that forms \"..\" or \".\"",
             ),
             ("a\0b", "info.name: component \"a\\0b\" contains a NUL byte"),
             ("", "info.name: component \"\" is empty"),
@@ -735,11 +702,8 @@ mod tests {
             (&["..", "x"], "component \"..\" is not allowed"),
             (&["/etc/x"], "component \"/etc/x\" is an absolute path"),
             (&["/etc", "x"], "component \"/etc\" is an absolute path"),
-            (&["a", ""], "component \"\" is empty"),
-            (
-                &["C:\\x"],
-                "component \"C:\\\\x\" contains a path separator",
-            ),
+            (&["\\etc", "x"], "component \"\\\\etc\" is an absolute path"),
+            (&["C:\\x"], "component \"C:\\\\x\" has a drive prefix"),
             (&["D:"], "component \"D:\" has a drive prefix"),
             (&["a/b"], "component \"a/b\" contains a path separator"),
         ];
@@ -761,16 +725,20 @@ mod tests {
     }
 
     #[test]
-    fn colliding_paths_are_refused() {
+    fn colliding_paths_are_renamed() {
         let twice = format!("l{}{}e", file_entry(1, &["a"]), file_entry(1, &["a"]));
+        let m = Metainfo::from_info_bytes(&multi_info("d", &twice, 2), Vec::new()).unwrap();
+        assert_eq!(m.files[1].path, Path::new("d/a.1"));
         assert_eq!(
-            error_text(&multi_info("d", &twice, 2)),
-            "info.files[1].path: d/a appears twice"
+            m.warnings,
+            ["info.files[1].path: d/a appears twice; saved as d/a.1"]
         );
         let file_as_dir = format!("l{}{}e", file_entry(1, &["a", "b"]), file_entry(1, &["a"]));
+        let m = Metainfo::from_info_bytes(&multi_info("d", &file_as_dir, 2), Vec::new()).unwrap();
+        assert_eq!(m.files[1].path, Path::new("d/a.1"));
         assert_eq!(
-            error_text(&multi_info("d", &file_as_dir, 2)),
-            "info.files[0].path: d/a is also a file"
+            m.warnings,
+            ["info.files[1].path: d/a is also a folder; saved as d/a.1"]
         );
     }
 
@@ -906,15 +874,13 @@ mod tests {
         let e = Metainfo::from_bytes(b"i1e").expect_err("not a dict");
         assert_eq!(e.to_string(), "torrent: expected a dict");
         let mut trailing = SINGLE.to_vec();
-        trailing.push(b'x');
-        let e = Metainfo::from_bytes(&trailing).expect_err("trailing data");
+        trailing.extend(b"\n\0junk");
+        let m = Metainfo::from_bytes(&trailing).expect("trailing data is ignored");
         assert_eq!(
-            e.to_string(),
-            format!(
-                "bencode: at byte {}: trailing data after value",
-                SINGLE.len()
-            )
+            m.info_hash_hex(),
+            "fe59fb41e67d5a8c81840c8782344e1b5f9139bc"
         );
+        assert_eq!(m.warnings, ["6 bytes after the end of the torrent ignored"]);
         let dup = [b"d4:info".as_slice(), &info, b"4:info", &info, b"e"].concat();
         assert!(matches!(
             Metainfo::from_bytes(&dup),
@@ -964,7 +930,7 @@ mod tests {
 
     #[test]
     fn to_torrent_bytes_keeps_the_info_hash_and_trackers() {
-        let m = Metainfo::from_bytes(include_bytes!("../testdata/multi.torrent")).unwrap();
+        let m = Metainfo::from_bytes(include_bytes!("../../testdata/multi.torrent")).unwrap();
         let back = Metainfo::from_bytes(&m.to_torrent_bytes()).unwrap();
         assert_eq!(back.info_hash, m.info_hash);
         assert_eq!(back.trackers, m.trackers);
