@@ -403,6 +403,18 @@ impl Picker {
         self.availability.get(piece as usize).copied().unwrap_or(0)
     }
 
+    /// Whether every block of `piece` is in and its hash not yet known (`Complete`), and
+    /// whether it is never picked again (`Done`): for tests that hold the picker and the
+    /// session's piece store to the same story.
+    #[cfg(test)]
+    pub(crate) fn is_complete_or_done(&self, piece: PieceIndex) -> (bool, bool) {
+        match self.pieces.get(piece as usize) {
+            Some(Piece::Complete) => (true, false),
+            Some(Piece::Done) => (false, true),
+            _ => (false, false),
+        }
+    }
+
     /// Step 1 of `pick`: free blocks of started pieces that `peer` has, the pieces it already
     /// has requests in first.
     fn continue_started(

@@ -101,9 +101,34 @@ impl Harness {
         Harness { s, hash_jobs }
     }
 
+    /// The store's invariants, and the picker telling the same story: a piece is `Complete`
+    /// in the picker exactly while the store hashes it, and `Done` exactly while the store
+    /// writes it, has it on disk or does not want it (ARCHITECTURE.md, "The states of a
+    /// piece").
+    fn check(&self) {
+        self.s.store.check();
+        for piece in 0..self.s.geometry.piece_count() {
+            let state = self.s.store.state(piece);
+            let (complete, done) = self.s.picker.is_complete_or_done(piece);
+            assert_eq!(
+                complete,
+                matches!(state, PieceState::Hashing { .. }),
+                "piece {piece}: {state:?}"
+            );
+            assert_eq!(
+                done,
+                matches!(
+                    state,
+                    PieceState::Writing | PieceState::OnDisk | PieceState::NotWanted
+                ),
+                "piece {piece}: {state:?}"
+            );
+        }
+    }
+
     fn event(&mut self, key: PeerKey, event: PeerEvent) {
         self.s.handle(Event::Peer(key, event)).unwrap();
-        self.s.store.check();
+        self.check();
     }
 
     /// A connected peer at 127.0.0.`n` that has every piece and has unchoked us.
@@ -144,7 +169,7 @@ impl Harness {
             block_digests: digests,
         };
         self.s.handle(Event::Hashed(result)).unwrap();
-        self.s.store.check();
+        self.check();
         job
     }
 
@@ -155,7 +180,7 @@ impl Harness {
             buffer: job.data,
         };
         self.s.handle(Event::Disk(event)).unwrap();
-        self.s.store.check();
+        self.check();
     }
 }
 
@@ -278,6 +303,7 @@ fn a_bad_piece_from_one_peer_gives_it_a_strike() {
         block_digests: None,
     };
     h.s.handle(Event::Hashed(result)).unwrap();
+    h.check();
     assert!(!p.told().contains(&Command::Disconnect));
     assert!(!h.s.addresses.is_banned(p.addr));
 }
@@ -335,6 +361,7 @@ fn endgame_cancels_the_duplicates_and_takes_a_late_canceled_block() {
             block_digests: None,
         };
         h.s.handle(Event::Hashed(result)).unwrap();
+        h.check();
         h.written(job);
     }
     assert!(h.s.finished());
