@@ -12,9 +12,13 @@ if [[ -x $ROOT/bin/rqbit ]] && "$ROOT/bin/rqbit" --version 2>&1 | grep -qw "$VER
 fi
 mkdir -p "$ROOT"
 echo "[install-rqbit] cargo install rqbit --version $VERSION --locked --root $ROOT (about 7 minutes on 2 cores, once)" >&2
-if ! timeout 2400 cargo install rqbit --version "$VERSION" --locked --force --root "$ROOT" >"$ROOT/install.log" 2>&1; then
+# A build dir of its own, kept: an install cut short (timeout, a killed session) resumes
+# where it stopped instead of starting over.
+if ! timeout 3600 cargo install rqbit --version "$VERSION" --locked --force --root "$ROOT" \
+    --target-dir "$ROOT/build" >"$ROOT/install.log" 2>&1; then
     echo "[install-rqbit] FAILED (log: $ROOT/install.log)" >&2
     tail -n 20 "$ROOT/install.log" >&2
     exit 1
 fi
+rm -rf "$ROOT/build"
 echo "[install-rqbit] installed $("$ROOT/bin/rqbit" --version 2>&1 | head -1)" >&2

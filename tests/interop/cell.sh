@@ -90,10 +90,15 @@ result() {
         >"$RESULT_DIR/$CASE_NAME.tsv"
 }
 
-# Strand's side of a mode: extra arguments for `strand seed` and `strand download`.
+# Strand's side of a mode: sets STRAND_MODE_ARGS, extra arguments for `strand seed` and
+# `strand download`. No DHT in plain and magnet (--no-dht, once strand has a DHT: peers
+# come from the tracker only).
 strand_mode_args() {
+    STRAND_MODE_ARGS=()
     case $MODE in
-        plain | magnet) ;;
+        plain | magnet)
+            if "$STRAND" --help 2>&1 | grep -q -- '--no-dht'; then STRAND_MODE_ARGS+=(--no-dht); fi
+            ;;
         *) die "cell.sh knows no mode '$MODE' (add a strand_mode_args arm)" ;;
     esac
 }
@@ -120,7 +125,7 @@ SOURCE=$TORRENT
 [[ $MODE == magnet ]] && SOURCE=$MAGNET
 log "the downloader gets: $SOURCE"
 start_opentracker "$TRACKER_IP" "$TRACKER_PORT" "$INFOHASH"
-mapfile -t STRAND_MODE_ARGS < <(strand_mode_args)
+strand_mode_args
 
 # mbps SECONDS : payload megabytes (10^6) per second.
 mbps() { awk -v b="$BYTES" -v s="$1" 'BEGIN { if (s > 0) printf "%.1f", b / 1e6 / s; else print "-" }'; }

@@ -40,9 +40,11 @@ FEATURES=(
 JOBS=${JOBS:-4}
 VERBOSE=${VERBOSE:-0}
 CASE_TIMEOUT=${CASE_TIMEOUT:-600}
-RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/strand-interop-run.XXXXXX")
-mkdir -p "$RUN_DIR/logs" "$RUN_DIR/results"
+RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/interop-run.XXXXXX")
+mkdir -p "$RUN_DIR/logs" "$RUN_DIR/results" "$RUN_DIR/tmp"
 export RESULT_DIR=$RUN_DIR/results
+# The jobs' work dirs go under the run's own folder, away from anything else in /tmp.
+export TMPDIR=$RUN_DIR/tmp
 T_START=$(date +%s)
 
 # Jobs: label|heavy|command
