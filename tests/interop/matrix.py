@@ -24,10 +24,10 @@ def main():
             for m in modes:
                 p = os.path.join(o.results, "%s.%s.%s.tsv" % (c, d, m))
                 if os.path.exists(p):
-                    f = (open(p).read().rstrip("\n").split("\t") + [""] * 9)[:9]
+                    f = (open(p).read().rstrip("\n").split("\t") + [""] * 8)[:8]
                     cells[c, d, m] = f
-                    if f[8]:
-                        versions[c] = f[8]
+                    if f[7]:
+                        versions[c] = f[7]
 
     notes = []
 
