@@ -91,14 +91,10 @@ result() {
 }
 
 # Strand's side of a mode: sets STRAND_MODE_ARGS, extra arguments for `strand seed` and
-# `strand download`. No DHT in plain and magnet (--no-dht, once strand has a DHT: peers
-# come from the tracker only).
+# `strand download`. No DHT in plain and magnet: peers come from the tracker only.
 strand_mode_args() {
-    STRAND_MODE_ARGS=()
     case $MODE in
-        plain | magnet)
-            if "$STRAND" --help 2>&1 | grep -q -- '--no-dht'; then STRAND_MODE_ARGS+=(--no-dht); fi
-            ;;
+        plain | magnet) STRAND_MODE_ARGS=(--no-dht) ;;
         *) die "cell.sh knows no mode '$MODE' (add a strand_mode_args arm)" ;;
     esac
 }
