@@ -410,3 +410,9 @@ seeder_sent_bytes() {
 elapsed_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'
 }
+
+# require_libtorrent : die unless $LT_PYTHON imports libtorrent (python3-libtorrent).
+require_libtorrent() {
+    "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
+        || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+}
