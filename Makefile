@@ -1,7 +1,5 @@
 # strand: build, test and interop entry points. `.ci/run` calls lint, test, interop.
 CARGO ?= cargo
-# Downloader for the interop cases: strand (default) or aria2c (checks the harness).
-DOWNLOADER ?= strand
 STRAND ?= $(CURDIR)/target/release/strand
 
 .PHONY: all build test lint fmt interop interop-deps demo clean
@@ -23,13 +21,14 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-# Installs missing Debian packages (outside any namespace), then runs every case
-# in its own network namespace that has only lo. Needs root.
+# Installs the missing Debian packages and rqbit (outside any namespace), then runs strand's
+# feature cases and the matrix of every client × direction × mode, each in its own network
+# namespace that has only lo; prints the matrix, writes tests/interop/MATRIX.md. Needs root.
 interop-deps:
 	bash tests/interop/install-deps.sh
 
 interop: build interop-deps
-	DOWNLOADER=$(DOWNLOADER) STRAND=$(STRAND) bash tests/interop/run.sh
+	STRAND=$(STRAND) bash tests/interop/run.sh
 
 clean:
 	$(CARGO) clean

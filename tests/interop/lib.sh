@@ -359,22 +359,6 @@ start_seeder_strand() {
         tracker_lists_seeder "$announce" "$INFOHASH"
 }
 
-# start_strand_seed IP PORT [ARG...] : strand as the seeder another client downloads from:
-# `strand seed $TORRENT -d $SEED_DIR --bind IP --port PORT -q ARG...` (RUST_LOG default
-# strand=debug, into its log), recorded as "strand-seed". Waits (<= 120 s: the hash check
-# comes first; dies if strand or opentracker exits) until opentracker lists a seeder at
-# $ANNOUNCE. Sets SEED_START and SEED_LISTED (`date +%s.%N`) and logs the time between.
-start_strand_seed() {
-    local ip=$1 port=$2; shift 2
-    SEED_START=$(date +%s.%N)
-    RUST_LOG=${RUST_LOG:-strand=debug} start_bg strand-seed \
-        "$STRAND" seed --no-dht "$TORRENT" -d "$SEED_DIR" --bind "$ip" --port "$port" -q "$@"
-    WAIT_ALIVE="$PID_strand_seed $PID_opentracker" wait_for 120 "strand checked the data and the tracker lists a seeder" \
-        tracker_lists_seeder "$ANNOUNCE" "$INFOHASH"
-    SEED_LISTED=$(date +%s.%N)
-    log "strand start -> tracker lists it: $(awk -v a="$SEED_START" -v b="$SEED_LISTED" 'BEGIN{printf "%.1f", b-a}')s (hash check + announce)"
-}
-
 # start_strand_download : `strand download $TORRENT -o $OUT_DIR -q` in the background under
 # `timeout $DL_TIMEOUT` (RUST_LOG default info), recorded as "downloader-strand". Sets
 # DL_LOG (its log file), DL_PID and DL_START (`date +%s.%N`).
@@ -427,96 +411,8 @@ elapsed_since() {
     awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'
 }
 
-# start_transmission IP PEER_PORT RPC_PORT DOWNLOAD_DIR : transmission-daemon in the
-# foreground (recorded as "transmission"), peers on IP:PEER_PORT, RPC on
-# 127.0.0.1:RPC_PORT, config in $WORK/transmission; DHT, LPD, PEX, uTP, port
-# forwarding, speed and ratio limits off, plaintext preferred. Log level from
-# TR_LOG (error|info|debug, default info). Waits (bounded) until RPC answers and
-# sets TR to the RPC address for transmission-remote.
-start_transmission() {
-    local ip=$1 peer_port=$2 rpc_port=$3 dl_dir=$4 cfg=$WORK/transmission
-    mkdir -p "$cfg"
-    cat >"$cfg/settings.json" <<JSON
-{
-    "alt-speed-enabled": false,
-    "bind-address-ipv4": "$ip",
-    "bind-address-ipv6": "::1",
-    "blocklist-enabled": false,
-    "dht-enabled": false,
-    "download-dir": "$dl_dir",
-    "encryption": 0,
-    "idle-seeding-limit-enabled": false,
-    "incomplete-dir-enabled": false,
-    "lpd-enabled": false,
-    "message-level": 2,
-    "peer-port": $peer_port,
-    "peer-port-random-on-start": false,
-    "pex-enabled": false,
-    "port-forwarding-enabled": false,
-    "ratio-limit-enabled": false,
-    "rename-partial-files": false,
-    "rpc-authentication-required": false,
-    "rpc-bind-address": "127.0.0.1",
-    "rpc-enabled": true,
-    "rpc-host-whitelist-enabled": false,
-    "rpc-port": $rpc_port,
-    "rpc-whitelist-enabled": false,
-    "speed-limit-down-enabled": false,
-    "speed-limit-up-enabled": false,
-    "start-added-torrents": true,
-    "utp-enabled": false,
-    "watch-dir-enabled": false
-}
-JSON
-    start_bg transmission transmission-daemon -f -g "$cfg" "--log-${TR_LOG:-info}"
-    TR="127.0.0.1:$rpc_port"
-    WAIT_ALIVE="$PID_transmission" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
-}
-
-# tr_seeding : true once transmission (at $TR) has verified its torrent(s) and seeds.
-# A complete torrent with no peers shows "State: Idle" in 3.00, with peers
-# "Seeding"; "Percent Done" reaches 100% only once the verify has finished.
-tr_seeding() {
-    local info
-    info=$(nsx transmission-remote "$TR" -t all -i 2>&1) || return 1
-    grep -q 'Percent Done: 100%' <<<"$info" && grep -Eq 'State: (Idle|Seeding)' <<<"$info"
-}
-
-# start_transmission_seed IP PEER_PORT RPC_PORT TORRENT DATA_DIR : start_transmission,
-# add TORRENT with its data in DATA_DIR, and wait (bounded) until it is verified
-# and seeding.
-start_transmission_seed() {
-    local ip=$1 peer_port=$2 rpc_port=$3 torrent=$4 data=$5
-    start_transmission "$ip" "$peer_port" "$rpc_port" "$data"
-    nsx transmission-remote "$TR" -a "$torrent" -w "$data" >>"$WORK/logs/transmission-remote.log" 2>&1 \
-        || die "transmission-remote -a failed"
-    WAIT_ALIVE="$PID_transmission" wait_for 120 "transmission verified the data and seeds" tr_seeding
-}
-
 # require_libtorrent : die unless $LT_PYTHON imports libtorrent (python3-libtorrent).
 require_libtorrent() {
     "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
         || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
-}
-
-# run_libtorrent SOURCE OUT_DIR IP PORT TIMEOUT [PEER] : lt_download.py (python3-libtorrent
-# via $LT_PYTHON; SOURCE a .torrent or a magnet link) in the namespace, recorded as
-# "libtorrent", under a hard timeout of DL_TIMEOUT + 30 s. Logs the peers it saw and those
-# it could not connect to, and dies unless it completed. Sets LT_LOG (its log file) and
-# LT_END (`date +%s.%N` when it exited).
-run_libtorrent() {
-    local rc=0 refused
-    run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "$INTEROP_DIR/lt_download.py" "$@" \
-        || rc=$?
-    LT_END=$(date +%s.%N)
-    LT_LOG=$WORK/logs/libtorrent.log
-    log "libtorrent exited with $rc; $(grep -E 'peers seen' "$LT_LOG" | sed 's/^\[lt *[0-9.]*\] //')"
-    # Which addresses libtorrent could not reach (e.g. a seeder the tracker lists at
-    # an address it does not listen on): worth knowing even when the case passes.
-    refused=$(grep -oE 'peer \[ [0-9.]+:[0-9]+ [^]]*\] disconnecting \(TCP\) \[connect\][^(]*' "$LT_LOG" \
-        | sed -E 's/^peer \[ //; s/ client: [^]]*\]//; s/ disconnecting \(TCP\) \[connect\] \[system\]:/:/' | sort -u | tr '\n' ';' || true)
-    [[ -z $refused ]] || log "libtorrent could not connect to: $refused"
-    (( rc != 124 && rc != 137 )) || die "libtorrent timed out (killed by timeout)"
-    (( rc != 3 )) || die "libtorrent did not complete within ${DL_TIMEOUT}s"
-    (( rc == 0 )) || die "libtorrent exited with status $rc"
 }

@@ -4,15 +4,17 @@ argv: SOURCE OUT_DIR LISTEN_IP LISTEN_PORT TIMEOUT_S [PEER_IP:PEER_PORT]
 SOURCE is a .torrent file or a magnet link.
 - A .torrent: the session is created with no plugins (`lt.session(settings, 0)`), so
   libtorrent speaks only the plain protocol plus BEP 10's handshake.
-- A magnet link: the session uses libtorrent's DEFAULT flags, so the default plugins
-  (ut_metadata, ut_pex, smart_ban) are loaded; without them a magnet link could never get
-  its metadata.
-DHT, LSD, UPnP, NAT-PMP and uTP are off through the settings. With PEER, libtorrent also
+- A magnet link: the same session plus the ut_metadata extension (without it a magnet
+  link could never get its metadata); ut_pex stays off.
+DHT, LSD, UPnP, NAT-PMP and uTP are off through the settings; LT_SETTINGS (a JSON object,
+optional) overrides settings, for the interop modes that need others. With PEER, libtorrent also
 dials that address (connect_peer) besides the peers the tracker (and a link's x.pe) give.
 Prints alerts, a progress line every 2 s, `METADATA <seconds>` once the metadata is there
 (at once for a .torrent) and, at the end, `DONE <seconds to metadata> <seconds to complete>
 <bytes>` (seconds from add_torrent). Exit 3 on timeout.
 """
+import json
+import os
 import sys
 import time
 
@@ -51,13 +53,14 @@ settings = {
                    | lt.alert.category_t.connect_notification
                    | lt.alert.category_t.peer_notification),
 }
+settings.update(json.loads(os.environ.get("LT_SETTINGS") or "{}"))
+ses = lt.session(settings, 0)  # flags 0: no default plugins (no ut_pex); see INTEROP-NOTES
 if magnet:
-    ses = lt.session(settings)  # default flags: default plugins, ut_metadata among them
+    ses.add_extension("ut_metadata")
     atp = lt.parse_magnet_uri(source)
     say("libtorrent", lt.__version__, "magnet: trackers", list(atp.trackers),
         "x.pe peers", ["%s:%d" % p for p in atp.peers])
 else:
-    ses = lt.session(settings, 0)  # flags 0: no default plugins; see INTEROP-NOTES
     ti = lt.torrent_info(source)
     atp = lt.add_torrent_params()
     atp.ti = ti
