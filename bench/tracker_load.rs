@@ -177,6 +177,7 @@ fn announce(n: usize, torrents: usize, rng: &mut Rng) -> AnnounceRequest {
         event: None,
         numwant: 50,
         local: Some(source_ip(n)),
+        encryption: strand::peer::mse::Encryption::Off,
     }
 }
 

@@ -55,6 +55,7 @@ fn announces_and_peer_connections_come_from_the_bound_address() {
         event: Some(AnnounceEvent::Started),
         numwant: 50,
         local: None,
+        encryption: strand::peer::mse::Encryption::Off,
     };
     let started = Instant::now();
     let mut seen = Vec::new();

@@ -136,6 +136,7 @@ impl Link {
             listen_port: (self.listen_port != 0).then_some(self.listen_port),
             yourip: Some(self.addr.ip()),
             pex: false,
+            prefers_encryption: self.encryption != Encryption::Off,
         });
         send(
             &mut writer,
@@ -308,6 +309,7 @@ mod tests {
                 listen_port: None,
                 yourip: None,
                 pex: false,
+                prefers_encryption: false,
             });
             let mut out = Vec::new();
             wire::encode(

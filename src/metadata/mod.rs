@@ -159,6 +159,7 @@ pub fn fetch(req: FetchRequest, progress: &mut dyn FnMut(usize)) -> Result<Vec<u
             // The size is unknown until the metadata is in; trackers want something > 0.
             left: 1,
             local: req.local,
+            encryption: req.encryption,
         };
         tracker::spawn_with_timeout(config, req.tracker_timeout, tracker_tx)
     });

@@ -40,10 +40,14 @@ pub(crate) struct OurHandshake {
     /// Whether to offer `ut_pex`: false for private torrents (BEP 27), which must not
     /// exchange peers.
     pub pex: bool,
+    /// Whether to say we prefer encrypted connections (`e: 1`, for `--encryption prefer` or
+    /// `require`).
+    pub prefers_encryption: bool,
 }
 
-/// Our extension handshake: `m` (`ut_metadata`, and `ut_pex` when enabled), `metadata_size`,
-/// `p`, `reqq`, `v` and `yourip` (4 or 16 raw bytes), keys sorted, absent fields left out.
+/// Our extension handshake: `e` (when we prefer encryption), `m` (`ut_metadata`, and `ut_pex`
+/// when enabled), `metadata_size`, `p`, `reqq`, `v` and `yourip` (4 or 16 raw bytes), keys
+/// sorted, absent fields left out.
 pub(crate) fn encode_handshake(ours: &OurHandshake) -> Vec<u8> {
     let version = concat!("strand ", env!("CARGO_PKG_VERSION"));
     let yourip: Option<Vec<u8>> = ours.yourip.map(|ip| match ip {
@@ -57,7 +61,11 @@ pub(crate) fn encode_handshake(ours: &OurHandshake) -> Vec<u8> {
     if ours.pex {
         m.push((b"ut_pex".as_slice(), Value::Int(i64::from(UT_PEX))));
     }
-    let mut dict = vec![(b"m".as_slice(), Value::Dict(m))];
+    let mut dict = Vec::new();
+    if ours.prefers_encryption {
+        dict.push((b"e".as_slice(), Value::Int(1)));
+    }
+    dict.push((b"m".as_slice(), Value::Dict(m)));
     if let Some(size) = ours.metadata_size {
         dict.push((b"metadata_size".as_slice(), Value::Int(i64::from(size))));
     }
@@ -281,6 +289,7 @@ mod tests {
             listen_port: None,
             yourip: None,
             pex: true,
+            prefers_encryption: false,
         }
     }
 
@@ -297,6 +306,16 @@ mod tests {
     }
 
     #[test]
+    fn preferring_encryption_is_said_with_e() {
+        let bytes = encode_handshake(&OurHandshake {
+            prefers_encryption: true,
+            ..ours()
+        });
+        assert!(bytes.starts_with(b"d1:ei1e1:md11:ut_metadata"), "{bytes:?}");
+        assert!(parse_handshake(&bytes).is_some());
+    }
+
+    #[test]
     fn every_field_of_our_handshake() {
         let full = OurHandshake {
             reqq: 250,
@@ -304,6 +323,7 @@ mod tests {
             listen_port: Some(6881),
             yourip: Some(IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3))),
             pex: false,
+            prefers_encryption: false,
         };
         let bytes = encode_handshake(&full);
         assert!(

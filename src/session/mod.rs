@@ -236,6 +236,7 @@ impl Session {
                 local: listener
                     .as_ref()
                     .and_then(|l| crate::net::local_ip(l.addr().ip())),
+                encryption: opts.encryption,
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });

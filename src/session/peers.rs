@@ -110,6 +110,7 @@ impl Session {
                 listen_port: self.workers.listener.as_ref().map(|l| l.addr().port()),
                 yourip: Some(peer.addr.ip()),
                 pex: !self.meta.private,
+                prefers_encryption: self.opts.encryption != crate::peer::mse::Encryption::Off,
             };
             let _ = peer.commands.send(Command::Extended {
                 id: extension::HANDSHAKE_ID,

@@ -13,6 +13,7 @@ use crate::bencode::{self, Value};
 
 use super::http_get::GetError;
 use super::{AnnounceRequest, AnnounceResponse, TrackerError};
+use crate::peer::mse::Encryption;
 
 /// Largest reply body accepted, in bytes.
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -161,6 +162,11 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
         url.push_str("&event=");
         url.push_str(event.as_str());
     }
+    match req.encryption {
+        Encryption::Off => {}
+        Encryption::Prefer => url.push_str("&supportcrypto=1"),
+        Encryption::Require => url.push_str("&supportcrypto=1&requirecrypto=1"),
+    }
     url
 }
 
@@ -296,6 +302,7 @@ mod tests {
             event: Some(AnnounceEvent::Started),
             numwant: 50,
             local: None,
+            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -364,6 +371,22 @@ mod tests {
             ..request()
         };
         assert!(!announce_url(URL, &regular).contains("event="));
+    }
+
+    #[test]
+    fn announce_url_says_what_encryption_we_speak() {
+        let with = |encryption| {
+            announce_url(
+                URL,
+                &AnnounceRequest {
+                    encryption,
+                    ..request()
+                },
+            )
+        };
+        assert!(!with(Encryption::Off).contains("crypto"));
+        assert!(with(Encryption::Prefer).ends_with("&supportcrypto=1"));
+        assert!(with(Encryption::Require).ends_with("&supportcrypto=1&requirecrypto=1"));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
 use crate::messages::{Event, TrackerCommand, TrackerEvent};
+use crate::peer::mse::Encryption;
 use crate::rng::Rng;
 
 /// Longest one HTTP announce may take, end to end, whatever the deadline (an HTTP request
@@ -99,6 +100,9 @@ pub struct AnnounceRequest {
     /// The address the announce is sent from (`--bind`; see [`crate::net::local_ip`]); `None`
     /// lets the system choose. Not a field of the announce: the tracker sees it.
     pub local: Option<IpAddr>,
+    /// `--encryption`: `prefer` adds `supportcrypto=1` to HTTP announces, `require` also
+    /// `requirecrypto=1`.
+    pub encryption: Encryption,
 }
 
 /// A tracker's successful reply.
@@ -292,6 +296,9 @@ pub struct TrackerConfig {
     pub left: u64,
     /// The address announces are sent from (`--bind`); `None` lets the system choose.
     pub local: Option<IpAddr>,
+    /// `--encryption`: `prefer` adds `supportcrypto=1` to HTTP announces, `require` also
+    /// `requirecrypto=1`.
+    pub encryption: Encryption,
 }
 
 /// Starts the tracker thread (named `tracker`) with the [`DEFAULT_GIVE_UP`] timeout; see
@@ -610,6 +617,7 @@ impl TrackerThread {
                 NUMWANT
             },
             local: self.config.local,
+            encryption: self.config.encryption,
         }
     }
 
@@ -753,6 +761,7 @@ mod tests {
             port: 6881,
             left: 1000,
             local: None,
+            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -770,6 +779,7 @@ mod tests {
             event: None,
             numwant: NUMWANT,
             local: None,
+            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 

@@ -256,6 +256,7 @@ impl Request {
                         event,
                         numwant: u32::try_from(numwant).unwrap_or(NUMWANT),
                         local: None,
+                        encryption: crate::peer::mse::Encryption::Off,
                     },
                     key,
                 })
@@ -449,6 +450,7 @@ pub(crate) mod tests {
             event: Some(AnnounceEvent::Started),
             numwant: 50,
             local: None,
+            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -471,6 +473,7 @@ pub(crate) mod tests {
                     event: None,
                     numwant: 0,
                     local: None,
+                    encryption: crate::peer::mse::Encryption::Off,
                     ..request()
                 },
                 key: 9,

@@ -305,6 +305,7 @@ fn our_client_announces_end_to_end() {
         event: Some(AnnounceEvent::Started),
         numwant: 50,
         local: None,
+        encryption: crate::peer::mse::Encryption::Off,
     };
     let url = server.announce_url();
     let response = crate::tracker::http::announce(&url, &request, Duration::from_secs(5)).unwrap();
@@ -318,6 +319,7 @@ fn our_client_announces_end_to_end() {
         event: Some(AnnounceEvent::Stopped),
         numwant: 0,
         local: None,
+        encryption: crate::peer::mse::Encryption::Off,
         ..request
     };
     let response = crate::tracker::http::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
@@ -404,6 +406,7 @@ fn udp_request(n: u16, port: u16) -> AnnounceRequest {
         event: Some(AnnounceEvent::Started),
         numwant: 50,
         local: None,
+        encryption: crate::peer::mse::Encryption::Off,
     }
 }
 
