@@ -1,6 +1,6 @@
-//! The DHT over real UDP on loopback: a 20-node DHT on distinct 127.x.y.z addresses with
-//! fixed ids (announce on one node, find from another, expiry by advancing the nodes'
-//! clocks), a flood from one address, malformed datagrams, the saved state, and the guard
+//! The DHT over real UDP on loopback, on distinct 127.x.y.z addresses with fixed ids: 50
+//! nodes that converge (every node finds every announce), 20 nodes (announce on one node,
+//! find from another, expiry by advancing the nodes' clocks), a flood from one address, malformed datagrams, the saved state, and the guard
 //! that keeps every test on loopback.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
@@ -113,6 +113,59 @@ fn twenty_nodes_announce_find_and_expire() {
     let (peers, done) = wait_for_peers(finder, hash, Duration::from_secs(20));
     assert!(done);
     assert!(peers.is_empty(), "expired peers still served: {peers:?}");
+    stop_all(nodes);
+}
+
+/// Fifty nodes over real UDP, five of them announcing an info hash each: every node then
+/// finds every announcer.
+#[test]
+fn fifty_nodes_converge_every_node_finds_every_announce() {
+    let first = start(1, None, None);
+    let router = first.local_addr();
+    let mut nodes = vec![first];
+    for n in 2..=50 {
+        nodes.push(start(n, Some(router), None));
+    }
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end
+        && !nodes
+            .iter()
+            .all(|n| n.report().is_some_and(|r| r.nodes >= 8))
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let announcers: Vec<usize> = vec![3, 12, 24, 37, 49];
+    let hash = |a: usize| [a as u8; 20];
+    for &a in &announcers {
+        nodes[a]
+            .commands
+            .send(DhtCommand::Announce(hash(a), 7000 + a as u16))
+            .unwrap();
+    }
+    for &a in &announcers {
+        let (_, done) = wait_for_peers(&nodes[a], hash(a), Duration::from_secs(20));
+        assert!(done, "the announce lookup of node {} did not end", a + 1);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut missing = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        while node.events.try_recv().is_ok() {}
+        for &a in &announcers {
+            if a == i {
+                continue;
+            }
+            node.get_peers(hash(a));
+            let want = SocketAddr::new(ip(a as u8 + 1), 7000 + a as u16);
+            let (peers, _) = wait_for_peers(node, hash(a), Duration::from_secs(20));
+            if !peers.contains(&want) {
+                missing.push((i + 1, a + 1));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "(finder, announcer) pairs not found: {missing:?}"
+    );
     stop_all(nodes);
 }
 
