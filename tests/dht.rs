@@ -1,7 +1,7 @@
 //! The DHT over real UDP on loopback, on distinct 127.x.y.z addresses with fixed ids: 50
 //! nodes that converge (every node finds every announce), 20 nodes (announce on one node,
-//! find from another, expiry by advancing the nodes' clocks), a flood from one address, malformed datagrams, the saved state, and the guard
-//! that keeps every test on loopback.
+//! find from another, expiry by advancing the nodes' clocks), a flood from one address,
+//! malformed datagrams, the saved state, and the guard that keeps every test on loopback.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::path::PathBuf;
