@@ -449,6 +449,10 @@ fn per_command_help() {
     }
     let download = run(&["help", "download"], Duration::from_secs(10)).1;
     assert!(download.contains("--only") && download.contains("--max-peers"));
+    for text in [&global, &download] {
+        let flush_left: Vec<&str> = text.lines().filter(|l| l.starts_with('-')).collect();
+        assert!(flush_left.is_empty(), "flags not indented: {flush_left:?}");
+    }
     assert!(!download.contains("--piece-length"), "{download}");
     let (code, _, err) = run(&["help", "nope"], Duration::from_secs(10));
     assert_eq!(code, Some(2));

@@ -20,8 +20,8 @@ USAGE:
 ";
 
 /// Flags of `download` alone.
-const DOWNLOAD_FLAGS: &str = "\
-    -o, --output DIR      folder to write the torrent's files under [default: .]
+const DOWNLOAD_FLAGS: &str =
+    "    -o, --output DIR      folder to write the torrent's files under [default: .]
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
     --overwrite           replace files in the way that hold none of the torrent's
@@ -40,8 +40,8 @@ const DOWNLOAD_FLAGS: &str = "\
 ";
 
 /// Flags of `download` and `verify`: which files.
-const SELECT_FLAGS: &str = "\
-    --only LIST           only these files, numbered as `strand info` shows them:
+const SELECT_FLAGS: &str =
+    "    --only LIST           only these files, numbered as `strand info` shows them:
                           e.g. 1,3-5
     --exclude GLOB        skip files whose path, a folder in it, or its name matches
                           GLOB (* matches any run of characters, / included; ? one
@@ -49,20 +49,18 @@ const SELECT_FLAGS: &str = "\
 ";
 
 /// The data folder of `seed` and `verify`.
-const DATA_FLAG: &str = "\
-    -d, --data DIR        folder holding the torrent's files [default: .]
+const DATA_FLAG: &str = "    -d, --data DIR        folder holding the torrent's files [default: .]
 ";
 
 /// When `seed` stops.
-const SEED_LIMIT_FLAGS: &str = "\
-    --seed-ratio R, --seed-time MINUTES
+const SEED_LIMIT_FLAGS: &str = "    --seed-ratio R, --seed-time MINUTES
                           stop seeding at that ratio or after that long
                           [default: seed until Ctrl-C]
 ";
 
 /// Flags of `create`.
-const CREATE_FLAGS: &str = "\
-    -t, --tracker URL     announce URL; repeat for backups (one tier each)
+const CREATE_FLAGS: &str =
+    "    -t, --tracker URL     announce URL; repeat for backups (one tier each)
     -o, --output FILE     where to write the torrent [default: NAME.torrent]
     --piece-length N      piece size in bytes (K and M suffixes: 256K), a power of
                           two from 16 KiB to 16 MiB [default: chosen for 1,000–2,000
@@ -108,8 +106,8 @@ DHT (download, seed and dht):
 ";
 
 /// Flags of `tracker`.
-const TRACKER_FLAGS: &str = "\
-    --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
+const TRACKER_FLAGS: &str =
+    "    --port N              port for `strand tracker`, HTTP and UDP [default: 6969]
     --bind ADDR           address for `strand tracker` [default: 127.0.0.1; use
                           0.0.0.0 to serve other machines]
 ";
