@@ -720,3 +720,39 @@ fn a_failed_preallocate_leaves_nothing() {
     assert!(err.contains("big.bin"), "the error names the file: {err}");
     assert_eq!(list_files(&out), Vec::<String>::new(), "{err}");
 }
+
+/// `create` without `-t` makes a trackerless torrent (peers meet over the DHT), as
+/// mktorrent and transmission-create do; a private torrent still needs a tracker.
+#[test]
+fn create_without_a_tracker_is_trackerless_unless_private() {
+    let dir = TempDir::new("create-trackerless");
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, payload(40 * KIB, 9)).unwrap();
+    let out = dir.path().join("f.torrent");
+    let (code, _, err) = run(
+        &[
+            "create",
+            file.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let meta = strand::metainfo::Metainfo::load(&out).unwrap();
+    assert!(meta.trackers.is_empty());
+    let private = dir.path().join("p.torrent");
+    let (code, _, err) = run(
+        &[
+            "create",
+            file.to_str().unwrap(),
+            "-o",
+            private.to_str().unwrap(),
+            "--private",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--private") && err.contains("-t URL"), "{err}");
+}

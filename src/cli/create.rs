@@ -34,9 +34,11 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .map_err(usage_err)?
         .ok_or_else(|| Failure::usage("missing the file or folder to share"))?;
     finish(args)?;
-    if trackers.is_empty() {
+    // Without a tracker, peers find each other over the DHT, which private torrents
+    // (BEP 27) may not use.
+    if trackers.is_empty() && private {
         return Err(Failure::usage(
-            "give at least one tracker with -t URL (peers find each other through it)",
+            "a --private torrent needs a tracker: give one with -t URL",
         ));
     }
     let opts = CreateOptions {

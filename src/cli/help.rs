@@ -60,7 +60,8 @@ const SEED_LIMIT_FLAGS: &str = "    --seed-ratio R, --seed-time MINUTES
 
 /// Flags of `create`.
 const CREATE_FLAGS: &str =
-    "    -t, --tracker URL     announce URL; repeat for backups (one tier each)
+    "    -t, --tracker URL     announce URL; repeat for backups (one tier each); without
+                          one, peers find the torrent over the DHT
     -o, --output FILE     where to write the torrent [default: NAME.torrent]
     --piece-length N      piece size in bytes (K and M suffixes: 256K), a power of
                           two from 16 KiB to 16 MiB [default: chosen for 1,000–2,000
