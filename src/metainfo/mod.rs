@@ -479,6 +479,36 @@ fn non_negative(v: &Value<'_>, field: &str) -> Result<u64, Error> {
     }
 }
 
+/// Test fixtures shared by the modules that need a metainfo without parsing one.
+#[cfg(test)]
+impl Metainfo {
+    /// A multi-file v1 metainfo named `t` with these pieces and files and nothing optional.
+    pub(crate) fn for_test(
+        info_hash: [u8; 20],
+        geometry: Geometry,
+        piece_hashes: Vec<[u8; 20]>,
+        files: Vec<FileInfo>,
+    ) -> Metainfo {
+        Metainfo {
+            info_hash,
+            name: "t".into(),
+            geometry,
+            piece_hashes,
+            files,
+            multi_file: true,
+            trackers: Vec::new(),
+            private: false,
+            creation_date: None,
+            created_by: None,
+            comment: None,
+            version: Version::V1,
+            web_seeds: Vec::new(),
+            warnings: Vec::new(),
+            info_bytes: Vec::new(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -224,26 +224,14 @@ pub(crate) mod tests {
             .iter()
             .map(|(name, d)| FileInfo::data(Path::new("t").join(name), d.len() as u64))
             .collect();
-        Metainfo {
-            info_hash: [0; 20],
-            name: "t".into(),
-            geometry: Geometry::new(all.len() as u64, piece_len),
-            piece_hashes: all
-                .chunks(piece_len as usize)
+        Metainfo::for_test(
+            [0; 20],
+            Geometry::new(all.len() as u64, piece_len),
+            all.chunks(piece_len as usize)
                 .map(|c| Sha1::digest(c).into())
                 .collect(),
             files,
-            multi_file: true,
-            trackers: Vec::new(),
-            private: false,
-            creation_date: None,
-            created_by: None,
-            comment: None,
-            version: crate::metainfo::Version::V1,
-            web_seeds: Vec::new(),
-            warnings: Vec::new(),
-            info_bytes: Vec::new(),
-        }
+        )
     }
 
     /// Writes `contents` under `dir/t`.
@@ -271,10 +259,7 @@ pub(crate) mod tests {
 
     #[test]
     fn all_good_gives_a_full_bitfield_and_progress() {
-        let dir = Scratch::new("check-good");
-        let contents = sample();
-        put(&dir, &contents);
-        let m = meta(&contents, 16384);
+        let (dir, m) = sample_on_disk("check-good");
         assert_eq!(m.geometry.piece_count(), 6);
         for threads in [1, 2, 4, 100] {
             let mut calls = Vec::new();
@@ -291,84 +276,83 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn one_corrupted_byte_loses_exactly_its_piece() {
-        let dir = Scratch::new("check-corrupt");
+    /// The sample written under a new scratch folder `name`, and its metainfo.
+    fn sample_on_disk(name: &str) -> (Scratch, Metainfo) {
+        let dir = Scratch::new(name);
+        let contents = sample();
+        put(&dir, &contents);
+        (dir, meta(&contents, 16384))
+    }
+
+    /// Checks `dir` against `m` on `threads` threads, without progress.
+    fn check_quietly(dir: &Path, m: &Metainfo, threads: usize) -> Result<Bitfield, StorageError> {
+        check(&FileMap::plain(dir, m), m, threads, &mut |_, _| {})
+    }
+
+    /// The pieces a check on `threads` threads finds missing once `spoil` has changed the
+    /// sample's bytes after its metainfo was made.
+    fn missing_after(
+        name: &str,
+        threads: usize,
+        spoil: impl FnOnce(&mut [(&str, Vec<u8>)]),
+    ) -> Vec<u32> {
+        let dir = Scratch::new(name);
         let mut contents = sample();
         let m = meta(&contents, 16384);
-        // Byte 20000 of c.bin is torrent byte 60000, in piece 3.
-        contents[2].1[20000] ^= 0x55;
+        spoil(&mut contents);
         put(&dir, &contents);
-        let have = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap();
-        assert_eq!(missing(&have), [3]);
+        missing(&check_quietly(&dir.0, &m, threads).unwrap())
+    }
+
+    #[test]
+    fn one_corrupted_byte_loses_exactly_its_piece() {
+        // Byte 20000 of c.bin is torrent byte 60000, in piece 3.
+        let lost = missing_after("check-corrupt", 2, |contents| contents[2].1[20000] ^= 0x55);
+        assert_eq!(lost, [3]);
     }
 
     #[test]
     fn a_missing_file_loses_only_its_pieces() {
-        let dir = Scratch::new("check-missing");
-        let contents = sample();
-        put(&dir, &contents);
+        let (dir, m) = sample_on_disk("check-missing");
         std::fs::remove_file(dir.0.join("t/sub/c.bin")).unwrap();
-        let m = meta(&contents, 16384);
         // c.bin is torrent bytes 40000..70000: pieces 2, 3 and 4.
-        let have = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap();
+        let have = check_quietly(&dir.0, &m, 2).unwrap();
         assert_eq!(missing(&have), [2, 3, 4]);
         // Nothing on disk at all: nothing good, and still no error.
         let empty = Scratch::new("check-nothing");
-        assert_eq!(
-            check(&FileMap::plain(&empty.0, &m), &m, 1, &mut |_, _| {})
-                .unwrap()
-                .count(),
-            0
-        );
+        assert_eq!(check_quietly(&empty.0, &m, 1).unwrap().count(), 0);
     }
 
     #[test]
     fn a_short_file_loses_only_the_pieces_past_its_end() {
-        let dir = Scratch::new("check-short");
-        let mut contents = sample();
-        let m = meta(&contents, 16384);
         // Cut d.bin (torrent bytes 70000..95000) to 20000 bytes: bytes 90000.. are gone,
         // which lie in piece 5 (81920..95000).
-        contents[3].1.truncate(20000);
-        put(&dir, &contents);
-        let have = check(&FileMap::plain(&dir.0, &m), &m, 1, &mut |_, _| {}).unwrap();
-        assert_eq!(missing(&have), [5]);
+        let lost = missing_after("check-short", 1, |contents| contents[3].1.truncate(20000));
+        assert_eq!(lost, [5]);
     }
 
     #[test]
     fn a_piece_spanning_two_files_needs_both() {
-        let dir = Scratch::new("check-span");
-        let mut contents = sample();
-        let m = meta(&contents, 16384);
         // The last byte of a.bin (torrent byte 39999) is in piece 2, which continues into
         // c.bin; corrupting it must lose piece 2 only, while piece 3 (all c.bin) survives.
-        contents[0].1[39999] ^= 1;
-        put(&dir, &contents);
-        let have = check(&FileMap::plain(&dir.0, &m), &m, 3, &mut |_, _| {}).unwrap();
-        assert_eq!(missing(&have), [2]);
+        let lost = missing_after("check-span", 3, |contents| contents[0].1[39999] ^= 1);
+        assert_eq!(lost, [2]);
     }
 
     #[test]
     fn other_io_errors_are_errors_with_the_path() {
-        let dir = Scratch::new("check-dir");
-        let contents = sample();
-        put(&dir, &contents);
+        let (dir, m) = sample_on_disk("check-dir");
         // A folder where a.bin should be: opening works, reading fails with EISDIR.
         std::fs::remove_file(dir.0.join("t/a.bin")).unwrap();
         std::fs::create_dir(dir.0.join("t/a.bin")).unwrap();
-        let m = meta(&contents, 16384);
-        let err = check(&FileMap::plain(&dir.0, &m), &m, 2, &mut |_, _| {}).unwrap_err();
+        let err = check_quietly(&dir.0, &m, 2).unwrap_err();
         assert_eq!(err.path, dir.0.join("t/a.bin"));
         assert!(err.to_string().contains("t/a.bin"), "{err}");
     }
 
     #[test]
     fn hash_pieces_stops_when_asked() {
-        let dir = Scratch::new("check-stop");
-        let contents = sample();
-        put(&dir, &contents);
-        let m = meta(&contents, 16384);
+        let (dir, m) = sample_on_disk("check-stop");
         let mut seen = 0;
         hash_pieces(&FileMap::plain(&dir.0, &m), 1, &mut |_, _| {
             seen += 1;

@@ -222,23 +222,12 @@ mod tests {
             .collect();
         let total = lengths.iter().sum();
         let geometry = Geometry::new(total, piece_len);
-        Metainfo {
-            info_hash: [7; 20],
-            name: "t".into(),
+        Metainfo::for_test(
+            [7; 20],
             geometry,
-            piece_hashes: vec![[0; 20]; geometry.piece_count() as usize],
+            vec![[0; 20]; geometry.piece_count() as usize],
             files,
-            multi_file: true,
-            trackers: Vec::new(),
-            private: false,
-            creation_date: None,
-            created_by: None,
-            comment: None,
-            version: crate::metainfo::Version::V1,
-            web_seeds: Vec::new(),
-            warnings: Vec::new(),
-            info_bytes: Vec::new(),
-        }
+        )
     }
 
     #[test]
