@@ -448,23 +448,26 @@ fn lossy(v: Option<&Value<'_>>) -> Option<String> {
 }
 
 fn get_bytes<'a>(dict: &Value<'a>, key: &str) -> Result<&'a [u8], Error> {
-    let field = format!("info.{key}");
-    match dict.get(key.as_bytes()) {
-        None => Err(missing(&field)),
-        Some(v) => match v.as_bytes() {
-            Some(b) => Ok(b),
-            None => invalid(&field, "expected a byte string"),
-        },
-    }
+    get_field(dict, key, Value::as_bytes, "expected a byte string")
 }
 
 fn get_int(dict: &Value<'_>, key: &str) -> Result<i64, Error> {
+    get_field(dict, key, Value::as_int, "expected an integer")
+}
+
+/// The required `info` field `key` as `read` takes it, or an error naming the field.
+fn get_field<'a, T>(
+    dict: &Value<'a>,
+    key: &str,
+    read: impl Fn(&Value<'a>) -> Option<T>,
+    expected: &str,
+) -> Result<T, Error> {
     let field = format!("info.{key}");
     match dict.get(key.as_bytes()) {
         None => Err(missing(&field)),
-        Some(v) => match v.as_int() {
-            Some(n) => Ok(n),
-            None => invalid(&field, "expected an integer"),
+        Some(v) => match read(v) {
+            Some(x) => Ok(x),
+            None => invalid(&field, expected),
         },
     }
 }
