@@ -286,23 +286,15 @@ mod tests {
     use std::time::Instant;
 
     use super::super::testutil::{Reply, TestServer};
-    use super::super::AnnounceEvent;
     use super::*;
 
     const URL: &str = "http://t.example/announce";
 
+    /// The codec tests' announce, with an info hash that needs every kind of escaping.
     fn request() -> AnnounceRequest {
         AnnounceRequest {
             info_hash: *b"\x00\x01 ~-._AZaz09%&=+/\xfe\xff",
-            peer_id: *b"-ST0001-abcdefghijkl",
-            port: 6881,
-            uploaded: 1,
-            downloaded: 2,
-            left: 3,
-            event: Some(AnnounceEvent::Started),
-            numwant: 50,
-            local: None,
-            encryption: crate::peer::mse::Encryption::Off,
+            ..super::super::udp_wire::tests::request()
         }
     }
 

@@ -790,6 +790,25 @@ mod tests {
         }
     }
 
+    /// A tracker giving one peer, and the tracker thread spawned on it once its started
+    /// announce and the peer it brings back have been seen.
+    fn started_with_peers() -> (
+        TestServer,
+        Sender<TrackerCommand>,
+        JoinHandle<()>,
+        Receiver<Event>,
+    ) {
+        let server = TestServer::start(|_| Reply::Ok(ONE_PEER.to_vec()));
+        let (events, events_rx) = crossbeam_channel::unbounded();
+        let (cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
+        assert!(server.next_request(WAIT).contains("event=started"));
+        assert!(matches!(
+            expect_tracker_event(&events_rx),
+            TrackerEvent::Peers(_)
+        ));
+        (server, cmd, handle, events_rx)
+    }
+
     fn join_within(handle: JoinHandle<()>, limit: Duration) {
         let deadline = Instant::now() + limit;
         while !handle.is_finished() {
@@ -1007,14 +1026,7 @@ mod tests {
 
     #[test]
     fn completed_overtaken_by_stop_is_still_announced() {
-        let server = TestServer::start(|_| Reply::Ok(ONE_PEER.to_vec()));
-        let (events, events_rx) = crossbeam_channel::unbounded();
-        let (cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
-        assert!(server.next_request(WAIT).contains("event=started"));
-        assert!(matches!(
-            expect_tracker_event(&events_rx),
-            TrackerEvent::Peers(_)
-        ));
+        let (server, cmd, handle, _events_rx) = started_with_peers();
         // The session completes and shuts down at once: both commands are queued together.
         assert!(cmd.send(TrackerCommand::Completed).is_ok());
         assert!(cmd.send(TrackerCommand::Stop).is_ok());
@@ -1115,14 +1127,7 @@ mod tests {
 
     #[test]
     fn need_peers_without_min_interval_waits_30_s() {
-        let server = TestServer::start(|_| Reply::Ok(ONE_PEER.to_vec()));
-        let (events, events_rx) = crossbeam_channel::unbounded();
-        let (cmd, handle) = spawn(config(vec![vec![server.url()]]), events);
-        assert!(server.next_request(WAIT).contains("event=started"));
-        assert!(matches!(
-            expect_tracker_event(&events_rx),
-            TrackerEvent::Peers(_)
-        ));
+        let (server, cmd, handle, _events_rx) = started_with_peers();
         assert!(cmd.send(TrackerCommand::NeedPeers).is_ok());
         std::thread::sleep(Duration::from_millis(1500));
         assert!(server.try_next_request().is_none(), "announced before 30 s");

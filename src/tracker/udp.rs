@@ -215,10 +215,7 @@ impl Client {
         deadline: Instant,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Response, TrackerError> {
-        let io_error = |what: &str, error: io::Error| TrackerError::Transport {
-            url: url.to_string(),
-            reason: format!("{what} {addr}: {error}"),
-        };
+        let io_error = |what: &str, error: io::Error| transport_error(url, addr, what, error);
         if let Entry::Vacant(slot) = self.connections.entry(addr) {
             let local = match want {
                 Want::Announce(req) => req.local,
@@ -250,10 +247,7 @@ impl Client {
         deadline: Instant,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Response, TrackerError> {
-        let io_error = |what: &str, error: io::Error| TrackerError::Transport {
-            url: url.to_string(),
-            reason: format!("{what} {addr}: {error}"),
-        };
+        let io_error = |what: &str, error: io::Error| transport_error(url, addr, what, error);
         let started = Instant::now();
         let mut timeouts = 0u32;
         // A cached id the tracker refuses (it may have restarted) earns one fresh connect.
@@ -375,6 +369,14 @@ fn unexpected(url: &str, reply: &Response) -> TrackerError {
     TrackerError::Malformed {
         url: url.to_string(),
         reason: format!("unexpected {kind} reply"),
+    }
+}
+
+/// A socket error on the way to the tracker at `addr`, as one line naming `url`.
+fn transport_error(url: &str, addr: SocketAddr, what: &str, error: io::Error) -> TrackerError {
+    TrackerError::Transport {
+        url: url.to_string(),
+        reason: format!("{what} {addr}: {error}"),
     }
 }
 
