@@ -163,6 +163,12 @@ impl Harness {
     fn hash(&mut self, piece: PieceIndex, ok: bool, digests: Option<Vec<[u8; 20]>>) -> HashJob {
         let job = self.hash_jobs.try_recv().expect("a hash job");
         assert_eq!(job.piece, piece);
+        self.verdict(piece, ok, digests);
+        job
+    }
+
+    /// The hasher's verdict on `piece`, whichever job it came from.
+    fn verdict(&mut self, piece: PieceIndex, ok: bool, digests: Option<Vec<[u8; 20]>>) {
         let result = HashResult {
             piece,
             ok,
@@ -170,7 +176,6 @@ impl Harness {
         };
         self.s.handle(Event::Hashed(result)).unwrap();
         self.check();
-        job
     }
 
     /// The writer reports `job`'s piece written.
@@ -297,13 +302,7 @@ fn a_bad_piece_from_one_peer_gives_it_a_strike() {
     }
     let job = h.hash_jobs.try_recv().unwrap();
     assert!(!job.block_digests);
-    let result = HashResult {
-        piece: job.piece,
-        ok: true,
-        block_digests: None,
-    };
-    h.s.handle(Event::Hashed(result)).unwrap();
-    h.check();
+    h.verdict(job.piece, true, None);
     assert!(!p.told().contains(&Command::Disconnect));
     assert!(!h.s.addresses.is_banned(p.addr));
 }
@@ -355,13 +354,7 @@ fn endgame_cancels_the_duplicates_and_takes_a_late_canceled_block() {
     assert!(h.s.peers.contains_key(&b.key));
     for _ in 0..2 {
         let job = h.hash_jobs.try_recv().unwrap();
-        let result = HashResult {
-            piece: job.piece,
-            ok: true,
-            block_digests: None,
-        };
-        h.s.handle(Event::Hashed(result)).unwrap();
-        h.check();
+        h.verdict(job.piece, true, None);
         h.written(job);
     }
     assert!(h.s.finished());
