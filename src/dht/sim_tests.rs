@@ -64,6 +64,24 @@ impl Net {
         net
     }
 
+    /// Node `announcer` announces port `port` for `hash(k)`; after `settle`, node `asker` looks
+    /// the peers up and has `settle` again to hear them.
+    fn announce_then_get_peers(
+        &mut self,
+        announcer: usize,
+        asker: usize,
+        k: u8,
+        port: u16,
+        settle: Duration,
+    ) {
+        self.nodes[announcer].announce(hash(k), port, self.now);
+        self.collect();
+        self.run(settle);
+        self.nodes[asker].get_peers(hash(k), self.now);
+        self.collect();
+        self.run(settle);
+    }
+
     fn collect(&mut self) {
         for i in 0..self.nodes.len() {
             for out in self.nodes[i].drain() {
@@ -172,12 +190,7 @@ fn fifty_nodes_converge_and_every_node_finds_every_announce() {
 fn announced_peers_expire_when_the_announcer_goes_away() {
     let mut net = Net::new(20, 8);
     net.run(Duration::from_secs(5));
-    net.nodes[5].announce(hash(1), 7001, net.now);
-    net.collect();
-    net.run(Duration::from_secs(5));
-    net.nodes[15].get_peers(hash(1), net.now);
-    net.collect();
-    net.run(Duration::from_secs(5));
+    net.announce_then_get_peers(5, 15, 1, 7001, Duration::from_secs(5));
     assert!(net.found[15][&hash(1)].contains(&SocketAddr::new(net.addrs[5].ip(), 7001)));
     net.down.insert(5);
     net.run(PEER_TTL + Duration::from_secs(70));
@@ -357,12 +370,7 @@ fn a_node_that_joined_through_the_announcer_alone_finds_it() {
         own_ip: Some(net.addrs[0].ip()),
     };
     net.nodes[0] = Node::new(config, Rng::seeded(1), net.now);
-    net.nodes[0].announce(hash(5), 7005, net.now);
-    net.collect();
-    net.run(Duration::from_secs(2));
-    net.nodes[1].get_peers(hash(5), net.now);
-    net.collect();
-    net.run(Duration::from_secs(2));
+    net.announce_then_get_peers(0, 1, 5, 7005, Duration::from_secs(2));
     let want = SocketAddr::new(net.addrs[0].ip(), 7005);
     assert!(net.found[1]
         .get(&hash(5))
