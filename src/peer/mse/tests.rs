@@ -522,13 +522,20 @@ fn dripping_peer(bytes: Vec<u8>, delay: Duration) -> (TcpStream, thread::JoinHan
     (near, dripper)
 }
 
-#[test]
-fn a_key_dripped_a_byte_at_a_time_still_finishes() {
-    let hs = Handshake::new(HASH_A, [9; 20]).to_bytes();
-    let stream = crafted(200, &offer(VC, 2, 100, &hs));
-    let (near, dripper) = dripping_peer(stream, Duration::from_millis(1));
-    let mut input = DeadlineReader::new(&near, Duration::from_secs(20));
-    let est = accept_with(
+/// The responder, under a `deadline` per read, fed `stream` by a dripping peer; the peer's
+/// end and thread come back for the test to close and join.
+fn accept_dripped(
+    stream: Vec<u8>,
+    delay: Duration,
+    deadline: Duration,
+) -> (
+    Result<Established, MseError>,
+    TcpStream,
+    thread::JoinHandle<TcpStream>,
+) {
+    let (near, dripper) = dripping_peer(stream, delay);
+    let mut input = DeadlineReader::new(&near, deadline);
+    let result = accept_with(
         &fixed_b(0, 0),
         &[],
         &mut input,
@@ -536,6 +543,15 @@ fn a_key_dripped_a_byte_at_a_time_still_finishes() {
         &[HASH_A],
         Encryption::Prefer,
     );
+    (result, near, dripper)
+}
+
+#[test]
+fn a_key_dripped_a_byte_at_a_time_still_finishes() {
+    let hs = Handshake::new(HASH_A, [9; 20]).to_bytes();
+    let stream = crafted(200, &offer(VC, 2, 100, &hs));
+    let (est, _near, dripper) =
+        accept_dripped(stream, Duration::from_millis(1), Duration::from_secs(20));
     assert_eq!(est.unwrap().initial_payload, hs);
     dripper.join().unwrap();
 }
@@ -543,19 +559,13 @@ fn a_key_dripped_a_byte_at_a_time_still_finishes() {
 #[test]
 fn a_key_dripped_too_slowly_is_cut_by_the_deadline() {
     let stream = crafted(0, &offer(VC, 2, 0, &[]));
-    let (near, dripper) = dripping_peer(stream, Duration::from_millis(20));
     let started = Instant::now();
-    let mut input = DeadlineReader::new(&near, Duration::from_millis(300));
-    let e = accept_with(
-        &fixed_b(0, 0),
-        &[],
-        &mut input,
-        &mut &near,
-        &[HASH_A],
-        Encryption::Prefer,
-    )
-    .unwrap_err();
-    match e {
+    let (est, near, dripper) = accept_dripped(
+        stream,
+        Duration::from_millis(20),
+        Duration::from_millis(300),
+    );
+    match est.unwrap_err() {
         MseError::Io { err, .. } => assert!(is_timeout(&err), "{err}"),
         other => panic!("{other:?}"),
     }
