@@ -650,6 +650,22 @@ mod tests {
         Geometry::new(u64::from(pieces) * u64::from(PIECE), PIECE)
     }
 
+    /// A picker for `geometry(pieces)` with nothing had yet, and the bitfield of a peer that has
+    /// every piece.
+    fn fresh(pieces: u32, seed: u64) -> (Geometry, Picker, Bitfield) {
+        let g = geometry(pieces);
+        let p = Picker::new(g, &Bitfield::new(pieces), seed);
+        (g, p, Bitfield::full(pieces))
+    }
+
+    /// What `block_received` says of a needed block.
+    fn wanted(cancel: &[PeerKey], piece_complete: bool) -> Received {
+        Received::Wanted {
+            cancel: cancel.to_vec(),
+            piece_complete,
+        }
+    }
+
     fn bits(len: u32, set: &[u32]) -> Bitfield {
         let mut b = Bitfield::new(len);
         for &i in set {
@@ -710,9 +726,7 @@ mod tests {
 
     #[test]
     fn withdrawn_blocks_may_arrive_once_per_withdrawal() {
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 13);
-        let all = Bitfield::full(2);
+        let (_, mut p, all) = fresh(2, 13);
         p.peer_has_bitfield(&all);
         let asked = p.pick(1, &all, 8, true);
         assert_eq!(asked.len(), 8);
@@ -744,9 +758,7 @@ mod tests {
     #[test]
     fn withdrawn_blocks_are_capped_per_peer() {
         let n = (WITHDRAWN_LIMIT as u32).div_ceil(4) + 1;
-        let g = geometry(n);
-        let mut p = Picker::new(g, &Bitfield::new(n), 14);
-        let all = Bitfield::full(n);
+        let (_, mut p, all) = fresh(n, 14);
         let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, true);
         assert_eq!(asked.len(), WITHDRAWN_LIMIT + 1);
         asked.sort();
@@ -866,9 +878,7 @@ mod tests {
 
     #[test]
     fn started_pieces_come_first_own_before_others() {
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 3);
-        let all = Bitfield::full(2);
+        let (g, mut p, all) = fresh(2, 3);
         let only0 = bits(2, &[0]);
         p.peer_has_bitfield(&all);
         p.peer_has_bitfield(&all);
@@ -893,9 +903,7 @@ mod tests {
 
     #[test]
     fn no_new_pieces_when_not_allowed() {
-        let g = geometry(3);
-        let mut p = Picker::new(g, &Bitfield::new(3), 4);
-        let all = Bitfield::full(3);
+        let (_, mut p, all) = fresh(3, 4);
         p.peer_has_bitfield(&all);
         assert!(p.pick(1, &all, 10, false).is_empty());
         let first = p.pick(1, &all, 1, true);
@@ -924,23 +932,11 @@ mod tests {
         assert_eq!(p.pick(2, &all, 10, false), vec![b0, b1]);
         assert!(p.pick(1, &all, 10, true).is_empty());
         assert!(p.pick(2, &all, 10, true).is_empty());
-        assert_eq!(
-            p.block_received(2, b0),
-            Received::Wanted {
-                cancel: vec![1],
-                piece_complete: false
-            }
-        );
+        assert_eq!(p.block_received(2, b0), wanted(&[1], false));
         assert_eq!(p.requested_from(1), 1);
         assert_eq!(p.requested_from(2), 1);
         assert_eq!(p.block_received(1, b0), Received::NotNeeded);
-        assert_eq!(
-            p.block_received(1, b1),
-            Received::Wanted {
-                cancel: vec![2],
-                piece_complete: true
-            }
-        );
+        assert_eq!(p.block_received(1, b1), wanted(&[2], true));
         assert_eq!((p.requested_from(1), p.requested_from(2)), (0, 0));
         assert_eq!(p.partial_pieces(), 0);
         assert!(!p.is_interesting(&all));
@@ -963,9 +959,7 @@ mod tests {
     #[test]
     fn release_and_choke_put_blocks_back() {
         // Two pieces, so the untouched one keeps free blocks and endgame never starts.
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 7);
-        let all = Bitfield::full(2);
+        let (_, mut p, all) = fresh(2, 7);
         p.peer_has_bitfield(&all);
         let blocks = p.pick(1, &all, 4, true);
         assert_eq!(blocks.len(), 4);
@@ -980,31 +974,17 @@ mod tests {
         assert!(p.release_peer(1).is_empty());
         assert_eq!(p.pick(3, &all, 4, false), choked);
         // A released block that still arrives is accepted; its current requester is cancelled.
-        assert_eq!(
-            p.block_received(1, blocks[0]),
-            Received::Wanted {
-                cancel: vec![3],
-                piece_complete: false
-            }
-        );
+        assert_eq!(p.block_received(1, blocks[0]), wanted(&[3], false));
         check(&p);
     }
 
     #[test]
     fn released_free_block_arriving_late_is_accepted() {
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 8);
-        let all = Bitfield::full(2);
+        let (g, mut p, all) = fresh(2, 8);
         let blocks = p.pick(1, &all, 2, true);
         let piece = blocks[0].piece;
         p.release(1, blocks[1]);
-        assert_eq!(
-            p.block_received(1, blocks[1]),
-            Received::Wanted {
-                cancel: vec![],
-                piece_complete: false
-            }
-        );
+        assert_eq!(p.block_received(1, blocks[1]), wanted(&[], false));
         assert_eq!(
             p.pick(2, &all, 4, false),
             vec![g.block(piece, 2), g.block(piece, 3)]
@@ -1014,9 +994,7 @@ mod tests {
 
     #[test]
     fn peer_gone_lowers_availability_and_frees_blocks() {
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 9);
-        let all = Bitfield::full(2);
+        let (g, mut p, all) = fresh(2, 9);
         let only1 = bits(2, &[1]);
         p.peer_has_bitfield(&all);
         p.peer_has_bitfield(&only1);
@@ -1035,9 +1013,7 @@ mod tests {
 
     #[test]
     fn failed_piece_is_picked_again() {
-        let g = geometry(2);
-        let mut p = Picker::new(g, &Bitfield::new(2), 10);
-        let all = Bitfield::full(2);
+        let (_, mut p, all) = fresh(2, 10);
         p.peer_has_bitfield(&all);
         let blocks = p.pick(1, &all, 4, true);
         let piece = blocks[0].piece;
@@ -1045,13 +1021,7 @@ mod tests {
         for &b in &blocks {
             last = p.block_received(1, b);
         }
-        assert_eq!(
-            last,
-            Received::Wanted {
-                cancel: vec![],
-                piece_complete: true
-            }
-        );
+        assert_eq!(last, wanted(&[], true));
         assert_eq!(p.partial_pieces(), 0);
         assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
         p.piece_failed(piece);
