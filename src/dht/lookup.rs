@@ -246,6 +246,17 @@ mod tests {
         (1..=n).map(|i| node(NodeId::random(rng), i)).collect()
     }
 
+    /// A lookup for a random target over `network(n)`, seeded by `seed`, that starts from the
+    /// network's first `known` nodes.
+    fn lookup_over(seed: u64, n: u16, known: usize) -> (Vec<NodeInfo>, NodeId, Lookup, Instant) {
+        let mut rng = Rng::seeded(seed);
+        let net = network(n, &mut rng);
+        let target = NodeId::random(&mut rng);
+        let now = Instant::now();
+        let lookup = Lookup::new(target, NodeId::random(&mut rng), &net[..known], now);
+        (net, target, lookup, now)
+    }
+
     fn answer(net: &[NodeInfo], from: &NodeInfo, target: &NodeId) -> Response {
         let mut sorted = net.to_vec();
         sorted.sort_by(|a, b| target.cmp_distance(&a.id, &b.id));
@@ -259,11 +270,7 @@ mod tests {
 
     #[test]
     fn converges_on_the_k_closest_with_alpha_in_flight() {
-        let mut rng = Rng::seeded(11);
-        let net = network(500, &mut rng);
-        let target = NodeId::random(&mut rng);
-        let now = Instant::now();
-        let mut lookup = Lookup::new(target, NodeId::random(&mut rng), &net[..3], now);
+        let (net, target, mut lookup, now) = lookup_over(11, 500, 3);
         let mut rounds = 0;
         while !lookup.is_done(now) {
             let asked = lookup.next_queries(now);
@@ -289,11 +296,7 @@ mod tests {
 
     #[test]
     fn failures_are_skipped_and_the_lookup_ends() {
-        let mut rng = Rng::seeded(12);
-        let net = network(30, &mut rng);
-        let target = NodeId::random(&mut rng);
-        let now = Instant::now();
-        let mut lookup = Lookup::new(target, NodeId::random(&mut rng), &net, now);
+        let (_, _, mut lookup, now) = lookup_over(12, 30, 30);
         let mut guard = 0;
         while !lookup.is_done(now) {
             for a in lookup.next_queries(now) {
@@ -308,11 +311,7 @@ mod tests {
 
     #[test]
     fn bounded_in_time_and_size() {
-        let mut rng = Rng::seeded(13);
-        let net = network(300, &mut rng);
-        let target = NodeId::random(&mut rng);
-        let now = Instant::now();
-        let mut lookup = Lookup::new(target, NodeId::random(&mut rng), &net, now);
+        let (_, _, mut lookup, now) = lookup_over(13, 300, 300);
         assert_eq!(lookup.candidates.len(), MAX_CANDIDATES);
         let asked = lookup.next_queries(now);
         assert_eq!(asked.len(), ALPHA);

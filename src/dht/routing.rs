@@ -302,14 +302,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fills_splits_and_stays_bounded() {
-        let mut rng = Rng::seeded(1);
+    /// A table with a random own id, seeded by `seed`, that has heard from `count` nodes
+    /// answering queries.
+    fn filled_table(seed: u64, count: u32) -> (Rng, Instant, RoutingTable) {
+        let mut rng = Rng::seeded(seed);
         let now = Instant::now();
         let mut table = RoutingTable::new(NodeId::random(&mut rng), now);
-        for n in 0..5000 {
+        for n in 0..count {
             table.heard_from(node(&mut rng, n), true, now);
         }
+        (rng, now, table)
+    }
+
+    #[test]
+    fn fills_splits_and_stays_bounded() {
+        let (_, _, table) = filled_table(1, 5000);
         assert!(table.buckets.len() > 5);
         assert!(table.len() <= 160 * K);
         for (i, b) in table.buckets.iter().enumerate() {
@@ -329,9 +336,7 @@ mod tests {
 
     #[test]
     fn queriers_are_pinged_before_they_join() {
-        let mut rng = Rng::seeded(2);
-        let now = Instant::now();
-        let mut table = RoutingTable::new(NodeId::random(&mut rng), now);
+        let (mut rng, now, mut table) = filled_table(2, 0);
         let n = node(&mut rng, 1);
         assert_eq!(table.heard_from(n, false, now), Advice::Ping(n));
         assert!(table.is_empty());
@@ -382,9 +387,7 @@ mod tests {
 
     #[test]
     fn closest_is_sorted_and_skips_bad() {
-        let mut rng = Rng::seeded(4);
-        let now = Instant::now();
-        let mut table = RoutingTable::new(NodeId::random(&mut rng), now);
+        let (mut rng, now, mut table) = filled_table(4, 0);
         let nodes: Vec<NodeInfo> = (0..40).map(|n| node(&mut rng, n)).collect();
         for n in &nodes {
             table.heard_from(*n, true, now);
@@ -403,12 +406,7 @@ mod tests {
 
     #[test]
     fn quiet_buckets_get_refresh_targets_once() {
-        let mut rng = Rng::seeded(6);
-        let t0 = Instant::now();
-        let mut table = RoutingTable::new(NodeId::random(&mut rng), t0);
-        for n in 0..100 {
-            table.heard_from(node(&mut rng, n), true, t0);
-        }
+        let (mut rng, t0, mut table) = filled_table(6, 100);
         assert!(table.stale_targets(t0, &mut rng).is_empty());
         let later = t0 + GOOD_FOR;
         let targets = table.stale_targets(later, &mut rng);
@@ -421,9 +419,7 @@ mod tests {
 
     #[test]
     fn an_address_with_a_new_id_replaces_the_old_entry() {
-        let mut rng = Rng::seeded(7);
-        let now = Instant::now();
-        let mut table = RoutingTable::new(NodeId::random(&mut rng), now);
+        let (mut rng, now, mut table) = filled_table(7, 0);
         let a = node(&mut rng, 1);
         table.heard_from(a, true, now);
         let b = NodeInfo {

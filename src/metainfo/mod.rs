@@ -523,13 +523,17 @@ mod tests {
     /// A minimal single-file info dict (keys sorted) with the right number of hashes.
     fn info_with(extra: &str, name: &str, length: u64, piece_len: u32) -> Vec<u8> {
         let count = length.div_ceil(u64::from(piece_len)) as usize;
-        let mut v = format!(
-            "d{extra}6:lengthi{length}e4:name{}:{name}12:piece lengthi{piece_len}e6:pieces{}:",
-            name.len(),
-            count * 20
-        )
-        .into_bytes();
-        v.extend(vec![0xab; count * 20]);
+        let head = format!(
+            "d{extra}6:lengthi{length}e4:name{}:{name}12:piece lengthi{piece_len}e",
+            name.len()
+        );
+        with_pieces(head, count, 0xab)
+    }
+
+    /// `head` (an open dict up to `pieces`) closed by `count` hashes of `byte`s.
+    fn with_pieces(head: String, count: usize, byte: u8) -> Vec<u8> {
+        let mut v = format!("{head}6:pieces{}:", count * 20).into_bytes();
+        v.extend(vec![byte; count * 20]);
         v.push(b'e');
         v
     }
@@ -537,15 +541,11 @@ mod tests {
     /// A multi-file info dict whose `files` value is `files` (raw bencode).
     fn multi_info(name: &str, files: &str, total: u64) -> Vec<u8> {
         let count = total.div_ceil(16384) as usize;
-        let mut v = format!(
-            "d5:files{files}4:name{}:{name}12:piece lengthi16384e6:pieces{}:",
-            name.len(),
-            count * 20
-        )
-        .into_bytes();
-        v.extend(vec![0xcd; count * 20]);
-        v.push(b'e');
-        v
+        let head = format!(
+            "d5:files{files}4:name{}:{name}12:piece lengthi16384e",
+            name.len()
+        );
+        with_pieces(head, count, 0xcd)
     }
 
     fn file_entry(length: u64, path: &[&str]) -> String {
