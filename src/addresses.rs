@@ -195,11 +195,16 @@ mod tests {
         assert!(book.to_dial(now, false).is_empty());
     }
 
+    /// A book that has learnt `addr(1)`, and the time to ask it at.
+    fn knowing_one() -> (AddressBook, Instant) {
+        let mut book = AddressBook::default();
+        book.learn(addr(1));
+        (book, Instant::now())
+    }
+
     #[test]
     fn failures_back_off_and_then_stop_dialing() {
-        let mut book = AddressBook::default();
-        let now = Instant::now();
-        book.learn(addr(1));
+        let (mut book, now) = knowing_one();
         fail(&mut book, addr(1), 1, now);
         assert!(book.to_dial(now + Duration::from_secs(3), false).is_empty());
         assert_eq!(
@@ -214,9 +219,7 @@ mod tests {
 
     #[test]
     fn a_handshake_resets_the_failures() {
-        let mut book = AddressBook::default();
-        let now = Instant::now();
-        book.learn(addr(1));
+        let (mut book, now) = knowing_one();
         fail(&mut book, addr(1), MAX_CONNECT_FAILURES - 1, now);
         book.dialing(addr(1));
         book.handshaken(addr(1));
@@ -230,9 +233,7 @@ mod tests {
 
     #[test]
     fn seeds_are_not_dialed_once_complete() {
-        let mut book = AddressBook::default();
-        let now = Instant::now();
-        book.learn(addr(1));
+        let (mut book, now) = knowing_one();
         book.mark_seed(addr(1));
         assert_eq!(book.to_dial(now, false), vec![addr(1)]);
         assert!(book.to_dial(now, true).is_empty());
@@ -240,9 +241,7 @@ mod tests {
 
     #[test]
     fn strikes_ban_once() {
-        let mut book = AddressBook::default();
-        let now = Instant::now();
-        book.learn(addr(1));
+        let (mut book, now) = knowing_one();
         assert!(!book.strike(addr(1), 1));
         assert!(!book.is_banned(addr(1)));
         assert!(book.strike(addr(1), MAX_STRIKES - 1));
