@@ -259,68 +259,57 @@ fn an_expired_token_is_refused() {
     ));
 }
 
+/// Sends `query` to `node` from `from` (with node id `[sender; 20]`) and returns the
+/// responses among what the node sends back, all of its output drained.
+fn responses(
+    node: &mut Node,
+    from: SocketAddr,
+    sender: u8,
+    query: Query,
+    at: Instant,
+) -> Vec<krpc::Response> {
+    let m = Message {
+        tid: b"q".to_vec(),
+        kind: Kind::Query(NodeId([sender; 20]), query),
+    };
+    node.receive(from, &m.encode(), at);
+    node.drain()
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send(_, b) => match krpc::decode(b).ok()?.kind {
+                Kind::Response(r) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn implied_port_stores_the_source_port() {
     let t0 = Instant::now();
     let mut node = lone_node(t0);
     let client: SocketAddr = "127.0.0.9:5555".parse().unwrap();
-    let get = Message {
-        tid: b"a".to_vec(),
-        kind: Kind::Query(
-            NodeId([9; 20]),
-            Query::GetPeers {
-                info_hash: hash(3),
-                want: None,
-            },
-        ),
+    let get = |info_hash| Query::GetPeers {
+        info_hash,
+        want: None,
     };
-    node.receive(client, &get.encode(), t0);
-    let token = node
-        .drain()
-        .iter()
-        .find_map(|o| match o {
-            Output::Send(_, b) => match krpc::decode(b).ok()?.kind {
-                Kind::Response(r) => r.token,
-                _ => None,
-            },
-            _ => None,
-        })
+    let token = responses(&mut node, client, 9, get(hash(3)), t0)
+        .into_iter()
+        .find_map(|r| r.token)
         .unwrap();
-    let ann = Message {
-        tid: b"b".to_vec(),
-        kind: Kind::Query(
-            NodeId([9; 20]),
-            Query::AnnouncePeer {
-                info_hash: hash(3),
-                port: 1,
-                implied_port: true,
-                token,
-            },
-        ),
+    let announce = Query::AnnouncePeer {
+        info_hash: hash(3),
+        port: 1,
+        implied_port: true,
+        token,
     };
-    node.receive(client, &ann.encode(), t0);
-    node.drain();
-    let get2 = Message {
-        tid: b"c".to_vec(),
-        kind: Kind::Query(
-            NodeId([8; 20]),
-            Query::GetPeers {
-                info_hash: hash(3),
-                want: None,
-            },
-        ),
-    };
-    node.receive("127.0.0.10:1".parse().unwrap(), &get2.encode(), t0);
-    let values = node
-        .drain()
-        .iter()
-        .find_map(|o| match o {
-            Output::Send(_, b) => match krpc::decode(b).ok()?.kind {
-                Kind::Response(r) => Some(r.values),
-                _ => None,
-            },
-            _ => None,
-        })
+    responses(&mut node, client, 9, announce, t0);
+    let asker = "127.0.0.10:1".parse().unwrap();
+    let values = responses(&mut node, asker, 8, get(hash(3)), t0)
+        .into_iter()
+        .map(|r| r.values)
+        .next()
         .unwrap();
     assert_eq!(values, vec![client]);
 }
