@@ -163,24 +163,25 @@ mod tests {
         }
     }
 
+    /// `read_handshake` on only the first 20 bytes of the sample, byte `at` set to `value`.
+    fn first_20_with(at: usize, value: u8) -> Result<Handshake, HandshakeError> {
+        let mut bytes = sample().to_bytes();
+        bytes[at] = value;
+        read_handshake(&mut Only(Cursor::new(bytes[..20].to_vec())))
+    }
+
     #[test]
     fn wrong_pstrlen_is_refused_after_20_bytes() {
-        let mut bytes = sample().to_bytes();
-        bytes[0] = 18;
-        let mut r = Only(Cursor::new(bytes[..20].to_vec()));
         assert!(matches!(
-            read_handshake(&mut r),
+            first_20_with(0, 18),
             Err(HandshakeError::BadProtocol)
         ));
     }
 
     #[test]
     fn wrong_protocol_string_is_refused_after_20_bytes() {
-        let mut bytes = sample().to_bytes();
-        bytes[19] = b'X';
-        let mut r = Only(Cursor::new(bytes[..20].to_vec()));
         assert!(matches!(
-            read_handshake(&mut r),
+            first_20_with(19, b'X'),
             Err(HandshakeError::BadProtocol)
         ));
     }
