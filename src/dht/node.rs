@@ -461,18 +461,16 @@ impl Node {
         };
         let closest = |node: &Self, target: &NodeId, w: Want, reply: &mut Response| {
             let nodes = node.table.closest(target, K * 2, w.v4, w.v6, now);
-            reply.nodes = nodes
-                .iter()
-                .filter(|n| n.addr.is_ipv4())
-                .take(K)
-                .copied()
-                .collect();
-            reply.nodes6 = nodes
-                .iter()
-                .filter(|n| n.addr.is_ipv6())
-                .take(K)
-                .copied()
-                .collect();
+            let first_k = |v4: bool| {
+                nodes
+                    .iter()
+                    .filter(|n| n.addr.is_ipv4() == v4)
+                    .take(K)
+                    .copied()
+                    .collect()
+            };
+            reply.nodes = first_k(true);
+            reply.nodes6 = first_k(false);
         };
         match query {
             Query::Ping => {}
