@@ -490,11 +490,17 @@ mod tests {
         done
     }
 
-    #[test]
-    fn pieces_are_spread_and_the_copy_verified() {
+    /// The test info dict, its size and a fetcher for it with two peers.
+    fn two_peer_fetcher() -> (Vec<u8>, u32, Fetcher, Vec<Receiver<Ask>>) {
         let info = info();
         let size = info.len() as u32;
-        let (mut f, threads) = fetcher(&info, 2);
+        let (f, threads) = fetcher(&info, 2);
+        (info, size, f, threads)
+    }
+
+    #[test]
+    fn pieces_are_spread_and_the_copy_verified() {
+        let (info, size, mut f, threads) = two_peer_fetcher();
         assert_eq!(f.handle(0, Report::Ready { size }), None);
         assert_eq!(asked(&threads[0]), [0, 1], "a pipeline of two");
         f.handle(1, Report::Ready { size });
@@ -506,9 +512,7 @@ mod tests {
 
     #[test]
     fn a_closed_peers_pieces_go_to_another() {
-        let info = info();
-        let size = info.len() as u32;
-        let (mut f, threads) = fetcher(&info, 2);
+        let (info, size, mut f, threads) = two_peer_fetcher();
         f.handle(0, Report::Ready { size });
         f.handle(1, Report::Ready { size });
         assert_eq!(asked(&threads[1]), [2]);
@@ -563,9 +567,7 @@ mod tests {
 
     #[test]
     fn stale_and_misfit_answers() {
-        let info = info();
-        let size = info.len() as u32;
-        let (mut f, threads) = fetcher(&info, 2);
+        let (info, size, mut f, threads) = two_peer_fetcher();
         f.handle(0, Report::Ready { size });
         assert_eq!(asked(&threads[0]), [0, 1]);
         assert_eq!(serve(&mut f, 1, &[0], &info), None, "peer 1 was not asked");
