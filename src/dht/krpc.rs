@@ -218,6 +218,24 @@ fn decode_want(value: &Value<'_>) -> Want {
     want
 }
 
+/// A response's `nodes` (`ip_len` 4) or `nodes6` (16) field: absent is empty; `bad_len` and
+/// `not_bytes` are the reasons for the two ways it can be malformed.
+fn nodes_field(
+    field: Option<&Value<'_>>,
+    ip_len: usize,
+    bad_len: &'static str,
+    not_bytes: &'static str,
+) -> Result<Vec<NodeInfo>, DecodeError> {
+    match field.map(Value::as_bytes) {
+        None => Ok(Vec::new()),
+        Some(Some(bytes)) => decode_nodes(bytes, ip_len).ok_or(DecodeError {
+            reason: bad_len,
+            reply: None,
+        }),
+        Some(None) => fail(not_bytes),
+    }
+}
+
 fn decode_response(value: &Value<'_>) -> Result<Response, DecodeError> {
     let Some(r) = value.get(b"r").filter(|r| r.as_dict().is_some()) else {
         return fail("response without a dict");
@@ -225,22 +243,18 @@ fn decode_response(value: &Value<'_>) -> Result<Response, DecodeError> {
     let Some(id) = id_of(r.get(b"id")) else {
         return fail("response without a 20-byte id");
     };
-    let nodes = match r.get(b"nodes").map(|v| v.as_bytes()) {
-        None => Vec::new(),
-        Some(Some(bytes)) => decode_nodes(bytes, 4).ok_or(DecodeError {
-            reason: "nodes not a multiple of 26 bytes",
-            reply: None,
-        })?,
-        Some(None) => return fail("nodes not a string"),
-    };
-    let nodes6 = match r.get(b"nodes6").map(|v| v.as_bytes()) {
-        None => Vec::new(),
-        Some(Some(bytes)) => decode_nodes(bytes, 16).ok_or(DecodeError {
-            reason: "nodes6 not a multiple of 38 bytes",
-            reply: None,
-        })?,
-        Some(None) => return fail("nodes6 not a string"),
-    };
+    let nodes = nodes_field(
+        r.get(b"nodes"),
+        4,
+        "nodes not a multiple of 26 bytes",
+        "nodes not a string",
+    )?;
+    let nodes6 = nodes_field(
+        r.get(b"nodes6"),
+        16,
+        "nodes6 not a multiple of 38 bytes",
+        "nodes6 not a string",
+    )?;
     let values = match r.get(b"values") {
         None => Vec::new(),
         Some(v) => match v.as_list() {
