@@ -12,6 +12,23 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+/// `peers` in compact form (BEP 23, BEP 7, BEP 11: address bytes, then the port big-endian),
+/// split by family: (IPv4 entries of 6 bytes, IPv6 entries of 18).
+pub(crate) fn compact_by_family<'a>(
+    peers: impl IntoIterator<Item = &'a SocketAddr>,
+) -> (Vec<u8>, Vec<u8>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for peer in peers {
+        let out = if peer.is_ipv4() { &mut v4 } else { &mut v6 };
+        match peer.ip() {
+            IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
+            IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+        }
+        out.extend_from_slice(&peer.port().to_be_bytes());
+    }
+    (v4, v6)
+}
+
 /// Whether `e` is a socket timeout expiring: a read or write timeout armed on a socket
 /// reports `WouldBlock` on Unix and `TimedOut` on Windows.
 pub fn is_timeout(e: &io::Error) -> bool {

@@ -233,20 +233,7 @@ pub fn encode_pex(pex: &Pex) -> Vec<u8> {
 
 /// The first [`MAX_PEX_PEERS`] of `peers` in compact form: (IPv4 entries, IPv6 entries).
 fn compact(peers: &[SocketAddr]) -> (Vec<u8>, Vec<u8>) {
-    let (mut v4, mut v6) = (Vec::new(), Vec::new());
-    for peer in peers.iter().take(MAX_PEX_PEERS) {
-        match peer {
-            SocketAddr::V4(a) => {
-                v4.extend_from_slice(&a.ip().octets());
-                v4.extend_from_slice(&a.port().to_be_bytes());
-            }
-            SocketAddr::V6(a) => {
-                v6.extend_from_slice(&a.ip().octets());
-                v6.extend_from_slice(&a.port().to_be_bytes());
-            }
-        }
-    }
-    (v4, v6)
+    crate::net::compact_by_family(peers.iter().take(MAX_PEX_PEERS))
 }
 
 /// Decodes a `ut_pex` payload; `None` when it is not a dict. Missing or mistyped lists read

@@ -4,7 +4,6 @@
 //!
 //! Pure functions, run by an HTTP handler thread; they own nothing.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::swarm::{AnnounceAnswer, ScrapeCounts};
@@ -67,20 +66,7 @@ fn int(n: u64) -> Value<'static> {
 /// `compact` false a `peers` list of `ip`/`peer id`/`port` dicts.
 pub(crate) fn announce_body(answer: &AnnounceAnswer, compact: bool, interval: Duration) -> Vec<u8> {
     let interval = interval.as_secs().max(1);
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for (addr, _) in &answer.peers {
-        match addr {
-            SocketAddr::V4(addr) => {
-                v4.extend_from_slice(&addr.ip().octets());
-                v4.extend_from_slice(&addr.port().to_be_bytes());
-            }
-            SocketAddr::V6(addr) => {
-                v6.extend_from_slice(&addr.ip().octets());
-                v6.extend_from_slice(&addr.port().to_be_bytes());
-            }
-        }
-    }
+    let (v4, v6) = crate::net::compact_by_family(answer.peers.iter().map(|(addr, _)| addr));
     let ips: Vec<String> = answer
         .peers
         .iter()
@@ -136,6 +122,7 @@ pub(crate) fn scrape_body(files: &[([u8; 20], ScrapeCounts)]) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::bencode;
+    use std::net::SocketAddr;
 
     #[test]
     fn ipv6_peers_go_in_peers6() {
