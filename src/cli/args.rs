@@ -82,8 +82,17 @@ fn peer_addr(s: &str) -> Option<SocketAddr> {
 
 /// The `.torrent` file given as the free argument.
 pub(crate) fn torrent_arg(args: &mut pico_args::Arguments) -> Result<PathBuf, Failure> {
-    let path: Option<PathBuf> = args.opt_free_from_str().map_err(usage_err)?;
-    path.ok_or_else(|| Failure::usage("missing the .torrent file"))
+    free_arg(args, "missing the .torrent file")
+}
+
+/// The free argument, read as a `T`; its absence is a usage error saying what is `missing`.
+pub(crate) fn free_arg<T>(args: &mut pico_args::Arguments, missing: &str) -> Result<T, Failure>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let value: Option<T> = args.opt_free_from_str().map_err(usage_err)?;
+    value.ok_or_else(|| Failure::usage(missing))
 }
 
 /// `-d, --data DIR` of `seed` and `verify` [default: .].

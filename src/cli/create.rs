@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
 
-use super::args::{cores, finish, quiet, value};
+use super::args::{cores, finish, free_arg, quiet, value};
 use super::errors::{note, usage_err, Failure};
 use super::progress::TaskLine;
 use super::units::parse_size;
@@ -29,10 +29,7 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let private = args.contains("--private");
     let comment: Option<String> = args.opt_value_from_str("--comment").map_err(usage_err)?;
     let quiet = quiet(&mut args);
-    let path: PathBuf = args
-        .opt_free_from_str()
-        .map_err(usage_err)?
-        .ok_or_else(|| Failure::usage("missing the file or folder to share"))?;
+    let path: PathBuf = free_arg(&mut args, "missing the file or folder to share")?;
     finish(args)?;
     // Without a tracker, peers find each other over the DHT, which private torrents
     // (BEP 27) may not use.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use strand::dht::{self, Dht, DhtConfig, DhtEvent};
 use strand::magnet;
 
-use super::args::{finish, quiet};
+use super::args::{finish, free_arg, quiet};
 use super::errors::{usage_err, Failure};
 
 /// The routers a node joins through when the user names none (`--dht-bootstrap`).
@@ -125,10 +125,7 @@ pub(crate) fn dht_command(mut args: pico_args::Arguments) -> Result<(), Failure>
     }
     let dht_args = DhtArgs::parse(&mut args)?;
     let quiet = quiet(&mut args);
-    let target: String = args
-        .opt_free_from_str()
-        .map_err(usage_err)?
-        .ok_or_else(|| Failure::usage("missing the info hash or magnet link"))?;
+    let target: String = free_arg(&mut args, "missing the info hash or magnet link")?;
     finish(args)?;
     if !dht_args.enabled {
         return Err(Failure::usage("strand dht needs the DHT: drop --no-dht"));

@@ -15,7 +15,9 @@ use strand::session;
 use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
-use super::args::{cores, finish, load_torrent, seed_policy, Files, Selection, SessionArgs};
+use super::args::{
+    cores, finish, free_arg, load_torrent, seed_policy, Files, Selection, SessionArgs,
+};
 use super::disk::{refuse_foreign, Created};
 use super::errors::{note, usage_err, Failure};
 use super::progress::{paint, TaskLine};
@@ -38,10 +40,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let seed = seed_policy(&mut args)?;
     let mut peer = SessionArgs::parse(&mut args)?;
     peer.flow.sequential = sequential;
-    let source: String = args
-        .opt_free_from_str()
-        .map_err(usage_err)?
-        .ok_or_else(|| Failure::usage("missing the .torrent file or magnet link"))?;
+    let source: String = free_arg(&mut args, "missing the .torrent file or magnet link")?;
     finish(args)?;
     let (meta, so, dht) = if source.starts_with("magnet:") {
         // The DHT starts before the metadata phase, and goes on into the session.
