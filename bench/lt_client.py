@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """python3-libtorrent (Debian's /usr/bin/python3) as a benchmark seeder or downloader.
 
-  lt_client.py seed IP:PORT DATA_DIR TORRENT...   seed the torrents (data already complete:
-                                                 seed_mode, no re-check) until SIGTERM
-  lt_client.py download IP:PORT OUT_DIR TORRENT  download, print the elapsed time, exit 0
+  lt_client.py [--encryption plain|rc4] seed IP:PORT DATA_DIR TORRENT...
+        seed the torrents (data already complete: seed_mode, no re-check) until SIGTERM
+  lt_client.py [--encryption plain|rc4] download IP:PORT OUT_DIR TORRENT
+        download, print the elapsed time, exit 0
 
-DHT, LSD, UPnP, NAT-PMP and uTP are off, encryption is plaintext-preferred, no rate limits,
-several connections per IP allowed (every client here is on 127.0.0.0/8).
+DHT, LSD, UPnP, NAT-PMP and uTP are off, no rate limits, several connections per IP allowed
+(every client here is on 127.0.0.0/8). Encryption (default plain):
+  plain  outgoing plaintext (out_enc_policy 2), incoming MSE accepted but only with plaintext
+         payload (in_enc_policy 1, allowed_enc_level 1)
+  rc4    MSE with RC4 forced both ways (in/out_enc_policy 0, allowed_enc_level 2)
 """
 import signal
 import sys
@@ -19,7 +23,13 @@ def say(*a):
     print("[lt]", *a, flush=True)
 
 
-def session(listen, seeder):
+ENCRYPTION = {
+    "plain": {"in_enc_policy": 1, "out_enc_policy": 2, "allowed_enc_level": 1},
+    "rc4": {"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2},
+}
+
+
+def session(listen, seeder, enc):
     s = lt.high_performance_seed() if seeder else lt.default_settings()
     ip = listen.rsplit(":", 1)[0]
     s.update({
@@ -28,15 +38,15 @@ def session(listen, seeder):
         "enable_dht": False, "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
         "enable_outgoing_utp": False, "enable_incoming_utp": False,
         "allow_multiple_connections_per_ip": True,
-        "in_enc_policy": 1, "out_enc_policy": 2,
         "upload_rate_limit": 0, "download_rate_limit": 0,
         "alert_mask": lt.alert.category_t.error_notification | lt.alert.category_t.status_notification,
     })
+    s.update(ENCRYPTION[enc])
     return lt.session(s, 0)
 
 
-def seed(listen, data_dir, torrents):
-    ses = session(listen, True)
+def seed(listen, data_dir, torrents, enc):
+    ses = session(listen, True, enc)
     for t in torrents:
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(t)
@@ -55,9 +65,9 @@ def seed(listen, data_dir, torrents):
     say("stopping")
 
 
-def download(listen, out_dir, torrent):
+def download(listen, out_dir, torrent, enc):
     t0 = time.monotonic()
-    ses = session(listen, False)
+    ses = session(listen, False, enc)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)
     atp.save_path = out_dir
@@ -81,9 +91,12 @@ def download(listen, out_dir, torrent):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 5 or sys.argv[1] not in ("seed", "download"):
+    args, enc = sys.argv[1:], "plain"
+    if args[:1] == ["--encryption"] and len(args) > 1:
+        enc, args = args[1], args[2:]
+    if len(args) < 4 or args[0] not in ("seed", "download") or enc not in ENCRYPTION:
         sys.exit(__doc__)
-    if sys.argv[1] == "seed":
-        seed(sys.argv[2], sys.argv[3], sys.argv[4:])
+    if args[0] == "seed":
+        seed(args[1], args[2], args[3:], enc)
     else:
-        download(sys.argv[2], sys.argv[3], sys.argv[4])
+        download(args[1], args[2], args[3], enc)

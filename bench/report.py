@@ -62,6 +62,53 @@ def replace_section(path, name, body):
         f.write(text)
     print(block)
 
+ENC_TITLE = {"plain": "plaintext (strand `--encryption off`)",
+             "rc4": "RC4 required (strand `--encryption require`)"}
+
+
+def payload_table(out, a, payload, enc, prs, clients):
+    """Appends one torrent's table for one policy; returns the per-client stats."""
+    size = int(prs[0]["bytes"])
+    stats = {}
+    for c in dict.fromkeys(r["client"] for r in prs):
+        rs = [r for r in prs if r["client"] == c]
+        speeds = [int(r["bytes"]) / float(r["secs"]) / 1e6 for r in rs]
+        cpu = [(float(r["user"]) + float(r["sys"])) / (int(r["bytes"]) / GIB) for r in rs]
+        rss = [int(r["maxrss_kb"]) / 1024 for r in rs]
+        stats[c] = dict(speed=statistics.median(speeds), speeds=speeds, cpu=statistics.median(cpu),
+                        rss=max(rss), n=len(rs))
+    title = {"big": "one %.0f MiB file, 1 MiB pieces" % (size / 2**20),
+             "small": "%s small files of mixed sizes, %.0f MiB in all, 256 KiB pieces" % (a.small_count, size / 2**20)}[payload]
+    out.append("")
+    out.append("### %s, %s" % (title, ENC_TITLE.get(enc, enc)))
+    out.append("")
+    out.append("| client | median MB/s | runs MB/s | CPU s / GiB (user+sys, median) | peak RSS MiB (max) |")
+    out.append("| --- | ---: | --- | ---: | ---: |")
+    for c in clients or list(stats):
+        if c in stats:
+            s = stats[c]
+            out.append("| %s | %.1f | %s | %.2f | %.1f |" % (
+                c, s["speed"], ", ".join("%.0f" % x for x in s["speeds"]), s["cpu"], s["rss"]))
+        else:
+            why = "n/a (no MSE)" if enc == "rc4" and c == "rqbit" else "n/a (not run)"
+            out.append("| %s | %s | | | |" % (c, why))
+    others = {c: s for c, s in stats.items() if c != "strand"}
+    if "strand" in stats and others:
+        st = stats["strand"]
+        bs = max(others, key=lambda c: others[c]["speed"])
+        bc = min(others, key=lambda c: others[c]["cpu"])
+        br = min(others, key=lambda c: others[c]["rss"])
+        r_speed = st["speed"] / others[bs]["speed"]
+        r_cpu = st["cpu"] / others[bc]["cpu"]
+        out.append("")
+        out.append("| strand / best other | ratio | target | met |")
+        out.append("| --- | ---: | --- | --- |")
+        out.append("| throughput vs %s | %.2f | >= %.2f | %s |" % (bs, r_speed, TARGETS["speed"], "yes" if r_speed >= TARGETS["speed"] else "**no**"))
+        out.append("| CPU s/GiB vs %s | %.2f | <= %.2f | %s |" % (bc, r_cpu, TARGETS["cpu"], "yes" if r_cpu <= TARGETS["cpu"] else "**no**"))
+        out.append("| peak RSS vs %s | %.2f (%.1f MiB) | <= %d MiB | %s |" % (
+            br, st["rss"] / others[br]["rss"], st["rss"], TARGETS["rss_mib"], "yes" if st["rss"] <= TARGETS["rss_mib"] else "**no**"))
+    return stats
+
 
 def main_report(a):
     rows = list(csv.DictReader(open(a.runs), delimiter="\t"))
@@ -77,44 +124,30 @@ def main_report(a):
     if a.note:
         out.append("")
         out.append("**Note:** " + a.note)
+    encs = a.encryptions.split() or list(dict.fromkeys(r.get("enc", "plain") for r in rows))
+    clients = a.clients.split()
+    cost = []
     for payload in ("big", "small"):
-        prs = [r for r in rows if r["payload"] == payload]
-        if not prs:
-            continue
-        size = int(prs[0]["bytes"])
-        stats = {}
-        for c in dict.fromkeys(r["client"] for r in prs):
-            rs = [r for r in prs if r["client"] == c]
-            speeds = [int(r["bytes"]) / float(r["secs"]) / 1e6 for r in rs]
-            cpu = [(float(r["user"]) + float(r["sys"])) / (int(r["bytes"]) / GIB) for r in rs]
-            rss = [int(r["maxrss_kb"]) / 1024 for r in rs]
-            stats[c] = dict(speed=statistics.median(speeds), speeds=speeds, cpu=statistics.median(cpu),
-                            rss=max(rss), n=len(rs))
-        title = {"big": "one %.0f MiB file, 1 MiB pieces" % (size / 2**20),
-                 "small": "%s small files of mixed sizes, %.0f MiB in all, 256 KiB pieces" % (a.small_count, size / 2**20)}[payload]
+        for enc in encs:
+            prs = [r for r in rows if r["payload"] == payload and r.get("enc", "plain") == enc]
+            if not prs:
+                continue
+            stats = payload_table(out, a, payload, enc, prs, clients)
+            if "strand" in stats:
+                cost.append((payload, enc, stats["strand"]))
+    plain = {p: st for p, e, st in cost if e == "plain"}
+    rc4 = {p: st for p, e, st in cost if e == "rc4"}
+    if plain and rc4:
         out.append("")
-        out.append("### %s" % title)
+        out.append("### The cost of RC4 to strand (`--encryption require` against `--encryption off`)")
         out.append("")
-        out.append("| client | median MB/s | runs MB/s | CPU s / GiB (user+sys, median) | peak RSS MiB (max) |")
-        out.append("| --- | ---: | --- | ---: | ---: |")
-        for c, s in stats.items():
-            out.append("| %s | %.1f | %s | %.2f | %.1f |" % (
-                c, s["speed"], ", ".join("%.0f" % x for x in s["speeds"]), s["cpu"], s["rss"]))
-        others = {c: s for c, s in stats.items() if c != "strand"}
-        if "strand" in stats and others:
-            st = stats["strand"]
-            bs = max(others, key=lambda c: others[c]["speed"])
-            bc = min(others, key=lambda c: others[c]["cpu"])
-            br = min(others, key=lambda c: others[c]["rss"])
-            r_speed = st["speed"] / others[bs]["speed"]
-            r_cpu = st["cpu"] / others[bc]["cpu"]
-            out.append("")
-            out.append("| strand / best other | ratio | target | met |")
-            out.append("| --- | ---: | --- | --- |")
-            out.append("| throughput vs %s | %.2f | >= %.2f | %s |" % (bs, r_speed, TARGETS["speed"], "yes" if r_speed >= TARGETS["speed"] else "**no**"))
-            out.append("| CPU s/GiB vs %s | %.2f | <= %.2f | %s |" % (bc, r_cpu, TARGETS["cpu"], "yes" if r_cpu <= TARGETS["cpu"] else "**no**"))
-            out.append("| peak RSS vs %s | %.2f (%.1f MiB) | <= %d MiB | %s |" % (
-                br, st["rss"] / others[br]["rss"], st["rss"], TARGETS["rss_mib"], "yes" if st["rss"] <= TARGETS["rss_mib"] else "**no**"))
+        out.append("| torrent | MB/s off → require | ratio | CPU s/GiB off → require | peak RSS MiB off → require |")
+        out.append("| --- | --- | ---: | --- | --- |")
+        for p in ("big", "small"):
+            if p in plain and p in rc4:
+                x, y = plain[p], rc4[p]
+                out.append("| %s | %.1f → %.1f | %.2f | %.2f → %.2f | %.1f → %.1f |" % (
+                    p, x["speed"], y["speed"], y["speed"] / x["speed"], x["cpu"], y["cpu"], x["rss"], y["rss"]))
     if a.commands and os.path.exists(a.commands):
         out.append("")
         out.append("Commands (inside the namespace; T, OUT, IP, PORT change per run):")
@@ -123,22 +156,24 @@ def main_report(a):
         out.extend(l.rstrip() for l in open(a.commands))
         out.append("```")
     replace_section(a.results, "main" if a.mode == "full" else a.mode, "\n".join(out))
-    if a.profile:
-        p = ["Profile of one strand download of the big torrent (`perf record -e cpu-clock -F 999`, "
-             "self time, `perf report --no-children --sort dso,symbol`), %s:" % now, "",
+    threads = dict(x.split("=", 1) for x in a.profile_threads)
+    for enc, path in (x.split("=", 1) for x in a.profile):
+        name = "profile" if enc == "plain" else "profile-" + enc
+        p = ["Profile of one strand download of the big torrent, %s (`perf record -e cpu-clock -F 999`, "
+             "self time, `perf report --no-children --sort dso,symbol`), %s:" % (ENC_TITLE.get(enc, enc), now), "",
              "| share | where | function |", "| ---: | --- | --- |"]
-        for line in open(a.profile):
+        for line in open(path):
             parts = line.split(None, 3)
             if len(parts) >= 4:
                 fn = re.sub(r"(\s+-)+\s*$", "", parts[3]).strip()
                 p.append("| %s | %s | `%s` |" % (parts[0], parts[1], fn.replace("|", "\\|")))
-        if a.profile_threads and os.path.exists(a.profile_threads):
+        if enc in threads and os.path.exists(threads[enc]):
             p += ["", "By thread (`--sort comm`):", "", "| share | thread |", "| ---: | --- |"]
-            for line in open(a.profile_threads):
+            for line in open(threads[enc]):
                 parts = line.split(None, 1)
                 if len(parts) == 2:
                     p.append("| %s | %s |" % (parts[0], re.sub(r"(\s+-)+\s*$", "", parts[1]).strip()))
-        replace_section(a.results, "profile", "\n".join(p))
+        replace_section(a.results, name, "\n".join(p))
 
 
 def scale_report(a):
@@ -176,7 +211,8 @@ if __name__ == "__main__":
     ap.add_argument("--commands")
     ap.add_argument("--strand", default="strand")
     ap.add_argument("--rqbit", default="")
-    ap.add_argument("--profile")
-    ap.add_argument("--profile-threads")
+    ap.add_argument("--encryptions", default="")
+    ap.add_argument("--profile", action="append", default=[], help="ENC=FILE (perf report by symbol)")
+    ap.add_argument("--profile-threads", action="append", default=[], help="ENC=FILE (perf report by thread)")
     a = ap.parse_args()
     (main_report if a.kind == "main" else scale_report)(a)
