@@ -102,7 +102,7 @@ make_torrent() { # make_torrent MIB NAME
 
 start_seeder() { # start_seeder DIR EXTRA...
     local dir=$1; shift
-    "$STRAND" seed "$dir/t.torrent" -d "$dir/data" --bind "$SEED_ADDR" --port "$PORT" -q \
+    "$STRAND" seed "$dir/t.torrent" -d "$dir/data" --bind "$SEED_ADDR" --port "$PORT" -q --no-dht \
         --tracker-timeout 600 "$@" >"$dir/seed.log" 2>&1 &
     SEED_PID=$!
     PIDS+=("$SEED_PID")
@@ -112,7 +112,7 @@ start_seeder() { # start_seeder DIR EXTRA...
 start_leecher() { # start_leecher DIR EXTRA...
     local dir=$1; shift
     "$STRAND" download "$dir/t.torrent" -o "$dir/out" --bind "$LEECH_ADDR" \
-        --port $((PORT + 1)) --peer "$SEED_ADDR:$PORT" -q "$@" >"$dir/leech.log" 2>&1 &
+        --port $((PORT + 1)) --peer "$SEED_ADDR:$PORT" -q --no-dht "$@" >"$dir/leech.log" 2>&1 &
     LEECH_PID=$!
     PIDS+=("$LEECH_PID")
 }

@@ -48,7 +48,7 @@ DL_LOG=$WORK/logs/downloader-strand.log
 DL_START=$(date +%s.%N)
 RUST_LOG=${RUST_LOG:-info} start_bg downloader-strand timeout --kill-after=10 "$DL_TIMEOUT" \
     "$STRAND" download "$TORRENT" -o "$OUT_DIR" -q --bind "$LEECH_IP" --port "$LEECH_PORT" \
-    --peer "$SEED_IP:$SEED_PORT" --tracker-timeout 30
+    --peer "$SEED_IP:$SEED_PORT" --tracker-timeout 30 --no-dht
 DL_PID=$PID_downloader_strand
 wait_strand_download
 
