@@ -11,6 +11,9 @@
 # A measurement, not a test: it prints figures and fails only if a run breaks. Every wait is
 # bounded; every process is stopped by its PID; the temp dir is removed on exit.
 set -euo pipefail
+# Belt and braces beside --no-dht: a strand started from here refuses every DHT name and
+# every non-loopback DHT address (the public routers are for users only).
+export STRAND_DHT_LOOPBACK_ONLY=1
 
 REPO_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STRAND=${STRAND:-$REPO_ROOT/target/release/strand}

@@ -9,6 +9,9 @@
 #   5. the result is compared byte for byte, and everything started is stopped by PID.
 # Needs only the strand binary and python3 (for the payload). Bounded in time throughout.
 set -euo pipefail
+# Belt and braces beside --no-dht: a strand started from here refuses every DHT name and
+# every non-loopback DHT address (the public routers are for users only).
+export STRAND_DHT_LOOPBACK_ONLY=1
 cd "$(dirname "$0")/../.."
 
 STRAND=${STRAND:-target/release/strand}

@@ -18,6 +18,9 @@
 #  - on failure the logs of every client are printed.
 
 set -euo pipefail
+# Belt and braces beside --no-dht: a strand started from here refuses every DHT name and
+# every non-loopback DHT address (the public routers are for users only).
+export STRAND_DHT_LOOPBACK_ONLY=1
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
