@@ -63,16 +63,17 @@ fn stop_all(nodes: Vec<Dht>) {
     }
 }
 
-#[test]
-fn twenty_nodes_announce_find_and_expire() {
+/// Nodes 1..=`count`, every one bootstrapped off node 1; returns once every routing table
+/// holds at least 8 nodes (asserted, within `settle`).
+fn settled_dht(count: u8, settle: Duration) -> Vec<Dht> {
     let first = start(1, None, None);
     let router = first.local_addr();
     let mut nodes = vec![first];
-    for n in 2..=20 {
+    for n in 2..=count {
         nodes.push(start(n, Some(router), None));
     }
-    // Let the table fill: every node bootstraps off the first and looks itself up.
-    let end = Instant::now() + Duration::from_secs(20);
+    // Let the tables fill: every node bootstraps off the first and looks itself up.
+    let end = Instant::now() + settle;
     while Instant::now() < end {
         if nodes
             .iter()
@@ -86,6 +87,12 @@ fn twenty_nodes_announce_find_and_expire() {
         let r = node.report().unwrap();
         assert!(r.nodes >= 8, "node {} knows {} nodes", i + 1, r.nodes);
     }
+    nodes
+}
+
+#[test]
+fn twenty_nodes_announce_find_and_expire() {
+    let mut nodes = settled_dht(20, Duration::from_secs(20));
     let hash = [0xab; 20];
     nodes[4]
         .commands
@@ -120,20 +127,7 @@ fn twenty_nodes_announce_find_and_expire() {
 /// finds every announcer.
 #[test]
 fn fifty_nodes_converge_every_node_finds_every_announce() {
-    let first = start(1, None, None);
-    let router = first.local_addr();
-    let mut nodes = vec![first];
-    for n in 2..=50 {
-        nodes.push(start(n, Some(router), None));
-    }
-    let end = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < end
-        && !nodes
-            .iter()
-            .all(|n| n.report().is_some_and(|r| r.nodes >= 8))
-    {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let nodes = settled_dht(50, Duration::from_secs(30));
     let announcers: Vec<usize> = vec![3, 12, 24, 37, 49];
     let hash = |a: usize| [a as u8; 20];
     for &a in &announcers {
