@@ -129,7 +129,10 @@ frames = [b"", b"\x00", b"\x01", b"\x02", b"\x03", b"\x04" + struct.pack(">I", 7
           b"\x08" + struct.pack(">III", 1, 16384, 16384), b"\x09" + struct.pack(">H", 6881),
           b"\x14\x00" + be({"m": {"ut_metadata": 1, "ut_pex": 2}, "metadata_size": 1234, "p": 6881, "reqq": 250, "v": "strand 0.1.0"}),
           b"\x14\x01" + be({"msg_type": 0, "piece": 0}),
-          b"\x0d" + struct.pack(">I", 3)]
+          b"\x0d" + struct.pack(">I", 3),
+          # BEP 6: have all, have none, reject, allowed fast (suggest is 0x0d above).
+          b"\x0e", b"\x0f", b"\x10" + struct.pack(">III", 2, 16384, 16384),
+          b"\x11" + struct.pack(">I", 5)]
 for i, fr in enumerate(frames):
     put("wire_message", "frame%02d" % i, fr)
 stream = b"".join(struct.pack(">I", len(fr)) + fr for fr in frames)
@@ -138,6 +141,12 @@ handshake = (b"\x13BitTorrent protocol" + b"\x00\x00\x00\x00\x00\x10\x00\x05"
 put("wire_stream", "handshake-then-all", handshake + stream)
 put("wire_stream", "all-messages", stream)
 put("wire_stream", "handshake-only", handshake)
+# A Fast peer's opening: handshake with the Fast bit, extension handshake, have all, allowed
+# fast, then a suggest, a reject and (out of turn) have none.
+fast = [frames[11], b"\x0e", b"\x11" + struct.pack(">I", 1), b"\x11" + struct.pack(">I", 7),
+        b"\x0d" + struct.pack(">I", 2), b"\x10" + struct.pack(">III", 1, 0, 16384), b"\x0f"]
+put("wire_stream", "fast-opening",
+    handshake[:27] + b"\x04" + handshake[28:] + b"".join(struct.pack(">I", len(fr)) + fr for fr in fast))
 put("wire_stream", "too-long", struct.pack(">I", (1 << 20) + 1) + b"\x07")
 put("wire_stream", "bitfield-have-piece",
     struct.pack(">I", 3) + b"\x05\xff\xc0" + struct.pack(">I", 5) + b"\x04\x00\x00\x00\x09"

@@ -53,6 +53,9 @@ pub enum PeerEvent {
         peer_id: [u8; 20],
         /// The peer speaks the extension protocol (BEP 10).
         extensions: bool,
+        /// Both handshakes set the Fast extension bit (BEP 6): `have all`, `have none`,
+        /// `reject` and `allowed fast` may be used both ways.
+        fast: bool,
     },
     /// The peer's extension handshake (BEP 10): its message ids, `reqq`, listen port.
     ExtensionHandshake(TheirHandshake),
@@ -62,7 +65,8 @@ pub enum PeerEvent {
     DhtPort(u16),
     /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time).
     PexPeers(Vec<SocketAddr>),
-    /// The peer sent its bitfield (already checked for length and spare bits).
+    /// The peer sent its bitfield (already checked for length and spare bits), or a Fast
+    /// `have all` (a full bitfield).
     Bitfield(Bitfield),
     /// The peer announced it has one more piece (index already range-checked).
     Have(PieceIndex),
@@ -78,6 +82,12 @@ pub enum PeerEvent {
     Requested(BlockRef),
     /// The peer withdrew one of its requests.
     Canceled(BlockRef),
+    /// The peer will not serve this request of ours (BEP 6 `reject`; block range-checked,
+    /// not yet checked against what we asked for).
+    Rejected(BlockRef),
+    /// The peer will serve requests for this piece while it chokes us (BEP 6 `allowed fast`;
+    /// index range-checked).
+    AllowedFast(PieceIndex),
     /// The peer sent a block of data.
     Block {
         /// Which block (checked to be one of the torrent's blocks).
@@ -105,6 +115,14 @@ pub enum Command {
     Cancel(BlockRef),
     /// Send our bitfield: the first message after the handshake, when we have any piece.
     Bitfield(Vec<u8>),
+    /// Send `have all` instead of a bitfield: we have every piece (Fast peers only).
+    HaveAll,
+    /// Send `have none` instead of a bitfield: we have no piece (Fast peers only).
+    HaveNone,
+    /// Tell a Fast peer we will not serve this request of its.
+    Reject(BlockRef),
+    /// Tell a Fast peer we serve requests for this piece even while we choke it.
+    AllowedFast(PieceIndex),
     /// Send an extension-protocol message (BEP 10): id 0 is the extension handshake.
     Extended {
         /// The extended message id.
@@ -114,13 +132,19 @@ pub enum Command {
     },
     /// Announce a newly verified piece.
     Have(PieceIndex),
-    /// Choke the peer: we will not serve it, and its queued requests are dropped.
-    Choke,
+    /// Choke the peer: we will not serve it, and its queued requests are dropped (and, on a
+    /// Fast connection, each rejected), but those for the pieces in `keep`, which we allow
+    /// it fast.
+    Choke {
+        /// Pieces whose queued requests are still served (empty but for Fast peers).
+        keep: Vec<PieceIndex>,
+    },
     /// Unchoke the peer: we will serve its requests.
     Unchoke,
     /// Send the peer this block, read from our verified data.
     Upload(BlockRef),
-    /// The peer canceled its request for this block: do not send it if not sent yet.
+    /// The peer canceled its request for this block: do not send it if not sent yet (and,
+    /// on a Fast connection, reject it).
     SkipUpload(BlockRef),
     /// Close the connection and end the thread.
     Disconnect,
@@ -148,7 +172,7 @@ pub struct TheirHandshake {
 /// One side's handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Handshake {
-    /// Feature bits; we only look at the BEP 10 extension bit.
+    /// Feature bits; we only look at the BEP 10 extension bit and the BEP 6 Fast bit.
     pub reserved: [u8; 8],
     /// SHA-1 of the torrent's info dictionary.
     pub info_hash: [u8; 20],

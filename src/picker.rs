@@ -296,11 +296,34 @@ impl Picker {
     }
 
     /// `peer` choked us: every block outstanding with it is released, and remembered as
-    /// withdrawn (it may still arrive).
-    pub(crate) fn peer_choked(&mut self, peer: PeerKey) {
-        for block in self.release_peer(peer) {
+    /// withdrawn (it may still arrive, or on a Fast connection be rejected), but those of the
+    /// pieces in `keep` (the peer allowed them fast: it may still serve them).
+    pub(crate) fn peer_choked(&mut self, peer: PeerKey, keep: &[PieceIndex]) {
+        let Some(set) = self.outstanding.get(&peer) else {
+            return;
+        };
+        let dropped: Vec<BlockRef> = set
+            .iter()
+            .filter(|b| !keep.contains(&b.piece))
+            .copied()
+            .collect();
+        for block in dropped {
+            self.forget(peer, block);
+            self.unrequest(peer, block);
             self.withdraw(peer, block);
         }
+    }
+
+    /// `peer` rejected `block` (BEP 6). If it was outstanding with it, it is released: free
+    /// again unless another peer has it requested. If it was withdrawn from it, that uses up
+    /// the withdrawal, as a late block would. Returns false when it was neither: a reject for
+    /// a request we never made.
+    pub(crate) fn rejected(&mut self, peer: PeerKey, block: BlockRef) -> bool {
+        if self.forget(peer, block) {
+            self.unrequest(peer, block);
+            return true;
+        }
+        self.solicited(peer, block)
     }
 
     /// Whether `peer` may deliver `block`: it is outstanding with it, or was withdrawn from it
@@ -732,7 +755,7 @@ mod tests {
         assert_eq!(asked.len(), 8);
         assert!(p.solicited(1, asked[0]));
         assert!(!p.solicited(2, asked[0]));
-        p.peer_choked(1);
+        p.peer_choked(1, &[]);
         assert_eq!(p.requested_from(1), 0);
         check(&p);
         // Each withdrawn block may come once.
@@ -762,12 +785,59 @@ mod tests {
         let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, true);
         assert_eq!(asked.len(), WITHDRAWN_LIMIT + 1);
         asked.sort();
-        p.peer_choked(1);
+        p.peer_choked(1, &[]);
         check(&p);
         // The list started afresh at the limit: only the last block (in the order they were
         // withdrawn, piece then offset) is remembered.
         assert!(!p.solicited(1, asked[0]));
         assert!(p.solicited(1, asked[WITHDRAWN_LIMIT]));
+    }
+
+    #[test]
+    fn a_rejected_block_is_free_again_and_an_unasked_reject_is_refused() {
+        let (_, mut p, all) = fresh(2, 15);
+        p.peer_has_bitfield(&all);
+        p.peer_has_bitfield(&all);
+        let asked = p.pick(1, &all, 4, true);
+        assert_eq!(asked.len(), 4);
+        assert!(p.rejected(1, asked[0]));
+        assert!(!p.is_requested_from(1, asked[0]));
+        check(&p);
+        // Not endgame: the rejected block is free, and the next peer gets it first.
+        let other = p.pick(2, &all, 1, true);
+        assert_eq!(other, vec![asked[0]]);
+        // The same reject again, and one for a block peer 1 was never asked for.
+        assert!(!p.rejected(1, asked[0]));
+        let never = BlockRef {
+            piece: 1,
+            offset: 0,
+            len: BLOCK_LEN,
+        };
+        assert!(!p.rejected(1, never));
+        // A block withdrawn by a choke may be rejected once, as it may arrive once.
+        p.peer_choked(1, &[]);
+        assert!(p.rejected(1, asked[1]));
+        assert!(!p.rejected(1, asked[1]));
+        check(&p);
+    }
+
+    #[test]
+    fn a_choke_keeps_the_requests_of_allowed_fast_pieces() {
+        let (_, mut p, all) = fresh(3, 16);
+        p.peer_has_bitfield(&all);
+        let asked = p.pick(1, &all, 12, true);
+        assert_eq!(asked.len(), 12);
+        let kept = asked[0].piece;
+        p.peer_choked(1, &[kept]);
+        check(&p);
+        assert_eq!(p.requested_from(1), 4);
+        for b in &asked {
+            assert_eq!(p.is_requested_from(1, *b), b.piece == kept, "{b:?}");
+        }
+        // The others were withdrawn: each may still come once.
+        let dropped = asked.iter().find(|b| b.piece != kept).unwrap();
+        assert!(p.solicited(1, *dropped));
+        assert!(!p.solicited(1, *dropped));
     }
 
     #[test]

@@ -528,3 +528,34 @@ fn honest_peer_sharing_pieces_with_corrupt_ones_is_kept() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// BEP 6, the Fast extension (helper `fast`): messages out of turn are protocol errors
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn fast_reject_for_a_block_never_asked_for() {
+    dropped_before_completion(
+        "reject for a block never asked for",
+        Behaviour::FastRejectUnasked,
+        40,
+    );
+}
+
+#[test]
+fn fast_have_all_without_the_fast_bit() {
+    dropped_before_completion(
+        "have all without the Fast bit",
+        Behaviour::HaveAllWithoutBit,
+        41,
+    );
+}
+
+#[test]
+fn fast_have_all_after_a_bitfield() {
+    dropped_before_completion(
+        "have all after a bitfield",
+        Behaviour::FastHaveAllAfterBitfield,
+        42,
+    );
+}

@@ -17,6 +17,7 @@ fuzz_target!(|data: &[u8]| {
         let mut r = Cursor::new(data);
         if let Ok(hs) = handshake::read_handshake(&mut r) {
             let _ = hs.supports_extensions();
+            let _ = hs.supports_fast();
             assert_eq!(&hs.to_bytes()[..], &data[..68]);
         } else {
             r.set_position(0);

@@ -2,19 +2,20 @@
 //!
 //! Each connection gets two plain OS threads:
 //! - the **peer thread** (`peer <addr>`) dials through [`super::dial`] (or takes a socket the
-//!   listener accepted, with the peer's handshake already read, and answers it), then blocks in `read`, decodes each message, checks it against the torrent's
-//!   geometry and reports it to the main thread as a [`PeerEvent`];
+//!   listener accepted, with the peer's handshake already read, and answers it), then blocks
+//!   in `read`, decodes each message, checks it against the torrent's geometry and the Fast
+//!   extension's rules ([`FastRules`]) and reports it to the main thread as a [`PeerEvent`];
 //! - its **sender** (`peer <addr> tx`) owns a `try_clone` of the socket and blocks on the
 //!   connection's [`Command`] channel, so a request from the main thread goes out at once and
 //!   never waits behind a blocking read. It batches whatever commands are queued into one
-//!   write, serves uploads by reading verified blocks with its own [`BlockReader`], and sends
-//!   a keep-alive after 90 s of quiet.
+//!   write, serves uploads by reading verified blocks with its own [`BlockReader`] (queued
+//!   in an [`UploadQueue`], which on a Fast connection rejects each block it drops), and
+//!   sends a keep-alive after 90 s of quiet.
 //!
 //! The threads own the socket and nothing else: every decision (what to request, whom to
 //! serve, whom to drop) is the main thread's. Either thread ending shuts the socket down,
 //! which ends the other; the peer thread reports [`PeerEvent::Closed`] last.
 
-use std::collections::VecDeque;
 use std::io::{BufReader, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -25,9 +26,11 @@ use log::{debug, trace, warn};
 
 use super::dial::{self, DeadlineReader, DialError};
 use super::extension::{self, MetadataMsg};
+use super::fast::FastRules;
 use super::handshake::Handshake;
 use super::mse::Ciphers;
 use super::mse::{DecryptingReader, EncryptingWriter, Encryption};
+use super::upload_queue::{Queued, UploadQueue};
 use super::wire::{self, Message, WireError};
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::geometry::{BlockRef, Geometry};
@@ -180,9 +183,11 @@ fn run(
         setup.addr,
         if ciphers.is_rc4() { "RC4" } else { "plaintext" }
     );
+    let fast = ours.supports_fast() && theirs.supports_fast();
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),
+        fast,
     };
     if setup
         .events
@@ -197,14 +202,20 @@ fn run(
     let write_half = EncryptingWriter::new(write_half, ciphers.write);
     let addr = setup.addr;
     let reader = BlockReader::new(Arc::clone(&setup.files));
+    let uploads = UploadQueue::new(MAX_QUEUED_UPLOADS, fast);
     std::thread::Builder::new()
         .name(format!("peer {addr} tx"))
         .stack_size(STACK_SIZE)
-        .spawn(move || send_loop(write_half, commands, addr, reader))
+        .spawn(move || send_loop(write_half, commands, addr, reader, uploads))
         .map_err(|e| PeerError::Dial(DialError::Connect(e)))?;
     let within = DeadlineReader::new(&stream, IDLE_TIMEOUT);
     let pending = std::mem::take(&mut ciphers.pending);
-    let result = read_loop(DecryptingReader::new(within, ciphers.read, pending), setup);
+    let rules = FastRules::new(fast, setup.geometry);
+    let result = read_loop(
+        DecryptingReader::new(within, ciphers.read, pending),
+        setup,
+        rules,
+    );
     // Wakes the sender if it is blocked in a write; it ends when the main thread drops
     // this connection's command channel after hearing `Closed`.
     let _ = stream.shutdown(Shutdown::Both);
@@ -215,6 +226,7 @@ fn run(
 fn read_loop(
     input: DecryptingReader<DeadlineReader<'_>>,
     setup: &PeerSetup,
+    mut rules: FastRules,
 ) -> Result<(), PeerError> {
     let mut reader = BufReader::with_capacity(READ_BUFFER, input);
     let pieces = setup.geometry.piece_count();
@@ -223,6 +235,7 @@ fn read_loop(
         reader.get_mut().get_mut().restart(IDLE_TIMEOUT);
         let msg = wire::read_message(&mut reader).map_err(PeerError::Wire)?;
         trace!("{} <- {msg}", setup.addr);
+        rules.check(&msg).map_err(PeerError::Protocol)?;
         let event = match msg {
             Message::Choke => PeerEvent::Choked,
             Message::Unchoke => PeerEvent::Unchoked,
@@ -233,6 +246,13 @@ fn read_loop(
                 )))
             }
             Message::Bitfield(bytes) => PeerEvent::Bitfield(Bitfield::from_wire(&bytes, pieces)?),
+            // BEP 6: the same path as a bitfield; `have none` changes nothing.
+            Message::HaveAll => PeerEvent::Bitfield(Bitfield::full(pieces)),
+            Message::HaveNone => continue,
+            Message::Reject(block) => PeerEvent::Rejected(block),
+            Message::AllowedFast(piece) => PeerEvent::AllowedFast(piece),
+            // Checked by `rules`; we pick pieces our own way, as the BEP allows.
+            Message::Suggest(_) => continue,
             Message::Piece {
                 piece,
                 offset,
@@ -286,17 +306,17 @@ fn read_loop(
 
 /// Writes the main thread's commands to the socket until told to stop or a write fails.
 ///
-/// Uploads wait in a local queue and go out a few blocks per write, so that a `SkipUpload` (the peer's
-/// cancel) or a `Choke` that arrives meanwhile still takes effect.
+/// Uploads wait in `uploads` and go out a few blocks per write, so that a `SkipUpload` (the
+/// peer's cancel) or a `Choke` that arrives meanwhile still takes effect.
 fn send_loop(
     mut stream: EncryptingWriter<TcpStream>,
     commands: Receiver<Command>,
     addr: SocketAddr,
     mut reader: BlockReader,
+    mut uploads: UploadQueue,
 ) {
     // Grows to a batch of uploads only on connections that upload.
     let mut out = Vec::new();
-    let mut uploads: VecDeque<BlockRef> = VecDeque::new();
     'connection: loop {
         out.clear();
         // Block for work only when no upload is waiting.
@@ -321,30 +341,37 @@ fn send_loop(
                 Command::Cancel(b) => Message::Cancel(b),
                 Command::Have(piece) => Message::Have(piece),
                 Command::Bitfield(bits) => Message::Bitfield(bits),
+                Command::HaveAll => Message::HaveAll,
+                Command::HaveNone => Message::HaveNone,
+                Command::Reject(b) => Message::Reject(b),
+                Command::AllowedFast(piece) => Message::AllowedFast(piece),
                 Command::Extended { id, payload } => Message::Extended { id, payload },
                 Command::Unchoke => Message::Unchoke,
-                Command::Choke => {
-                    uploads.clear();
-                    Message::Choke
+                Command::Choke { keep } => {
+                    push_frame(&Message::Choke, &mut out, addr);
+                    for b in uploads.choke(&keep) {
+                        push_frame(&Message::Reject(b), &mut out, addr);
+                    }
+                    continue;
                 }
-                Command::Upload(b) => {
-                    if uploads.len() >= MAX_QUEUED_UPLOADS {
+                Command::Upload(b) => match uploads.push(b) {
+                    Queued::Yes => continue,
+                    Queued::Reject => Message::Reject(b),
+                    Queued::Overflow => {
                         debug!("{addr}: more than {MAX_QUEUED_UPLOADS} requests queued");
                         break 'connection;
                     }
-                    uploads.push_back(b);
-                    continue;
-                }
-                Command::SkipUpload(b) => {
-                    uploads.retain(|u| *u != b);
-                    continue;
-                }
+                },
+                Command::SkipUpload(b) => match uploads.cancel(b) {
+                    Some(b) => Message::Reject(b),
+                    None => continue,
+                },
                 Command::Disconnect => break 'connection,
             };
             push_frame(&msg, &mut out, addr);
         }
         while out.len() < WRITE_BATCH {
-            let Some(b) = uploads.pop_front() else { break };
+            let Some(b) = uploads.pop() else { break };
             trace!(
                 "{addr} -> piece piece={} offset={} len={}",
                 b.piece,

@@ -16,6 +16,9 @@ const HANDSHAKE_LEN: usize = 68;
 /// Byte and bit of the reserved field that announce BEP 10 extension support.
 const EXTENSION_BYTE: usize = 5;
 const EXTENSION_BIT: u8 = 0x10;
+/// Byte and bit of the reserved field that announce the BEP 6 Fast extension.
+const FAST_BYTE: usize = 7;
+const FAST_BIT: u8 = 0x04;
 
 /// One side's handshake; declared with the messages between threads, since the listener
 /// hands a peer's to the main thread.
@@ -58,10 +61,12 @@ impl From<io::Error> for HandshakeError {
 }
 
 impl Handshake {
-    /// Our handshake: the BEP 10 extension bit set in the reserved bytes, nothing else.
+    /// Our handshake: the BEP 10 extension bit and the BEP 6 Fast bit set in the reserved
+    /// bytes, nothing else.
     pub fn new(info_hash: [u8; 20], peer_id: [u8; 20]) -> Handshake {
         let mut reserved = [0u8; 8];
         reserved[EXTENSION_BYTE] = EXTENSION_BIT;
+        reserved[FAST_BYTE] = FAST_BIT;
         Handshake {
             reserved,
             info_hash,
@@ -83,6 +88,12 @@ impl Handshake {
     /// Whether the sender announces BEP 10 extension messages.
     pub fn supports_extensions(&self) -> bool {
         self.reserved[EXTENSION_BYTE] & EXTENSION_BIT != 0
+    }
+
+    /// Whether the sender speaks the BEP 6 Fast extension. A connection uses it only when
+    /// both handshakes say so.
+    pub fn supports_fast(&self) -> bool {
+        self.reserved[FAST_BYTE] & FAST_BIT != 0
     }
 
     /// Checks that the handshake is for the torrent whose info hash is `expected`.
@@ -134,11 +145,22 @@ mod tests {
         let bytes = hs.to_bytes();
         assert_eq!(bytes[0], 19);
         assert_eq!(&bytes[1..20], b"BitTorrent protocol");
-        assert_eq!(&bytes[20..28], &[0, 0, 0, 0, 0, 0x10, 0, 0]);
+        assert_eq!(&bytes[20..28], &[0, 0, 0, 0, 0, 0x10, 0, 0x04]);
         assert_eq!(&bytes[48..], b"-ST0001-abcdefghijkl");
         let back = read_handshake(&mut Cursor::new(bytes.to_vec())).unwrap();
         assert_eq!(back, hs);
         assert!(back.supports_extensions());
+        assert!(back.supports_fast());
+    }
+
+    #[test]
+    fn fast_bit_is_read_from_the_last_reserved_byte() {
+        let mut hs = sample();
+        hs.reserved = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfb];
+        assert!(!hs.supports_fast());
+        hs.reserved = [0, 0, 0, 0, 0, 0, 0, 0x04];
+        assert!(hs.supports_fast());
+        assert!(!hs.supports_extensions());
     }
 
     #[test]

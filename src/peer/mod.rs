@@ -4,7 +4,9 @@
 pub mod connection;
 pub mod dial;
 pub mod extension;
+pub(crate) mod fast;
 pub mod handshake;
 pub mod listener;
 pub mod mse;
+pub(crate) mod upload_queue;
 pub mod wire;

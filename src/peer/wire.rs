@@ -1,4 +1,5 @@
-//! The peer wire codec (BEP 3, plus message id 20 for BEP 10 extension messages).
+//! The peer wire codec (BEP 3, the five BEP 6 Fast extension messages, and message id 20
+//! for BEP 10 extension messages).
 //!
 //! Pure encoding and decoding of length-prefixed frames, run on each peer thread: the
 //! thread encodes outgoing messages into its own buffer and reads incoming ones from its
@@ -23,6 +24,11 @@ const REQUEST: u8 = 6;
 const PIECE: u8 = 7;
 const CANCEL: u8 = 8;
 const PORT: u8 = 9;
+const SUGGEST: u8 = 0x0D;
+const HAVE_ALL: u8 = 0x0E;
+const HAVE_NONE: u8 = 0x0F;
+const REJECT: u8 = 0x10;
+const ALLOWED_FAST: u8 = 0x11;
 const EXTENDED: u8 = 20;
 
 /// Longest fixed header of any message id (request and cancel: three u32 fields).
@@ -65,6 +71,16 @@ pub enum Message {
     Cancel(BlockRef),
     /// The sender's DHT port.
     Port(u16),
+    /// BEP 6: the sender suggests we download this piece (we may ignore it).
+    Suggest(u32),
+    /// BEP 6: the sender has every piece; stands in for a bitfield.
+    HaveAll,
+    /// BEP 6: the sender has no piece; stands in for a bitfield.
+    HaveNone,
+    /// BEP 6: the sender will not serve this request of ours.
+    Reject(BlockRef),
+    /// BEP 6: the sender serves requests for this piece even while it chokes us.
+    AllowedFast(u32),
     /// A BEP 10 extension message: extended id (0 = extension handshake) and payload.
     Extended {
         /// Extended message id.
@@ -111,6 +127,17 @@ impl fmt::Display for Message {
                 )
             }
             Message::Port(port) => write!(f, "port {port}"),
+            Message::Suggest(piece) => write!(f, "suggest piece={piece}"),
+            Message::HaveAll => write!(f, "have-all"),
+            Message::HaveNone => write!(f, "have-none"),
+            Message::Reject(b) => {
+                write!(
+                    f,
+                    "reject piece={} offset={} len={}",
+                    b.piece, b.offset, b.len
+                )
+            }
+            Message::AllowedFast(piece) => write!(f, "allowed-fast piece={piece}"),
             Message::Extended { id, payload } => {
                 write!(f, "extended id={id} len={}", payload.len())
             }
@@ -198,6 +225,11 @@ pub fn encode(msg: &Message, out: &mut Vec<u8>) {
         }
         Message::Cancel(b) => put_frame(out, CANCEL, &block_head(b), &[]),
         Message::Port(port) => put_frame(out, PORT, &port.to_be_bytes(), &[]),
+        Message::Suggest(piece) => put_frame(out, SUGGEST, &piece.to_be_bytes(), &[]),
+        Message::HaveAll => put_frame(out, HAVE_ALL, &[], &[]),
+        Message::HaveNone => put_frame(out, HAVE_NONE, &[], &[]),
+        Message::Reject(b) => put_frame(out, REJECT, &block_head(b), &[]),
+        Message::AllowedFast(piece) => put_frame(out, ALLOWED_FAST, &piece.to_be_bytes(), &[]),
         Message::Extended { id, payload } => put_frame(out, EXTENDED, &[*id], payload),
         Message::Unknown { id, payload } => put_frame(out, *id, &[], payload),
     }
@@ -273,9 +305,12 @@ enum Shape {
 impl Shape {
     fn of(id: u8) -> Shape {
         match id {
-            CHOKE | UNCHOKE | INTERESTED | NOT_INTERESTED => {
+            CHOKE | UNCHOKE | INTERESTED | NOT_INTERESTED | HAVE_ALL | HAVE_NONE => {
                 Shape::Exact(0, "state messages carry no payload")
             }
+            SUGGEST => Shape::Exact(4, "suggest needs exactly 4 bytes"),
+            ALLOWED_FAST => Shape::Exact(4, "allowed-fast needs exactly 4 bytes"),
+            REJECT => Shape::Exact(12, "reject needs exactly 12 bytes"),
             HAVE => Shape::Exact(4, "have needs exactly 4 bytes"),
             REQUEST => Shape::Exact(12, "request needs exactly 12 bytes"),
             CANCEL => Shape::Exact(12, "cancel needs exactly 12 bytes"),
@@ -328,6 +363,11 @@ fn build(id: u8, head: &[u8], tail: Vec<u8>) -> Message {
         },
         CANCEL => Message::Cancel(block_ref(head)),
         PORT => Message::Port(u16::from_be_bytes([head[0], head[1]])),
+        SUGGEST => Message::Suggest(be_u32(head, 0)),
+        HAVE_ALL => Message::HaveAll,
+        HAVE_NONE => Message::HaveNone,
+        REJECT => Message::Reject(block_ref(head)),
+        ALLOWED_FAST => Message::AllowedFast(be_u32(head, 0)),
         EXTENDED => Message::Extended {
             id: head[0],
             payload: tail,
@@ -405,6 +445,11 @@ mod tests {
             },
             Message::Cancel(block),
             Message::Port(6881),
+            Message::Suggest(7),
+            Message::HaveAll,
+            Message::HaveNone,
+            Message::Reject(block),
+            Message::AllowedFast(0x0102_0304),
             Message::Extended {
                 id: 0,
                 payload: b"d1:md11:ut_metadatai1eee".to_vec(),
@@ -414,7 +459,7 @@ mod tests {
                 payload: Vec::new(),
             },
             Message::Unknown {
-                id: 13,
+                id: 99,
                 payload: vec![1, 2, 3],
             },
         ]
@@ -503,6 +548,46 @@ mod tests {
         assert_malformed(CANCEL, &[0; 16]);
         assert_malformed(PORT, &[0; 1]);
         assert_malformed(PORT, &[0; 3]);
+        for id in [HAVE_ALL, HAVE_NONE] {
+            assert_malformed(id, &[0]);
+        }
+        for id in [SUGGEST, ALLOWED_FAST] {
+            assert_malformed(id, &[0; 3]);
+            assert_malformed(id, &[0; 5]);
+        }
+        assert_malformed(REJECT, &[0; 11]);
+        assert_malformed(REJECT, &[0; 13]);
+    }
+
+    /// The BEP 6 messages' bytes, as the BEP lays them out: ids 0x0D to 0x11, big-endian
+    /// fields.
+    #[test]
+    fn fast_extension_frames_have_the_bep_6_layout() {
+        let cases: Vec<(Message, Vec<u8>)> = vec![
+            (Message::Suggest(5), vec![0, 0, 0, 5, 0x0D, 0, 0, 0, 5]),
+            (Message::HaveAll, vec![0, 0, 0, 1, 0x0E]),
+            (Message::HaveNone, vec![0, 0, 0, 1, 0x0F]),
+            (
+                Message::Reject(BlockRef {
+                    piece: 1,
+                    offset: 0x4000,
+                    len: 0x4000,
+                }),
+                vec![0, 0, 0, 13, 0x10, 0, 0, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x40, 0],
+            ),
+            (
+                Message::AllowedFast(0x0102_0304),
+                vec![0, 0, 0, 5, 0x11, 1, 2, 3, 4],
+            ),
+        ];
+        for (msg, bytes) in cases {
+            let mut out = Vec::new();
+            encode(&msg, &mut out);
+            assert_eq!(out, bytes, "{msg}");
+            assert_eq!(read_message(&mut Cursor::new(bytes)).unwrap(), msg);
+        }
+        assert_eq!(Message::HaveAll.to_string(), "have-all");
+        assert_eq!(Message::AllowedFast(9).to_string(), "allowed-fast piece=9");
     }
 
     #[test]

@@ -75,6 +75,16 @@ impl Limits {
         }
     }
 
+    /// The blocks of `key` waiting for upload budget, oldest first.
+    #[cfg(test)]
+    pub(super) fn waiting_for(&self, key: PeerKey) -> Vec<BlockRef> {
+        self.waiting
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, b)| *b)
+            .collect()
+    }
+
     /// When the main loop should wake to spend budget that will have accrued: `None` when
     /// nothing waits for it.
     pub(super) fn wake_in(&self, now: Instant) -> Option<Duration> {
@@ -102,7 +112,8 @@ impl Session {
         let count = self.limits.waiting_per_peer.entry(key).or_default();
         if *count >= MAX_WAITING_PER_PEER {
             // The peer's own sender would refuse that many too; ignoring the request is
-            // what a busy peer does.
+            // what a busy peer does (a Fast one says so).
+            self.reject_if_fast(key, block);
             return;
         }
         *count += 1;
@@ -119,8 +130,37 @@ impl Session {
             .retain(|&(k, b)| !(k == key && b == block));
         if self.limits.waiting.len() < before {
             self.uncount_waiting(key);
+            // It never reached the sender: the answer BEP 6 wants is ours to give.
+            self.reject_if_fast(key, block);
         }
         self.send(key, Command::SkipUpload(block));
+    }
+
+    /// We choked `key`: its waiting uploads go (a Fast peer gets a `reject` for each), but
+    /// those for pieces we allow it fast.
+    pub(super) fn drop_waiting_uploads(&mut self, key: PeerKey) {
+        let mut dropped = Vec::new();
+        let mut kept = VecDeque::new();
+        let waiting = std::mem::take(&mut self.limits.waiting);
+        for (k, block) in waiting {
+            if k == key && !self.may_serve(k, block.piece) {
+                dropped.push(block);
+            } else {
+                kept.push_back((k, block));
+            }
+        }
+        self.limits.waiting = kept;
+        for block in dropped {
+            self.uncount_waiting(key);
+            self.reject_if_fast(key, block);
+        }
+    }
+
+    /// Tells a Fast peer we will not serve `block`.
+    fn reject_if_fast(&self, key: PeerKey, block: BlockRef) {
+        if self.peers.get(&key).is_some_and(|p| p.fast) {
+            self.send(key, Command::Reject(block));
+        }
     }
 
     /// Hands waiting uploads to their senders while the bucket affords them; those of peers
@@ -128,7 +168,7 @@ impl Session {
     pub(super) fn serve_waiting(&mut self) {
         let now = Instant::now();
         while let Some(&(key, block)) = self.limits.waiting.front() {
-            let live = self.peers.get(&key).is_some_and(|p| !p.am_choking);
+            let live = self.may_serve(key, block.piece);
             if live {
                 let Some(bucket) = &mut self.limits.upload else {
                     break;

@@ -455,9 +455,15 @@ impl Session {
             PeerEvent::Connected {
                 extensions,
                 peer_id,
+                fast,
             } => {
-                debug!("{}: handshake done: {}", peer.addr, client_name(&peer_id));
-                self.on_connected(key, extensions);
+                debug!(
+                    "{}: handshake done: {}{}",
+                    peer.addr,
+                    client_name(&peer_id),
+                    if fast { ", Fast extension" } else { "" }
+                );
+                self.on_connected(key, extensions, fast);
             }
             PeerEvent::Bitfield(bits) => {
                 // A late bitfield (aria2 sends one after its haves) only adds pieces.
@@ -488,7 +494,8 @@ impl Session {
                     debug!("{}: choked us", peer.addr);
                 }
                 peer.peer_choking = true;
-                self.picker.peer_choked(key);
+                // A Fast peer may still serve what it allowed us fast (it rejects the rest).
+                self.picker.peer_choked(key, &peer.allowed_from_them);
                 self.fill_all();
             }
             PeerEvent::Unchoked => {
@@ -509,6 +516,8 @@ impl Session {
             PeerEvent::NotInterested => peer.peer_interested = false,
             PeerEvent::Requested(block) => self.on_request(key, block),
             PeerEvent::Canceled(block) => self.withdraw_upload(key, block),
+            PeerEvent::Rejected(block) => self.on_rejected(key, block),
+            PeerEvent::AllowedFast(piece) => self.on_allowed_fast(key, piece),
             PeerEvent::Block { block, data } => self.on_block(key, block, data),
             PeerEvent::Closed { reason } => {
                 debug!("{}: left: {reason}", peer.addr);

@@ -1,6 +1,7 @@
-//! Each peer connection's record on the main thread: its setup (bitfield, extension
-//! handshake), the four BEP 3 flags, its request pipeline (interest, depth, filling), its
-//! rates, and the once-a-tick checks for snubs and useless seeds.
+//! Each peer connection's record on the main thread: its setup (bitfield or BEP 6 `have
+//! all`/`have none`, extension handshake, allowed-fast sets), the four BEP 3 flags, its
+//! request pipeline (interest, depth, filling), its rates, and the once-a-tick checks for
+//! snubs and useless seeds.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -14,11 +15,12 @@ use super::rate::Rate;
 use super::store::PIECE_MEMORY_BUDGET;
 use super::Session;
 use crate::bitfield::Bitfield;
-use crate::geometry::BLOCK_LEN;
+use crate::geometry::{BlockRef, PieceIndex, BLOCK_LEN};
 use crate::messages::TheirHandshake;
 use crate::messages::{Command, PeerKey};
 use crate::peer::connection;
 use crate::peer::extension::{self, OurHandshake};
+use crate::peer::fast::{self, ALLOWED_FAST_COUNT};
 
 /// Requests kept in flight to a new peer before its rate is known.
 pub(super) const INITIAL_DEPTH: usize = 32;
@@ -30,6 +32,10 @@ pub const MAX_DEPTH: usize = 250;
 pub(super) const DEPTH_SECONDS: f64 = 2.0;
 /// A peer that owes us blocks and sends nothing for this long loses them and is dropped.
 pub const SNUB_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most pieces a peer may allow us fast that we remember; later `allowed fast` messages are
+/// ignored (the BEP's sets have ten).
+pub(super) const MAX_ALLOWED_FROM_PEER: usize = 32;
+
 /// The main thread's record of one peer connection.
 pub(super) struct Peer {
     pub(super) addr: SocketAddr,
@@ -46,6 +52,13 @@ pub(super) struct Peer {
     pub(super) peer_choking: bool,
     /// `peer_interested`: the peer told us it wants pieces we have.
     pub(super) peer_interested: bool,
+    /// Both handshakes set the BEP 6 Fast bit.
+    pub(super) fast: bool,
+    /// The canonical allowed-fast set we computed for the peer (Fast peers only): requests
+    /// for these pieces are served even while we choke it.
+    pub(super) allowed_to_them: Vec<PieceIndex>,
+    /// Pieces the peer allowed us fast: we may request them while it chokes us.
+    pub(super) allowed_from_them: Vec<PieceIndex>,
     /// Requests to keep in flight, following the peer's rate.
     pub(super) depth: usize,
     /// Most requests the peer accepts in flight (its `reqq`, else [`MAX_DEPTH`]).
@@ -87,21 +100,31 @@ impl Peer {
 }
 
 impl Session {
-    /// The handshake is done: our bitfield first (if we have a piece), then our extension
-    /// handshake if the peer speaks BEP 10.
-    pub(super) fn on_connected(&mut self, key: PeerKey, extensions: bool) {
+    /// The handshake is done: our bitfield first (if we have a piece; to a Fast peer `have
+    /// all` when we have every piece and `have none` when we have none), then our extension
+    /// handshake if the peer speaks BEP 10, then to a Fast peer `allowed fast` for the pieces
+    /// of its canonical set that we have.
+    pub(super) fn on_connected(&mut self, key: PeerKey, extensions: bool, fast: bool) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         peer.connected = true;
+        peer.fast = fast;
         peer.last_block = Instant::now();
         peer.since = Instant::now();
         self.addresses.handshaken(peer.addr);
         let on_disk = self.store.on_disk();
-        if on_disk.count() > 0 {
-            let _ = peer
-                .commands
-                .send(Command::Bitfield(on_disk.as_bytes().to_vec()));
+        let first = if fast && on_disk.is_full() {
+            Some(Command::HaveAll)
+        } else if on_disk.count() > 0 {
+            Some(Command::Bitfield(on_disk.as_bytes().to_vec()))
+        } else if fast {
+            Some(Command::HaveNone)
+        } else {
+            None
+        };
+        if let Some(cmd) = first {
+            let _ = peer.commands.send(cmd);
         }
         if extensions {
             let ours = OurHandshake {
@@ -116,6 +139,60 @@ impl Session {
                 id: extension::HANDSHAKE_ID,
                 payload: extension::encode_handshake(&ours),
             });
+        }
+        if fast {
+            peer.allowed_to_them = fast::allowed_fast_set(
+                peer.addr.ip(),
+                &self.meta.info_hash,
+                self.geometry.piece_count(),
+                ALLOWED_FAST_COUNT,
+            );
+            for &piece in &peer.allowed_to_them {
+                if on_disk.has(piece) {
+                    let _ = peer.commands.send(Command::AllowedFast(piece));
+                }
+            }
+        }
+    }
+
+    /// A Fast peer allowed us `piece`: remembered (up to [`MAX_ALLOWED_FROM_PEER`]), and
+    /// requested at once if the peer chokes us and has it.
+    pub(super) fn on_allowed_fast(&mut self, key: PeerKey, piece: PieceIndex) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if peer.allowed_from_them.contains(&piece)
+            || peer.allowed_from_them.len() >= MAX_ALLOWED_FROM_PEER
+        {
+            return;
+        }
+        peer.allowed_from_them.push(piece);
+        self.update_interest(key);
+    }
+
+    /// A Fast peer will not serve `block`: it goes back to the picker for another peer, at
+    /// once. A reject for a block we never asked for (nor withdrew) drops the peer. A peer that
+    /// chokes us and rejects a piece it allowed us fast is not asked for that piece again
+    /// while it chokes us.
+    pub(super) fn on_rejected(&mut self, key: PeerKey, block: BlockRef) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !self.picker.rejected(key, block) {
+            debug!(
+                "{}: dropped: a reject for a block we never asked for: {block:?}",
+                peer.addr
+            );
+            self.send(key, Command::Disconnect);
+            return;
+        }
+        if peer.peer_choking {
+            peer.allowed_from_them.retain(|&p| p != block.piece);
+        }
+        // Others first: the rejecting peer is asked again at its next block or tick.
+        let others: Vec<PeerKey> = self.peers.keys().copied().filter(|&k| k != key).collect();
+        for other in others {
+            self.fill(other);
         }
     }
 
@@ -208,14 +285,30 @@ impl Session {
         self.fill(key);
     }
 
-    /// Tops up a peer's requests to its pipeline depth.
+    /// Tops up a peer's requests to its pipeline depth. A peer that chokes us is asked only
+    /// for pieces it allowed us fast.
     pub(super) fn fill(&mut self, key: PeerKey) {
         let Some(peer) = self.peers.get(&key) else {
             return;
         };
-        if !peer.connected || peer.peer_choking || !peer.am_interested {
+        if !peer.connected || !peer.am_interested {
             return;
         }
+        let allowed;
+        let has = if !peer.peer_choking {
+            &peer.has
+        } else if peer.allowed_from_them.is_empty() {
+            return;
+        } else {
+            let mut only = Bitfield::new(peer.has.len());
+            for &piece in &peer.allowed_from_them {
+                if peer.has.has(piece) {
+                    only.set(piece);
+                }
+            }
+            allowed = only;
+            &allowed
+        };
         let depth = peer.depth.min(self.depth_cap);
         let outstanding = self.picker.requested_from(key);
         if outstanding >= depth {
@@ -230,7 +323,7 @@ impl Session {
         }
         let blocks = self.picker.pick(
             key,
-            &peer.has,
+            has,
             room,
             self.store.may_start_piece(self.picker.partial_pieces()),
         );
@@ -295,6 +388,9 @@ impl Session {
                 am_interested: false,
                 peer_choking: true,
                 peer_interested: false,
+                fast: false,
+                allowed_to_them: Vec::new(),
+                allowed_from_them: Vec::new(),
                 depth: INITIAL_DEPTH,
                 max_depth: MAX_DEPTH,
                 download: Rate::default(),

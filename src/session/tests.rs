@@ -63,6 +63,25 @@ struct FakePeer {
 impl Harness {
     /// A session for files of `lengths` bytes, of which those in `chosen` are wanted.
     fn new(lengths: &[u64], chosen: Option<Vec<bool>>) -> Harness {
+        Harness::build(lengths, chosen, false, super::Flow::default())
+    }
+
+    /// A session that has every piece of `lengths` bytes on disk and uploads at most
+    /// `upload_limit` bytes a second.
+    fn seeding(lengths: &[u64], upload_limit: Option<u64>) -> Harness {
+        let flow = super::Flow {
+            upload_limit,
+            ..super::Flow::default()
+        };
+        Harness::build(lengths, None, true, flow)
+    }
+
+    fn build(
+        lengths: &[u64],
+        chosen: Option<Vec<bool>>,
+        on_disk: bool,
+        flow: super::Flow,
+    ) -> Harness {
         let meta = Metainfo::from_info_bytes(&info_dict(lengths), Vec::new()).unwrap();
         let all = vec![true; meta.files.len()];
         let opts = Options {
@@ -78,16 +97,17 @@ impl Harness {
             tracker_timeout: Duration::from_secs(60),
             dht: None,
             encryption: crate::peer::mse::Encryption::Off,
-            flow: super::Flow::default(),
+            flow,
         };
         let chosen = chosen.unwrap_or(all);
         let files = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
         let g = meta.geometry;
-        let store = PieceStore::new(
-            g,
-            wanted_pieces(&meta, &chosen),
-            Bitfield::new(g.piece_count()),
-        );
+        let had = if on_disk {
+            Bitfield::full(g.piece_count())
+        } else {
+            Bitfield::new(g.piece_count())
+        };
+        let store = PieceStore::new(g, wanted_pieces(&meta, &chosen), had);
         let (hash_tx, hash_jobs) = crossbeam_channel::unbounded();
         let workers = Workers {
             hash_jobs: Some(hash_tx),
@@ -133,19 +153,35 @@ impl Harness {
 
     /// A connected peer at 127.0.0.`n` that has every piece and has unchoked us.
     fn seed(&mut self, n: u8) -> FakePeer {
+        let p = self.connect(n, false);
+        self.event(p.key, PeerEvent::Bitfield(Bitfield::full(p.pieces(self))));
+        assert_eq!(p.told(), vec![Command::Interested]);
+        self.event(p.key, PeerEvent::Unchoked);
+        p
+    }
+
+    /// A connected Fast peer at 127.0.0.`n` that sent `have all` (which its reading thread
+    /// turns into a full bitfield) and still chokes us.
+    fn fast_seed(&mut self, n: u8) -> FakePeer {
+        let p = self.connect(n, true);
+        assert_eq!(p.told(), vec![Command::HaveNone]);
+        self.event(p.key, PeerEvent::Bitfield(Bitfield::full(p.pieces(self))));
+        assert_eq!(p.told(), vec![Command::Interested]);
+        p
+    }
+
+    /// A peer at 127.0.0.`n` whose handshake is done, Fast or not.
+    fn connect(&mut self, n: u8, fast: bool) -> FakePeer {
         let addr = SocketAddr::from(([127, 0, 0, n], 6881));
         let (key, commands) = self.s.add_peer(addr, false);
-        let pieces = self.s.geometry.piece_count();
         self.event(
             key,
             PeerEvent::Connected {
                 peer_id: [n; 20],
                 extensions: false,
+                fast,
             },
         );
-        self.event(key, PeerEvent::Bitfield(Bitfield::full(pieces)));
-        assert_eq!(commands.try_recv(), Ok(Command::Interested));
-        self.event(key, PeerEvent::Unchoked);
         FakePeer {
             key,
             addr,
@@ -190,6 +226,11 @@ impl Harness {
 }
 
 impl FakePeer {
+    /// The torrent's piece count.
+    fn pieces(&self, h: &Harness) -> u32 {
+        h.s.geometry.piece_count()
+    }
+
     /// Everything the session has told this peer since the last look.
     fn told(&self) -> Vec<Command> {
         self.commands.try_iter().collect()
@@ -422,4 +463,141 @@ fn a_peer_gets_our_metadata_twice_over_and_then_rejects() {
         answers,
         vec![data.clone(), data, MetadataMsg::Reject { piece: 0 }]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// BEP 6, the Fast extension
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_reject_returns_the_block_to_the_picker_at_once() {
+    let mut h = Harness::new(&[u64::from(100 * PIECE)], None);
+    let a = h.fast_seed(1);
+    h.event(a.key, PeerEvent::Unchoked);
+    let asked = a.requests();
+    assert_eq!(asked.len(), 32);
+    // b has everything but chokes us, so it has asked nothing yet.
+    let b = h.fast_seed(2);
+    assert!(b.requests().is_empty());
+    h.event(a.key, PeerEvent::Rejected(asked[0]));
+    assert!(
+        a.told().is_empty(),
+        "a reject for a block we asked for is fine"
+    );
+    assert!(!h.s.picker.is_requested_from(a.key, asked[0]));
+    // No timeout: the next peer able to take it gets it first.
+    h.event(b.key, PeerEvent::Unchoked);
+    let to_b = b.requests();
+    assert_eq!(to_b.first(), Some(&asked[0]));
+    assert!(!to_b.contains(&asked[1]));
+    // The same reject again is for a request no longer outstanding: a protocol error.
+    h.event(a.key, PeerEvent::Rejected(asked[0]));
+    assert_eq!(a.told(), vec![Command::Disconnect]);
+    // So is one for a block b was never asked for.
+    h.event(b.key, PeerEvent::Rejected(asked[1]));
+    assert_eq!(b.told(), vec![Command::Disconnect]);
+}
+
+#[test]
+fn a_choking_fast_peer_is_asked_only_for_the_pieces_it_allows_fast() {
+    let mut h = Harness::new(&[u64::from(20 * PIECE)], None);
+    let p = h.fast_seed(1);
+    assert!(p.requests().is_empty());
+    h.event(p.key, PeerEvent::AllowedFast(3));
+    h.event(p.key, PeerEvent::AllowedFast(3));
+    assert_eq!(p.requests(), vec![block(3, 0), block(3, 1)]);
+    // Unchoked, it is asked for the rest; choked again, the allowed requests stay out.
+    h.event(p.key, PeerEvent::Unchoked);
+    let more = p.requests();
+    assert_eq!(more.len(), 30);
+    assert!(!more.iter().any(|b| b.piece == 3));
+    h.event(p.key, PeerEvent::Choked);
+    assert!(p.requests().is_empty());
+    assert!(h.s.picker.is_requested_from(p.key, block(3, 0)));
+    assert_eq!(h.s.picker.requested_from(p.key), 2);
+    // The choke withdrew the others: the peer rejects them, as BEP 6 asks, and may.
+    for b in &more {
+        h.event(p.key, PeerEvent::Rejected(*b));
+    }
+    assert!(p.told().is_empty());
+    // It rejects an allowed piece too: it is not asked for it again while it chokes us.
+    h.event(
+        p.key,
+        PeerEvent::Block {
+            block: block(3, 0),
+            data: vec![1; BLOCK_LEN as usize],
+        },
+    );
+    h.check();
+    h.event(p.key, PeerEvent::Rejected(block(3, 1)));
+    assert!(p.requests().is_empty());
+    assert!(h.s.peers.contains_key(&p.key));
+}
+
+#[test]
+fn a_fast_peer_gets_have_all_allowed_fast_and_a_reject_for_what_we_do_not_serve() {
+    let mut h = Harness::seeding(&[u64::from(20 * PIECE)], Some(1));
+    let p = h.connect(1, true);
+    let allowed = crate::peer::fast::allowed_fast_set(
+        p.addr.ip(),
+        &h.s.meta.info_hash,
+        20,
+        crate::peer::fast::ALLOWED_FAST_COUNT,
+    );
+    assert_eq!(allowed.len(), 10);
+    let mut expect = vec![Command::HaveAll];
+    expect.extend(allowed.iter().map(|&piece| Command::AllowedFast(piece)));
+    assert_eq!(p.told(), expect);
+    let (fast, slow) = (allowed[0], (0..20).find(|i| !allowed.contains(i)).unwrap());
+    // Choked: an allowed piece is served, any other rejected.
+    h.event(p.key, PeerEvent::Requested(block(slow, 0)));
+    assert_eq!(p.told(), vec![Command::Reject(block(slow, 0))]);
+    h.event(p.key, PeerEvent::Requested(block(fast, 0)));
+    assert_eq!(p.told(), vec![Command::Upload(block(fast, 0))]);
+    // Unchoked: the upload limit (one block of burst) holds the next requests back.
+    h.event(p.key, PeerEvent::Interested);
+    assert_eq!(p.told(), vec![Command::Unchoke]);
+    for b in [block(slow, 0), block(fast, 1), block(slow, 1)] {
+        h.event(p.key, PeerEvent::Requested(b));
+    }
+    assert!(p.told().is_empty());
+    // A cancel of a waiting request is answered with a reject.
+    h.event(p.key, PeerEvent::Canceled(block(slow, 0)));
+    assert_eq!(
+        p.told(),
+        vec![
+            Command::Reject(block(slow, 0)),
+            Command::SkipUpload(block(slow, 0))
+        ]
+    );
+    // The choke: the sender keeps the allowed pieces' requests; of those waiting here,
+    // the allowed one stays and the other is rejected.
+    h.s.set_choking(p.key, true);
+    assert_eq!(
+        p.told(),
+        vec![
+            Command::Choke {
+                keep: allowed.clone()
+            },
+            Command::Reject(block(slow, 1))
+        ]
+    );
+    assert_eq!(h.s.limits.waiting_for(p.key), vec![block(fast, 1)]);
+}
+
+#[test]
+fn a_plain_peer_gets_no_fast_messages() {
+    let mut h = Harness::seeding(&[u64::from(4 * PIECE)], None);
+    let p = h.connect(1, false);
+    assert_eq!(
+        p.told(),
+        vec![Command::Bitfield(h.s.store.on_disk().as_bytes().to_vec())]
+    );
+    // Choked: its requests are ignored; the choke keeps nothing.
+    h.event(p.key, PeerEvent::Requested(block(0, 0)));
+    assert!(p.told().is_empty());
+    h.event(p.key, PeerEvent::Interested);
+    assert_eq!(p.told(), vec![Command::Unchoke]);
+    h.s.set_choking(p.key, true);
+    assert_eq!(p.told(), vec![Command::Choke { keep: Vec::new() }]);
 }

@@ -10,7 +10,7 @@ use super::Session;
 /// pieces); later requests get a reject.
 pub const METADATA_ROUNDS: u32 = 2;
 use crate::choker::Candidate;
-use crate::geometry::BlockRef;
+use crate::geometry::{BlockRef, PieceIndex};
 use crate::messages::{Command, PeerKey};
 use crate::peer::extension::{self, MetadataMsg};
 
@@ -21,12 +21,18 @@ pub(super) const NEW_PEER_AGE: Duration = Duration::from_secs(60);
 
 impl Session {
     /// A peer asked for a block: serve it if we may, drop the peer if the request is bogus.
+    /// A Fast peer gets a `reject` for a request we will not serve (it is choked and the
+    /// piece is not allowed fast to it, or we lack the piece) instead.
     pub(super) fn on_request(&mut self, key: PeerKey, block: BlockRef) {
-        let Some(peer) = self.peers.get_mut(&key) else {
+        let Some(peer) = self.peers.get(&key) else {
             return;
         };
-        if peer.am_choking {
-            // Requests from a choked peer are simply not answered, as the spec says.
+        if !self.may_serve(key, block.piece) {
+            // Requests from a choked peer are simply not answered, as BEP 3 says; BEP 6
+            // wants an answer.
+            if peer.fast {
+                self.send(key, Command::Reject(block));
+            }
             return;
         }
         let bogus = if !self
@@ -35,6 +41,10 @@ impl Session {
         {
             Some("a request outside the piece or over 16 KiB")
         } else if !self.store.on_disk().has(block.piece) {
+            if peer.fast {
+                self.send(key, Command::Reject(block));
+                return;
+            }
             Some("a request for a piece we do not have")
         } else {
             None
@@ -80,7 +90,17 @@ impl Session {
         self.send(key, Command::Extended { id, payload });
     }
 
-    /// Chokes or unchokes a peer, if that changes anything.
+    /// Whether we serve `peer` requests for `piece` now: it is unchoked, or it is a Fast
+    /// peer and `piece` is in the set we allow it fast.
+    pub(super) fn may_serve(&self, key: PeerKey, piece: PieceIndex) -> bool {
+        self.peers
+            .get(&key)
+            .is_some_and(|p| !p.am_choking || (p.fast && p.allowed_to_them.contains(&piece)))
+    }
+
+    /// Chokes or unchokes a peer, if that changes anything. Choking drops the requests of
+    /// the peer's we had yet to serve (its sender rejects those it holds, if it is Fast), but
+    /// those for pieces we allow it fast.
     pub(super) fn set_choking(&mut self, key: PeerKey, choke: bool) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
@@ -96,14 +116,13 @@ impl Session {
                 }
             );
             peer.am_choking = choke;
-            self.send(
-                key,
-                if choke {
-                    Command::Choke
-                } else {
-                    Command::Unchoke
-                },
-            );
+            if choke {
+                let keep = peer.allowed_to_them.clone();
+                self.send(key, Command::Choke { keep });
+                self.drop_waiting_uploads(key);
+            } else {
+                self.send(key, Command::Unchoke);
+            }
         }
     }
 

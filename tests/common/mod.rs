@@ -376,10 +376,18 @@ fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 fn handshake_bytes(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
+    handshake_bytes_with(info_hash, peer_id, [0; 8])
+}
+
+/// The BEP 6 Fast extension bit: `reserved[7] & 0x04`.
+pub const FAST_BIT: u8 = 0x04;
+
+/// A handshake with these reserved bytes.
+fn handshake_bytes_with(info_hash: &[u8; 20], peer_id: &[u8; 20], reserved: [u8; 8]) -> Vec<u8> {
     let mut hs = Vec::with_capacity(68);
     hs.push(19);
     hs.extend_from_slice(PSTR);
-    hs.extend_from_slice(&[0u8; 8]);
+    hs.extend_from_slice(&reserved);
     hs.extend_from_slice(info_hash);
     hs.extend_from_slice(peer_id);
     hs
@@ -648,6 +656,37 @@ pub enum Behaviour {
     Slowloris,
     /// Bitfield, unchoke on `interested`, then reads every request and never answers one.
     Silent,
+    /// Speaks BEP 6: sets the Fast bit, sends `have all` and no bitfield, then serves every
+    /// request correctly.
+    FastHaveAll,
+    /// Sets the Fast bit, sends `have all`, then at once (before the peer can have asked for
+    /// anything) a `reject` for the first block; then behaves honestly.
+    FastRejectUnasked,
+    /// Does not set the Fast bit, yet sends `have all` instead of a bitfield; then behaves
+    /// honestly.
+    HaveAllWithoutBit,
+    /// Sets the Fast bit, sends a bitfield and then `have all`; then behaves honestly.
+    FastHaveAllAfterBitfield,
+}
+
+impl Behaviour {
+    /// Whether the seeder sets the Fast bit in its handshake.
+    fn fast(&self) -> bool {
+        matches!(
+            self,
+            Behaviour::FastHaveAll
+                | Behaviour::FastRejectUnasked
+                | Behaviour::FastHaveAllAfterBitfield
+        )
+    }
+
+    /// Whether the seeder sends `have all` in place of its bitfield.
+    fn have_all_first(&self) -> bool {
+        matches!(
+            self,
+            Behaviour::FastHaveAll | Behaviour::FastRejectUnasked | Behaviour::HaveAllWithoutBit
+        )
+    }
 }
 
 /// Counters a seeder keeps; all Arc<AtomicU64> so tests can read them while it runs.
@@ -673,6 +712,14 @@ pub struct SeederStats {
     pub closed_at: Arc<Mutex<Vec<Instant>>>,
     /// `request` messages received (well-formed or not).
     pub requests: Arc<AtomicU64>,
+    /// Handshakes received with the Fast bit (BEP 6) set.
+    pub fast_handshakes: Arc<AtomicU64>,
+    /// `bitfield` messages sent.
+    pub bitfields_sent: Arc<AtomicU64>,
+    /// `have all` messages sent.
+    pub have_alls_sent: Arc<AtomicU64>,
+    /// `have none` messages received.
+    pub have_nones_received: Arc<AtomicU64>,
 }
 
 fn get(c: &AtomicU64) -> u64 {
@@ -850,6 +897,9 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
         ctx.stats.bad_handshakes.fetch_add(1, Ordering::SeqCst);
         return Ok(());
     }
+    if hs[27] & FAST_BIT != 0 {
+        ctx.stats.fast_handshakes.fetch_add(1, Ordering::SeqCst);
+    }
     match ctx.behaviour {
         Behaviour::WrongInfoHash => {
             let mut wrong = t.info_hash;
@@ -864,7 +914,11 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
         }
         _ => {}
     }
-    s.write_all(&handshake_bytes(&t.info_hash, &ctx.peer_id))?;
+    let mut reserved = [0u8; 8];
+    if ctx.behaviour.fast() {
+        reserved[7] |= FAST_BIT;
+    }
+    s.write_all(&handshake_bytes_with(&t.info_hash, &ctx.peer_id, reserved))?;
     let mut peer_id = [0u8; 20];
     read_full(s, &mut peer_id, stop, Duration::from_secs(10))?;
     ctx.stats.handshakes.fetch_add(1, Ordering::SeqCst);
@@ -886,7 +940,25 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
         }
         _ => {}
     }
-    s.write_all(&frame(5, &bits))?;
+    if ctx.behaviour.have_all_first() {
+        s.write_all(&frame(0x0E, &[]))?;
+        ctx.stats.have_alls_sent.fetch_add(1, Ordering::SeqCst);
+    } else {
+        s.write_all(&frame(5, &bits))?;
+        ctx.stats.bitfields_sent.fetch_add(1, Ordering::SeqCst);
+    }
+    match ctx.behaviour {
+        Behaviour::FastRejectUnasked => {
+            let mut block = [0u8; 12];
+            block[8..].copy_from_slice(&BLOCK.min(t.piece_size(0)).to_be_bytes());
+            s.write_all(&frame(0x10, &block))?;
+        }
+        Behaviour::FastHaveAllAfterBitfield => {
+            s.write_all(&frame(0x0E, &[]))?;
+            ctx.stats.have_alls_sent.fetch_add(1, Ordering::SeqCst);
+        }
+        _ => {}
+    }
     match ctx.behaviour {
         Behaviour::HaveOutOfRange => s.write_all(&frame(4, &(n as u32).to_be_bytes()))?,
         Behaviour::UnsolicitedPiece => {
@@ -1002,7 +1074,11 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                 ctx.stats.bad_requests.fetch_add(1, Ordering::SeqCst);
                 return Ok(());
             }
-            // choke, unchoke, not interested, have, bitfield, cancel, port, extended: ignored.
+            0x0F => {
+                ctx.stats.have_nones_received.fetch_add(1, Ordering::SeqCst);
+            }
+            // choke, unchoke, not interested, have, bitfield, cancel, port, extended, and the
+            // other BEP 6 messages: ignored.
             _ => {}
         }
     }
@@ -1027,8 +1103,21 @@ impl RawPeer {
 
     /// Sends our handshake and returns the remote's 68 bytes.
     pub fn handshake(&mut self, info_hash: &[u8; 20]) -> io::Result<[u8; 68]> {
-        self.stream
-            .write_all(&handshake_bytes(info_hash, b"-RAW001-abcdefghijkl"))?;
+        self.handshake_with(info_hash, [0; 8])
+    }
+
+    /// [`RawPeer::handshake`] with these reserved bytes (`[0, 0, 0, 0, 0, 0, 0, FAST_BIT]`
+    /// speaks BEP 6).
+    pub fn handshake_with(
+        &mut self,
+        info_hash: &[u8; 20],
+        reserved: [u8; 8],
+    ) -> io::Result<[u8; 68]> {
+        self.stream.write_all(&handshake_bytes_with(
+            info_hash,
+            b"-RAW001-abcdefghijkl",
+            reserved,
+        ))?;
         let mut hs = [0u8; 68];
         self.stream.read_exact(&mut hs)?;
         Ok(hs)
