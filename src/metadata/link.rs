@@ -145,6 +145,10 @@ impl Link {
                 payload: ext,
             },
         )?;
+        if ours.supports_fast() && theirs.supports_fast() {
+            // BEP 6: a Fast peer says what it has; before the metadata, nothing.
+            send(&mut writer, &Message::HaveNone)?;
+        }
         let within = DeadlineReader::new(&stream, self.handshake_timeout);
         let mut reader = BufReader::with_capacity(
             READ_BUFFER,
