@@ -70,17 +70,22 @@ fn block_payload(piece: u32, offset: u32, len: u32) -> Vec<u8> {
         .collect()
 }
 
-#[test]
-fn a_strand_seed_greets_a_fast_peer_with_have_all_and_allowed_fast() {
-    let t = torrent(62);
-    let dir = TempDir::new("fast-seed");
-    let seeder = StrandPeer::seeder(&t, dir.path());
+/// A raw connection to `seeder`, once its listener is up.
+fn connect_to(seeder: &StrandPeer) -> RawPeer {
     let mut p = None;
     assert!(wait_until(Duration::from_secs(10), || {
         p = RawPeer::connect(seeder.addr).ok();
         p.is_some()
     }));
-    let mut p = p.expect("connected");
+    p.expect("connected")
+}
+
+#[test]
+fn a_strand_seed_greets_a_fast_peer_with_have_all_and_allowed_fast() {
+    let t = torrent(62);
+    let dir = TempDir::new("fast-seed");
+    let seeder = StrandPeer::seeder(&t, dir.path());
+    let mut p = connect_to(&seeder);
     let hs = p
         .handshake_with(&t.info_hash, [0, 0, 0, 0, 0, 0, 0, FAST_BIT])
         .expect("handshake");
@@ -117,12 +122,7 @@ fn a_strand_seed_sends_a_plain_peer_its_bitfield() {
     let t = torrent(63);
     let dir = TempDir::new("plain-seed");
     let seeder = StrandPeer::seeder(&t, dir.path());
-    let mut p = None;
-    assert!(wait_until(Duration::from_secs(10), || {
-        p = RawPeer::connect(seeder.addr).ok();
-        p.is_some()
-    }));
-    let mut p = p.expect("connected");
+    let mut p = connect_to(&seeder);
     p.handshake(&t.info_hash).expect("handshake");
     let (id, body) = next_frame(&mut p);
     assert_eq!(id, Some(5));
