@@ -110,6 +110,11 @@ impl Session {
             .collect();
         for key in connected {
             self.send(key, Command::Have(piece));
+            // A piece of a Fast peer's allowed-fast set is now ours to serve it while choked.
+            let allowed = self.peers.get(&key).map(|p| &p.allowed_to_them);
+            if allowed.is_some_and(|set| set.contains(&piece)) {
+                self.send(key, Command::AllowedFast(piece));
+            }
             self.update_interest(key);
         }
         if self.store.is_complete() && self.completed_at.is_none() {

@@ -601,3 +601,41 @@ fn a_plain_peer_gets_no_fast_messages() {
     h.s.set_choking(p.key, true);
     assert_eq!(p.told(), vec![Command::Choke { keep: Vec::new() }]);
 }
+
+#[test]
+fn a_piece_of_a_fast_peers_allowed_set_is_allowed_to_it_once_we_have_it() {
+    let mut h = Harness::new(&[u64::from(20 * PIECE)], None);
+    let p = h.fast_seed(1);
+    let ours = h.s.peers[&p.key].allowed_to_them.clone();
+    assert_eq!(ours.len(), 10);
+    let (mine, other) = (ours[0], (0..20).find(|i| !ours.contains(i)).unwrap());
+    // The peer allows us both pieces; we fetch them while it chokes us.
+    h.event(p.key, PeerEvent::AllowedFast(mine));
+    h.event(p.key, PeerEvent::AllowedFast(other));
+    let mut asked = p.requests();
+    asked.sort();
+    let mut expect = vec![
+        block(mine, 0),
+        block(mine, 1),
+        block(other, 0),
+        block(other, 1),
+    ];
+    expect.sort();
+    assert_eq!(asked, expect);
+    for b in asked {
+        h.block(&p, b, 4);
+    }
+    for _ in 0..2 {
+        let job = h.hash_jobs.try_recv().unwrap();
+        h.verdict(job.piece, true, None);
+        let piece = job.piece;
+        h.written(job);
+        let told = p.told();
+        assert!(told.contains(&Command::Have(piece)));
+        assert_eq!(
+            told.contains(&Command::AllowedFast(piece)),
+            piece == mine,
+            "piece {piece}: {told:?}"
+        );
+    }
+}
