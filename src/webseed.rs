@@ -139,6 +139,7 @@ fn run(setup: &WebSeedSetup, commands: &Receiver<Command>) -> String {
     let connected = PeerEvent::Connected {
         peer_id: [0; 20],
         extensions: false,
+        link: crate::peer::mse::Link::Plaintext,
     };
     if !(emit(connected) && emit(PeerEvent::Bitfield(all)) && emit(PeerEvent::Unchoked)) {
         return "session gone".into();

@@ -183,6 +183,7 @@ fn run(
     let connected = PeerEvent::Connected {
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),
+        link: ciphers.link,
     };
     if setup
         .events
@@ -268,7 +269,7 @@ fn read_loop(
                     _ => continue,
                 },
                 extension::UT_PEX => match extension::parse_pex(&payload) {
-                    Some(pex) if !pex.added.is_empty() => PeerEvent::PexPeers(pex.added),
+                    Some(pex) if !pex.added.is_empty() => PeerEvent::PexPeers(pex),
                     _ => continue,
                 },
                 _ => continue,

@@ -22,6 +22,7 @@ use crate::messages::{
 };
 use crate::metainfo::Metainfo;
 use crate::peer::extension::{self, MetadataMsg};
+use crate::peer::mse::{Encryption, Link};
 use crate::storage::FileMap;
 
 /// Two blocks a piece.
@@ -133,7 +134,14 @@ impl Harness {
 
     /// A connected peer at 127.0.0.`n` that has every piece and has unchoked us.
     fn seed(&mut self, n: u8) -> FakePeer {
+        self.seed_over(n, Link::Plaintext)
+    }
+
+    /// [`Harness::seed`], dialed from the address book, its handshakes carried over `link`.
+    fn seed_over(&mut self, n: u8, link: Link) -> FakePeer {
         let addr = SocketAddr::from(([127, 0, 0, n], 6881));
+        self.s.addresses.learn(addr);
+        self.s.addresses.dialing(addr);
         let (key, commands) = self.s.add_peer(addr, false);
         let pieces = self.s.geometry.piece_count();
         self.event(
@@ -141,6 +149,7 @@ impl Harness {
             PeerEvent::Connected {
                 peer_id: [n; 20],
                 extensions: false,
+                link,
             },
         );
         self.event(key, PeerEvent::Bitfield(Bitfield::full(pieces)));
@@ -421,5 +430,62 @@ fn a_peer_gets_our_metadata_twice_over_and_then_rejects() {
     assert_eq!(
         answers,
         vec![data.clone(), data, MetadataMsg::Reject { piece: 0 }]
+    );
+}
+
+#[test]
+fn peer_exchange_flags_peers_that_speak_mse() {
+    let mut h = Harness::new(&[u64::from(PIECE)], None);
+    let over_mse = h.seed_over(1, Link::Mse);
+    let says_e = h.seed(2);
+    let plain = h.seed(3);
+    let told = h.seed(4);
+    let e = TheirHandshake {
+        prefers_encryption: true,
+        ..TheirHandshake::default()
+    };
+    h.event(says_e.key, PeerEvent::ExtensionHandshake(e));
+    told.told();
+    let pex = TheirHandshake {
+        ut_pex: Some(7),
+        ..TheirHandshake::default()
+    };
+    h.event(told.key, PeerEvent::ExtensionHandshake(pex));
+    h.s.peers.get_mut(&told.key).unwrap().pex_due = Some(std::time::Instant::now());
+    h.s.send_pex();
+    let [Command::Extended { id: 7, payload }] = &told.told()[..] else {
+        panic!("no peer exchange message");
+    };
+    let pex = extension::parse_pex(payload).unwrap();
+    let mut added = pex.added.clone();
+    added.sort();
+    assert_eq!(added, [over_mse.addr, says_e.addr, plain.addr]);
+    let mut encrypted = pex.encrypted;
+    encrypted.sort();
+    assert_eq!(encrypted, [over_mse.addr, says_e.addr]);
+}
+
+#[test]
+fn a_peer_that_needed_the_plaintext_fallback_is_redialed_in_plaintext() {
+    let mut h = Harness::new(&[u64::from(PIECE)], None);
+    let fell_back = h.seed_over(1, Link::PlaintextFallback);
+    let mse = h.seed_over(2, Link::Mse);
+    for p in [&fell_back, &mse] {
+        h.event(
+            p.key,
+            PeerEvent::Closed {
+                reason: "test".into(),
+            },
+        );
+    }
+    let later = std::time::Instant::now() + Duration::from_secs(3);
+    let mut next = h.s.addresses.to_dial(later, false, Encryption::Prefer);
+    next.sort_by_key(|(a, _)| *a);
+    assert_eq!(
+        next,
+        [
+            (fell_back.addr, Encryption::Off),
+            (mse.addr, Encryption::Prefer)
+        ]
     );
 }
