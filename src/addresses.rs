@@ -6,10 +6,15 @@
 //! and a back-off; pieces that fail their hash add strikes. The book never holds more than
 //! [`MAX_KNOWN_PEERS`] addresses, whatever strangers send: when it is full, addresses we have
 //! given up on are forgotten to make room, and if none can be, new ones are ignored.
+//!
+//! It also remembers what each address told us, or showed us, of its encryption (MSE/PE),
+//! and [`dial_policy`] turns that and `--encryption` into how to dial it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+use crate::peer::mse::{Encryption, Link};
 
 /// Peer addresses remembered at once (libtorrent's `max_peerlist_size` is 3000).
 pub const MAX_KNOWN_PEERS: usize = 2000;
@@ -35,6 +40,37 @@ struct Address {
     strikes: u32,
     /// It had every piece when last connected: once we do too, there is no point dialing it.
     seed: bool,
+    /// What we know of its encryption.
+    crypto: Crypto,
+}
+
+/// What we know of a peer's encryption (MSE/PE).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crypto {
+    /// Nothing yet.
+    #[default]
+    Unknown,
+    /// It speaks MSE: we reached it over MSE, or it said so (`e` in its extension
+    /// handshake, flag 0x01 in a peer exchange message).
+    Supported,
+    /// A tracker says it requires encryption (`crypto_flags`).
+    Required,
+    /// Our MSE exchange with it failed and a plaintext dial worked: it speaks plaintext only.
+    PlaintextOnly,
+}
+
+/// How to dial a peer we know `crypto` of, under `--encryption policy`; `None`: not at all.
+///
+/// `prefer` dials a peer that needed the plaintext fallback once in plaintext directly,
+/// sparing it (and us) an MSE exchange it will refuse; `off` does not dial a peer that
+/// requires encryption (it would close our plaintext handshake); `require` is unchanged, it
+/// never falls back.
+pub(crate) fn dial_policy(policy: Encryption, crypto: Crypto) -> Option<Encryption> {
+    match (policy, crypto) {
+        (Encryption::Prefer, Crypto::PlaintextOnly) => Some(Encryption::Off),
+        (Encryption::Off, Crypto::Required) => None,
+        (policy, _) => Some(policy),
+    }
 }
 
 impl Address {
@@ -89,9 +125,16 @@ impl AddressBook {
         }
     }
 
-    /// Addresses to dial now, in no particular order: dialable, not connected, not banned, not
-    /// given up on, past their back-off, and not a seed when `complete` (we have every piece).
-    pub(crate) fn to_dial(&self, now: Instant, complete: bool) -> Vec<SocketAddr> {
+    /// Addresses to dial now, in no particular order, each with the `--encryption` to dial it
+    /// with ([`dial_policy`]): dialable, not connected, not banned, not given up on, past
+    /// their back-off, not a seed when `complete` (we have every piece), and not one `policy`
+    /// says not to dial.
+    pub(crate) fn to_dial(
+        &self,
+        now: Instant,
+        complete: bool,
+        policy: Encryption,
+    ) -> Vec<(SocketAddr, Encryption)> {
         self.entries
             .iter()
             .filter(|(_, a)| {
@@ -102,8 +145,41 @@ impl AddressBook {
                     && a.failures < MAX_CONNECT_FAILURES
                     && a.retry_at.is_none_or(|t| t <= now)
             })
-            .map(|(&addr, _)| addr)
+            .filter_map(|(&addr, a)| Some((addr, dial_policy(policy, a.crypto)?)))
             .collect()
+    }
+
+    /// We connected to `addr` over `link`: an MSE exchange shows it speaks MSE, a plaintext
+    /// fallback that it does not (both override what others said); a plain dial shows
+    /// nothing.
+    pub(crate) fn reached(&mut self, addr: SocketAddr, link: Link) {
+        if let Some(a) = self.entries.get_mut(&addr) {
+            match link {
+                Link::Mse => a.crypto = Crypto::Supported,
+                Link::PlaintextFallback => a.crypto = Crypto::PlaintextOnly,
+                Link::Plaintext => {}
+            }
+        }
+    }
+
+    /// `addr` said it speaks MSE (or another peer said so for it). What we saw ourselves,
+    /// or a tracker's "requires", stands.
+    pub(crate) fn supports_encryption(&mut self, addr: SocketAddr) {
+        if let Some(a) = self.entries.get_mut(&addr) {
+            if a.crypto == Crypto::Unknown {
+                a.crypto = Crypto::Supported;
+            }
+        }
+    }
+
+    /// A tracker said `addr` requires encryption. A plaintext connection we made to it
+    /// ourselves stands against it.
+    pub(crate) fn requires_encryption(&mut self, addr: SocketAddr) {
+        if let Some(a) = self.entry(addr) {
+            if a.crypto != Crypto::PlaintextOnly {
+                a.crypto = Crypto::Required;
+            }
+        }
     }
 
     /// We started dialing `addr`.
@@ -172,6 +248,21 @@ impl AddressBook {
 mod tests {
     use super::*;
 
+    impl AddressBook {
+        /// [`AddressBook::to_dial`] under `prefer`, addresses only.
+        fn dialable_now(&self, now: Instant, complete: bool) -> Vec<SocketAddr> {
+            let dial = self.to_dial(now, complete, Encryption::Prefer);
+            dial.into_iter().map(|(addr, _)| addr).collect()
+        }
+
+        /// What the book knows of `addr`'s encryption.
+        fn crypto(&self, addr: SocketAddr) -> Crypto {
+            self.entries
+                .get(&addr)
+                .map_or(Crypto::Unknown, |a| a.crypto)
+        }
+    }
+
     fn addr(n: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 1024 + n))
     }
@@ -190,9 +281,9 @@ mod tests {
         assert!(book.learn(addr(1)));
         assert!(book.learn(addr(1)));
         assert_eq!(book.entries.len(), 1);
-        assert_eq!(book.to_dial(now, false), vec![addr(1)]);
+        assert_eq!(book.dialable_now(now, false), vec![addr(1)]);
         book.dialing(addr(1));
-        assert!(book.to_dial(now, false).is_empty());
+        assert!(book.dialable_now(now, false).is_empty());
     }
 
     /// A book that has learnt `addr(1)`, and the time to ask it at.
@@ -206,14 +297,16 @@ mod tests {
     fn failures_back_off_and_then_stop_dialing() {
         let (mut book, now) = knowing_one();
         fail(&mut book, addr(1), 1, now);
-        assert!(book.to_dial(now + Duration::from_secs(3), false).is_empty());
+        assert!(book
+            .dialable_now(now + Duration::from_secs(3), false)
+            .is_empty());
         assert_eq!(
-            book.to_dial(now + Duration::from_secs(4), false),
+            book.dialable_now(now + Duration::from_secs(4), false),
             vec![addr(1)]
         );
         fail(&mut book, addr(1), MAX_CONNECT_FAILURES - 1, now);
         assert!(book
-            .to_dial(now + Duration::from_secs(3600), false)
+            .dialable_now(now + Duration::from_secs(3600), false)
             .is_empty());
     }
 
@@ -224,9 +317,11 @@ mod tests {
         book.dialing(addr(1));
         book.handshaken(addr(1));
         book.closed(addr(1), true, now);
-        assert!(book.to_dial(now + Duration::from_secs(1), false).is_empty());
+        assert!(book
+            .dialable_now(now + Duration::from_secs(1), false)
+            .is_empty());
         assert_eq!(
-            book.to_dial(now + Duration::from_secs(2), false),
+            book.dialable_now(now + Duration::from_secs(2), false),
             vec![addr(1)]
         );
     }
@@ -235,8 +330,8 @@ mod tests {
     fn seeds_are_not_dialed_once_complete() {
         let (mut book, now) = knowing_one();
         book.mark_seed(addr(1));
-        assert_eq!(book.to_dial(now, false), vec![addr(1)]);
-        assert!(book.to_dial(now, true).is_empty());
+        assert_eq!(book.dialable_now(now, false), vec![addr(1)]);
+        assert!(book.dialable_now(now, true).is_empty());
     }
 
     #[test]
@@ -247,7 +342,7 @@ mod tests {
         assert!(book.strike(addr(1), MAX_STRIKES - 1));
         assert!(book.is_banned(addr(1)));
         assert!(!book.strike(addr(1), 1), "already banned");
-        assert!(book.to_dial(now, false).is_empty());
+        assert!(book.dialable_now(now, false).is_empty());
         // An address only ever seen as an incoming connection can be banned too.
         assert!(book.strike(addr(2), MAX_STRIKES));
         assert!(book.is_banned(addr(2)));
@@ -281,7 +376,7 @@ mod tests {
             "addr 4 has a strike, addr 5 is busy"
         );
         assert_eq!(book.entries.len(), 10);
-        assert!(book.to_dial(now, false).contains(&addr(100)));
+        assert!(book.dialable_now(now, false).contains(&addr(100)));
     }
 
     #[test]
@@ -294,5 +389,83 @@ mod tests {
         );
         assert!(!book.strike(addr(3), 1));
         assert_eq!(book.entries.len(), 1);
+    }
+
+    #[test]
+    fn how_to_dial_follows_the_policy_and_what_we_know() {
+        use Crypto::*;
+        use Encryption::*;
+        for crypto in [Unknown, Supported, Required, PlaintextOnly] {
+            assert_eq!(dial_policy(Require, crypto), Some(Require), "{crypto:?}");
+        }
+        assert_eq!(dial_policy(Prefer, Unknown), Some(Prefer));
+        assert_eq!(dial_policy(Prefer, Supported), Some(Prefer));
+        assert_eq!(dial_policy(Prefer, Required), Some(Prefer));
+        assert_eq!(
+            dial_policy(Prefer, PlaintextOnly),
+            Some(Off),
+            "no second MSE attempt"
+        );
+        assert_eq!(dial_policy(Off, Unknown), Some(Off));
+        assert_eq!(dial_policy(Off, Supported), Some(Off));
+        assert_eq!(dial_policy(Off, PlaintextOnly), Some(Off));
+        assert_eq!(
+            dial_policy(Off, Required),
+            None,
+            "it would close a plaintext handshake"
+        );
+    }
+
+    #[test]
+    fn a_peer_that_needed_the_plaintext_fallback_is_redialed_in_plaintext() {
+        let (mut book, now) = knowing_one();
+        book.dialing(addr(1));
+        book.reached(addr(1), Link::PlaintextFallback);
+        book.closed(addr(1), true, now);
+        let later = now + Duration::from_secs(2);
+        assert_eq!(
+            book.to_dial(later, false, Encryption::Prefer),
+            [(addr(1), Encryption::Off)]
+        );
+        assert_eq!(
+            book.to_dial(later, false, Encryption::Require),
+            [(addr(1), Encryption::Require)]
+        );
+        // Hearsay does not undo what we saw; an MSE connection does.
+        book.supports_encryption(addr(1));
+        book.requires_encryption(addr(1));
+        assert_eq!(book.crypto(addr(1)), Crypto::PlaintextOnly);
+        book.reached(addr(1), Link::Plaintext);
+        assert_eq!(book.crypto(addr(1)), Crypto::PlaintextOnly);
+        book.reached(addr(1), Link::Mse);
+        assert_eq!(book.crypto(addr(1)), Crypto::Supported);
+        assert_eq!(
+            book.to_dial(later, false, Encryption::Prefer),
+            [(addr(1), Encryption::Prefer)]
+        );
+    }
+
+    #[test]
+    fn a_peer_that_requires_encryption_is_not_dialed_under_off() {
+        let (mut book, now) = knowing_one();
+        book.learn(addr(2));
+        book.requires_encryption(addr(1));
+        book.supports_encryption(addr(2));
+        assert_eq!(book.crypto(addr(2)), Crypto::Supported);
+        assert_eq!(
+            book.to_dial(now, false, Encryption::Off),
+            [(addr(2), Encryption::Off)]
+        );
+        let mut prefer = book.to_dial(now, false, Encryption::Prefer);
+        prefer.sort_by_key(|(a, _)| *a);
+        assert_eq!(
+            prefer,
+            [(addr(1), Encryption::Prefer), (addr(2), Encryption::Prefer)]
+        );
+        // A tracker's word arrives before the address itself: it is kept for when it does.
+        book.requires_encryption(addr(3));
+        book.learn(addr(3));
+        assert_eq!(book.crypto(addr(3)), Crypto::Required);
+        assert_eq!(book.dialable_now(now, false).len(), 3);
     }
 }

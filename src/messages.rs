@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex};
-use crate::peer::mse::Ciphers;
+use crate::peer::extension::Pex;
+use crate::peer::mse::{Ciphers, Link};
 
 /// The main thread's name for one peer connection; never reused within a session.
 pub(crate) type PeerKey = u64;
@@ -56,6 +57,8 @@ pub enum PeerEvent {
         /// Both handshakes set the Fast extension bit (BEP 6): `have all`, `have none`,
         /// `reject` and `allowed fast` may be used both ways.
         fast: bool,
+        /// How the handshakes were carried: what it tells of the peer's encryption.
+        link: Link,
     },
     /// The peer's extension handshake (BEP 10): its message ids, `reqq`, listen port.
     ExtensionHandshake(TheirHandshake),
@@ -63,8 +66,9 @@ pub enum PeerEvent {
     MetadataRequested(u32),
     /// The peer's DHT node listens on this UDP port (BEP 5 `port` message).
     DhtPort(u16),
-    /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time).
-    PexPeers(Vec<SocketAddr>),
+    /// The peer told us of other peers (BEP 11 peer exchange; at most 50 at a time), and
+    /// which of them prefer encryption (flag 0x01).
+    PexPeers(Pex),
     /// The peer sent its bitfield (already checked for length and spare bits), or a Fast
     /// `have all` (a full bitfield).
     Bitfield(Bitfield),
@@ -167,6 +171,8 @@ pub struct TheirHandshake {
     pub metadata_size: Option<u32>,
     /// The TCP port the peer accepts connections on (`p`), if it said.
     pub listen_port: Option<u16>,
+    /// The peer prefers encrypted connections (`e` = 1): it speaks MSE.
+    pub prefers_encryption: bool,
 }
 
 /// One side's handshake.
@@ -185,6 +191,9 @@ pub struct Handshake {
 pub enum TrackerEvent {
     /// An announce returned peers (possibly none).
     Peers(Vec<SocketAddr>),
+    /// The tracker says these peers, about to come in [`TrackerEvent::Peers`], require
+    /// encryption (`crypto_flags`).
+    RequiresCrypto(Vec<SocketAddr>),
     /// The tracker said something the user should see (a `warning message`).
     Warning(String),
     /// Every tracker failed in one round; the thread will retry later with backoff. The text

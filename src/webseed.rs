@@ -140,6 +140,7 @@ fn run(setup: &WebSeedSetup, commands: &Receiver<Command>) -> String {
         peer_id: [0; 20],
         extensions: false,
         fast: false,
+        link: crate::peer::mse::Link::Plaintext,
     };
     if !(emit(connected) && emit(PeerEvent::Bitfield(all)) && emit(PeerEvent::Unchoked)) {
         return "session gone".into();

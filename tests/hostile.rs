@@ -559,3 +559,245 @@ fn fast_have_all_after_a_bitfield() {
         42,
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Hostile MSE/PE peers (issue 14): scripted by `common::mse_peer`, against a strand leecher
+// that dials them and against a strand seeder they dial. Each is dropped within the
+// handshake deadline (or at the first bad message), and nothing is lost: the leecher
+// completes from an honest MSE seeder, the seeder keeps serving an honest leecher. Torrents
+// are small: RC4 runs at about 1 MB/s in debug builds.
+// ---------------------------------------------------------------------------------------------
+
+mod mse {
+    use super::*;
+    use common::mse_peer::{attack_seeder, Attack, MseSeeder};
+    use strand::limits::INCOMING_HANDSHAKE_TIMEOUT;
+    use strand::peer::mse::Encryption;
+
+    /// 16 pieces of 32 KiB (two blocks each) and a short last one.
+    fn small_torrent(seed: u64) -> TestTorrent {
+        let data = payload(512 * 1024 + 333, seed);
+        make_torrent(&[("f", &data)], 32 * 1024, "mse.bin", None, false)
+    }
+
+    /// A `--encryption require` leecher dials `hostile` and an honest MSE seeder (paced so the
+    /// download lasts a second or so); it must complete, byte for byte, and close every
+    /// connection to `hostile` within `within` of the first. Returns the leecher's summary and
+    /// when it had completed.
+    fn leecher_beside(
+        what: &str,
+        attack: Attack,
+        seed: u64,
+        within: Duration,
+    ) -> (Summary, Instant, MseSeeder) {
+        let t = small_torrent(seed);
+        let hostile = MseSeeder::start(&t, attack, Duration::ZERO);
+        let honest = MseSeeder::start(&t, Attack::Honest, Duration::from_millis(20));
+        let dir = TempDir::new("mse-leech");
+        let started = Instant::now();
+        let leecher = StrandPeer::leecher_encrypted(
+            &t,
+            dir.path(),
+            vec![hostile.addr(), honest.addr()],
+            Encryption::Require,
+        );
+        let summary = leecher.wait(DOWNLOAD_LIMIT).expect("the leecher finished");
+        let done_by = started + summary.elapsed;
+        assert_eq!(summary.bytes, t.data.len() as u64);
+        assert_output_matches(&t, dir.path());
+        assert!(hostile.connections() >= 1, "{what}: never dialled");
+        assert!(
+            wait_until(within + Duration::from_secs(3), || hostile.closed_by_peer()
+                >= hostile.connections()),
+            "{what}: strand kept a connection open: {} closed of {}",
+            hostile.closed_by_peer(),
+            hostile.connections()
+        );
+        let opened = hostile.first_accepted_at().expect("accepted");
+        let after = hostile.first_closed_at().expect("closed") - opened;
+        assert!(
+            after <= within,
+            "{what}: dropped only {after:?} after connecting"
+        );
+        eprintln!(
+            "{what}: dropped {after:?} after it connected; download {:?}",
+            summary.elapsed
+        );
+        (summary, done_by, hostile)
+    }
+
+    /// Asserts `hostile` was closed before the download completed: for misbehaviour strand
+    /// sees at once, not the hang-up at shutdown.
+    fn before_completion(what: &str, hostile: &MseSeeder, done_by: Instant) {
+        let closed = hostile.first_closed_at().expect("closed");
+        assert!(
+            closed <= done_by,
+            "{what}: closed only at shutdown, {:?} after completion",
+            closed - done_by
+        );
+    }
+
+    #[test]
+    fn leecher_drops_a_seeder_with_a_huge_pad_b() {
+        let _g = shared();
+        let what = "PadB of 1,000 bytes";
+        let (_, done_by, hostile) =
+            leecher_beside(what, Attack::HugePad, 31, Duration::from_secs(2));
+        before_completion(what, &hostile, done_by);
+    }
+
+    /// A wrong verification constant is, to the initiator, a VC that never comes: strand
+    /// gives up at its handshake deadline (the peer has sent all it will).
+    #[test]
+    fn leecher_drops_a_seeder_with_a_wrong_verification_constant() {
+        let _g = shared();
+        leecher_beside(
+            "wrong VC from the seeder",
+            Attack::WrongVc,
+            32,
+            HANDSHAKE_TIMEOUT + Duration::from_secs(2),
+        );
+    }
+
+    /// 96 bytes at one per 200 ms would take 19 s; every read is quick, but the whole
+    /// handshake has one deadline.
+    #[test]
+    fn leecher_drops_a_seeder_that_drips_its_key() {
+        let _g = shared();
+        let (_, _, hostile) = leecher_beside(
+            "dripped DH key from the seeder",
+            Attack::DripKey,
+            33,
+            HANDSHAKE_TIMEOUT + Duration::from_secs(2),
+        );
+        let after = hostile.first_closed_at().expect("closed")
+            - hostile.first_accepted_at().expect("accepted");
+        assert!(
+            after >= HANDSHAKE_TIMEOUT - Duration::from_secs(1),
+            "closed {after:?} after connecting, before the handshake deadline"
+        );
+    }
+
+    /// Two good blocks, then ciphertext the keystream never made, in the middle of a block:
+    /// the peer is dropped at the garbage that follows, its half-good block fails the piece's
+    /// hash, and the piece comes again from the honest seeder.
+    #[test]
+    fn leecher_drops_a_seeder_whose_rc4_goes_bad_mid_piece() {
+        let _g = shared();
+        let what = "RC4 bad mid-piece from the seeder";
+        let (summary, done_by, hostile) = leecher_beside(
+            what,
+            Attack::GoesBad { after: 2 },
+            34,
+            Duration::from_secs(5),
+        );
+        before_completion(what, &hostile, done_by);
+        assert!(hostile.blocks_served() >= 3, "the bad block was never sent");
+        assert!(
+            summary.failed_pieces >= 1,
+            "the piece with the bad block passed its hash"
+        );
+        assert_eq!(
+            hostile.connections(),
+            1,
+            "strand dialled the bad peer again"
+        );
+    }
+
+    /// A `--encryption prefer` seeder (the default) with an honest `require` leecher; the
+    /// attacker dials it while the leecher downloads. Returns the attack's outcome.
+    fn seeder_beside(what: &str, attack: Attack, seed: u64, within: Duration) {
+        let t = small_torrent(seed);
+        let seed_dir = TempDir::new("mse-seed");
+        let seeder = StrandPeer::seeder_encrypted(&t, seed_dir.path(), Encryption::Prefer);
+        let addr = seeder.addr;
+        assert!(
+            wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()),
+            "the seeder never listened"
+        );
+        let leech_dir = TempDir::new("mse-seed-leech");
+        let leecher =
+            StrandPeer::leecher_encrypted(&t, leech_dir.path(), vec![addr], Encryption::Require);
+        let t2 = t.clone();
+        let attacked = with_timeout(Duration::from_secs(40), move || {
+            attack_seeder(addr, &t2, attack)
+        })
+        .expect("the attack ran")
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let after = attacked
+            .dropped_after
+            .unwrap_or_else(|| panic!("{what}: strand kept the connection"));
+        assert!(after <= within, "{what}: dropped only {after:?} after it");
+        let summary = leecher.wait(DOWNLOAD_LIMIT).expect("the leecher finished");
+        assert_eq!(summary.bytes, t.data.len() as u64);
+        assert_output_matches(&t, leech_dir.path());
+        // The seeder still serves after the attack.
+        let again = with_timeout(Duration::from_secs(40), move || {
+            attack_seeder(addr, &t, Attack::Honest)
+        })
+        .expect("an honest exchange ran")
+        .unwrap_or_else(|e| panic!("{what}: honest exchange after it: {e}"));
+        assert_eq!(again.blocks, u64::from(small_torrent(seed).piece_count()));
+        eprintln!(
+            "{what}: dropped {after:?} after it; leecher done in {:?}; {} blocks before it",
+            summary.elapsed, attacked.blocks
+        );
+        seeder.stop().expect("seeder summary");
+    }
+
+    #[test]
+    fn seeder_drops_an_initiator_with_a_huge_pad_a() {
+        let _g = shared();
+        seeder_beside(
+            "PadA of 1,000 bytes",
+            Attack::HugePad,
+            35,
+            Duration::from_secs(2),
+        );
+    }
+
+    #[test]
+    fn seeder_drops_an_initiator_with_a_huge_pad_c() {
+        let _g = shared();
+        seeder_beside(
+            "PadC of 1,000 bytes",
+            Attack::HugePadC,
+            36,
+            Duration::from_secs(2),
+        );
+    }
+
+    #[test]
+    fn seeder_drops_an_initiator_with_a_wrong_verification_constant() {
+        let _g = shared();
+        seeder_beside(
+            "wrong VC from the initiator",
+            Attack::WrongVc,
+            37,
+            Duration::from_secs(2),
+        );
+    }
+
+    /// The listener's gate gives a whole incoming handshake 5 s, however it is sliced.
+    #[test]
+    fn seeder_drops_an_initiator_that_drips_its_key() {
+        let _g = shared();
+        seeder_beside(
+            "dripped DH key from the initiator",
+            Attack::DripKey,
+            38,
+            INCOMING_HANDSHAKE_TIMEOUT + Duration::from_secs(2),
+        );
+    }
+
+    #[test]
+    fn seeder_drops_an_initiator_whose_rc4_goes_bad() {
+        let _g = shared();
+        seeder_beside(
+            "RC4 bad mid-request from the initiator",
+            Attack::GoesBad { after: 3 },
+            39,
+            Duration::from_secs(2),
+        );
+    }
+}

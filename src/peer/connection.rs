@@ -188,6 +188,7 @@ fn run(
         peer_id: theirs.peer_id,
         extensions: theirs.supports_extensions(),
         fast,
+        link: ciphers.link,
     };
     if setup
         .events
@@ -288,7 +289,7 @@ fn read_loop(
                     _ => continue,
                 },
                 extension::UT_PEX => match extension::parse_pex(&payload) {
-                    Some(pex) if !pex.added.is_empty() => PeerEvent::PexPeers(pex.added),
+                    Some(pex) if !pex.added.is_empty() => PeerEvent::PexPeers(pex),
                     _ => continue,
                 },
                 _ => continue,

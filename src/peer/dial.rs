@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::handshake::{read_handshake, Handshake, HandshakeError};
-use super::mse::{self, Ciphers, Encryption, MseError, WriteCipher};
+use super::mse::{self, Ciphers, Encryption, Link, MseError, WriteCipher};
 
 /// How long a TCP connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,7 +85,9 @@ pub(crate) fn dial(
         Err(DialError::Mse(e)) if policy == Encryption::Prefer => {
             debug!("{addr}: {e}; trying plaintext");
             drop(stream);
-            dial_plaintext(addr, local, ours)
+            let mut dialed = dial_plaintext(addr, local, ours)?;
+            dialed.ciphers.link = Link::PlaintextFallback;
+            Ok(dialed)
         }
         Err(e) => Err(e),
     }
@@ -136,6 +138,7 @@ fn handshake_mse(
             read,
             write: est.write,
             pending: Vec::new(),
+            link: Link::Mse,
         },
     ))
 }
@@ -181,6 +184,7 @@ pub(crate) fn read_incoming_any(
             read,
             write: est.write,
             pending,
+            link: Link::Mse,
         },
     ))
 }
@@ -389,5 +393,37 @@ mod tests {
         assert!(handshake_out(&near, &Handshake::new(info_hash, [1; 20])).is_err());
         let err = me.join().unwrap().unwrap_err();
         assert!(matches!(err, DialError::Myself), "{err}");
+    }
+
+    /// A plaintext-only peer on loopback for `conns` connections: it hangs up on anything
+    /// but a plaintext handshake (as a client without MSE does on our DH key) and answers
+    /// those.
+    fn plaintext_only(info_hash: [u8; 20], conns: usize) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..conns {
+                let Ok((s, _)) = listener.accept() else {
+                    return;
+                };
+                if let Ok(theirs) = read_theirs(&s, Duration::from_secs(5)) {
+                    let ours = Handshake::new(info_hash, [9; 20]);
+                    let _ = answer(&s, &ours, &theirs, &mut WriteCipher(None));
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn the_link_says_how_the_handshakes_went() {
+        let ours = Handshake::new([5; 20], [1; 20]);
+        let addr = plaintext_only([5; 20], 4);
+        let dialed = dial(addr, None, &ours, Encryption::Prefer).unwrap();
+        assert_eq!(dialed.ciphers.link, Link::PlaintextFallback);
+        let dialed = dial(addr, None, &ours, Encryption::Off).unwrap();
+        assert_eq!(dialed.ciphers.link, Link::Plaintext);
+        let refused = dial(addr, None, &ours, Encryption::Require);
+        assert!(matches!(refused, Err(DialError::Mse(_))), "no fallback");
     }
 }

@@ -25,6 +25,8 @@ pub(crate) const METADATA_PIECE_LEN: usize = 16384;
 pub const MAX_METADATA_SIZE: u32 = 32 * 1024 * 1024;
 /// Most peers in one PEX list (`added` or `dropped`), sent or taken from a message.
 pub const MAX_PEX_PEERS: usize = 50;
+/// PEX flag (`added.f`, BEP 11): the peer prefers encryption.
+const PEX_ENCRYPTION: u8 = 0x01;
 
 /// What our extension handshake announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,7 @@ pub fn parse_handshake(payload: &[u8]) -> Option<TheirHandshake> {
         ut_pex: id(b"ut_pex"),
         metadata_size,
         listen_port,
+        prefers_encryption: int(b"e") == Some(1),
     })
 }
 
@@ -210,21 +213,33 @@ pub fn expected_piece_len(total_size: u32, piece: u32) -> Option<usize> {
 pub struct Pex {
     /// Peers to try.
     pub added: Vec<SocketAddr>,
+    /// Those of `added` that prefer encryption (flag 0x01 in `added.f` / `added6.f`).
+    pub encrypted: Vec<SocketAddr>,
     /// Peers the sender no longer talks to.
     pub dropped: Vec<SocketAddr>,
 }
 
 /// Encodes a `ut_pex` payload: `added`/`dropped` as compact 6-byte IPv4 entries,
-/// `added6`/`dropped6` as 18-byte IPv6 entries, `added.f` with one zero flag byte per IPv4
-/// peer added. Each list is cut to its first [`MAX_PEX_PEERS`] peers.
+/// `added6`/`dropped6` as 18-byte IPv6 entries, `added.f` and `added6.f` with one flag byte
+/// per peer added (0x01 for those in `encrypted`). Each list is cut to its first
+/// [`MAX_PEX_PEERS`] peers.
 pub fn encode_pex(pex: &Pex) -> Vec<u8> {
     let (added4, added6) = compact(&pex.added);
     let (dropped4, dropped6) = compact(&pex.dropped);
-    let flags = vec![0u8; added4.len() / 6];
+    let flags = |v4: bool| -> Vec<u8> {
+        pex.added
+            .iter()
+            .take(MAX_PEX_PEERS)
+            .filter(|a| a.is_ipv4() == v4)
+            .map(|a| u8::from(pex.encrypted.contains(a)) * PEX_ENCRYPTION)
+            .collect()
+    };
+    let (flags4, flags6) = (flags(true), flags(false));
     Value::Dict(vec![
         (b"added".as_slice(), Value::Bytes(&added4)),
-        (b"added.f".as_slice(), Value::Bytes(&flags)),
+        (b"added.f".as_slice(), Value::Bytes(&flags4)),
         (b"added6".as_slice(), Value::Bytes(&added6)),
+        (b"added6.f".as_slice(), Value::Bytes(&flags6)),
         (b"dropped".as_slice(), Value::Bytes(&dropped4)),
         (b"dropped6".as_slice(), Value::Bytes(&dropped6)),
     ])
@@ -242,26 +257,37 @@ fn compact(peers: &[SocketAddr]) -> (Vec<u8>, Vec<u8>) {
 pub fn parse_pex(payload: &[u8]) -> Option<Pex> {
     let (dict, _) = bencode::decode_prefix(payload).ok()?;
     dict.as_dict()?;
-    let list = |v4_key: &[u8], v6_key: &[u8]| {
-        let bytes = |key: &[u8]| dict.get(key).and_then(Value::as_bytes).unwrap_or(&[]);
-        let v4 = bytes(v4_key).chunks_exact(6).map(|e| {
+    let bytes = |key: &[u8]| dict.get(key).and_then(Value::as_bytes).unwrap_or(&[]);
+    // Each entry with its flag byte (0 where the flags are missing or short).
+    let list = |v4_key: &[u8], v6_key: &[u8], f4: &[u8], f6: &[u8]| {
+        let flag = |flags: &[u8], i: usize| flags.get(i).copied().unwrap_or(0);
+        let v4 = bytes(v4_key).chunks_exact(6).enumerate().map(|(i, e)| {
             let ip = Ipv4Addr::new(e[0], e[1], e[2], e[3]);
-            SocketAddr::new(IpAddr::V4(ip), u16::from_be_bytes([e[4], e[5]]))
+            let addr = SocketAddr::new(IpAddr::V4(ip), u16::from_be_bytes([e[4], e[5]]));
+            (addr, flag(f4, i))
         });
-        let v6 = bytes(v6_key).chunks_exact(18).map(|e| {
+        let v6 = bytes(v6_key).chunks_exact(18).enumerate().map(|(i, e)| {
             let mut octets = [0u8; 16];
             octets.copy_from_slice(&e[..16]);
             let ip = Ipv6Addr::from(octets);
-            SocketAddr::new(IpAddr::V6(ip), u16::from_be_bytes([e[16], e[17]]))
+            let addr = SocketAddr::new(IpAddr::V6(ip), u16::from_be_bytes([e[16], e[17]]));
+            (addr, flag(f6, i))
         });
         v4.chain(v6)
-            .filter(|a| a.port() != 0)
+            .filter(|(a, _)| a.port() != 0)
             .take(MAX_PEX_PEERS)
             .collect::<Vec<_>>()
     };
+    let added = list(b"added", b"added6", bytes(b"added.f"), bytes(b"added6.f"));
+    let dropped = list(b"dropped", b"dropped6", &[], &[]);
     Some(Pex {
-        added: list(b"added", b"added6"),
-        dropped: list(b"dropped", b"dropped6"),
+        encrypted: added
+            .iter()
+            .filter(|(_, f)| f & PEX_ENCRYPTION != 0)
+            .map(|(a, _)| *a)
+            .collect(),
+        added: added.into_iter().map(|(a, _)| a).collect(),
+        dropped: dropped.into_iter().map(|(a, _)| a).collect(),
     })
 }
 
@@ -299,7 +325,47 @@ mod tests {
             ..ours()
         });
         assert!(bytes.starts_with(b"d1:ei1e1:md11:ut_metadata"), "{bytes:?}");
-        assert!(parse_handshake(&bytes).is_some());
+        assert!(parse_handshake(&bytes).unwrap().prefers_encryption);
+        assert!(
+            !parse_handshake(&encode_handshake(&ours()))
+                .unwrap()
+                .prefers_encryption
+        );
+        assert!(!parse_handshake(b"d1:ei0ee").unwrap().prefers_encryption);
+        assert!(!parse_handshake(b"d1:e1:1e").unwrap().prefers_encryption);
+    }
+
+    #[test]
+    fn pex_flags_say_who_prefers_encryption() {
+        let pex = Pex {
+            added: vec![
+                addr("10.0.0.1:6881"),
+                addr("[2001:db8::1]:6881"),
+                addr("10.0.0.2:6881"),
+                addr("[2001:db8::2]:6881"),
+            ],
+            encrypted: vec![addr("10.0.0.2:6881"), addr("[2001:db8::1]:6881")],
+            dropped: vec![],
+        };
+        let bytes = encode_pex(&pex);
+        let value = bencode::decode(&bytes).unwrap();
+        let flags = |key: &[u8]| value.get(key).and_then(Value::as_bytes).unwrap().to_vec();
+        assert_eq!(flags(b"added.f"), [0, 1]);
+        assert_eq!(flags(b"added6.f"), [1, 0]);
+        let back = parse_pex(&bytes).unwrap();
+        assert_eq!(
+            back.encrypted,
+            [addr("10.0.0.2:6881"), addr("[2001:db8::1]:6881")]
+        );
+        // Other flag bits, missing and short flag strings, and port 0 entries keep the
+        // flags in step with their entries.
+        let mut compact = vec![10, 0, 0, 1, 0, 0, 10, 0, 0, 2, 0, 1, 10, 0, 0, 3, 0, 1];
+        let mut hostile = format!("d5:added{}:", compact.len()).into_bytes();
+        hostile.append(&mut compact);
+        hostile.extend_from_slice(b"7:added.f2:\x01\x13e");
+        let back = parse_pex(&hostile).unwrap();
+        assert_eq!(back.added, [addr("10.0.0.2:1"), addr("10.0.0.3:1")]);
+        assert_eq!(back.encrypted, [addr("10.0.0.2:1")]);
     }
 
     #[test]
@@ -464,6 +530,7 @@ mod tests {
                 addr("1.2.3.4:1"),
             ],
             dropped: vec![addr("[::1]:9"), addr("192.168.1.1:65535")],
+            ..Pex::default()
         };
         let bytes = encode_pex(&pex);
         let back = parse_pex(&bytes).unwrap();
@@ -493,6 +560,7 @@ mod tests {
         let bytes = encode_pex(&Pex {
             added: many.clone(),
             dropped: many.clone(),
+            ..Pex::default()
         });
         let value = bencode::decode(&bytes).unwrap();
         let added = value.get(b"added").and_then(Value::as_bytes).unwrap();

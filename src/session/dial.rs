@@ -11,7 +11,7 @@ use crate::addresses::MAX_KNOWN_PEERS;
 use crate::messages::PeerKey;
 use crate::peer::connection::{self, PeerSetup};
 use crate::peer::handshake::Handshake;
-use crate::peer::mse::Ciphers;
+use crate::peer::mse::{Ciphers, Encryption, Link};
 
 /// Connections being opened (not yet handshaken) at once.
 pub const MAX_HALF_OPEN: usize = 16;
@@ -31,6 +31,17 @@ impl Session {
             }
         }
         self.connect_more();
+    }
+
+    /// A tracker says `addrs` require encryption: under `--encryption off` they are not
+    /// dialed.
+    pub(super) fn requires_crypto(&mut self, addrs: Vec<SocketAddr>) {
+        for addr in addrs {
+            self.addresses.requires_encryption(addr);
+            if self.opts.encryption == Encryption::Off {
+                debug!("{addr}: requires encryption (says the tracker); not dialed under --encryption off");
+            }
+        }
     }
 
     /// Whether `addr` is our own listening socket (trackers list us among the peers).
@@ -70,8 +81,10 @@ impl Session {
     pub(super) fn connect_more(&mut self) {
         let now = Instant::now();
         let half_open = self.peers.values().filter(|p| !p.connected).count();
-        let candidates = self.addresses.to_dial(now, self.is_seed());
-        for addr in candidates
+        let candidates = self
+            .addresses
+            .to_dial(now, self.is_seed(), self.opts.encryption);
+        for (addr, encryption) in candidates
             .into_iter()
             .take(MAX_HALF_OPEN.saturating_sub(half_open))
         {
@@ -79,13 +92,33 @@ impl Session {
                 break;
             }
             let (key, cmd_rx) = self.add_peer(addr, false);
-            if let Err(e) = connection::spawn_outgoing(self.peer_setup(key, addr), cmd_rx) {
+            if encryption != self.opts.encryption {
+                debug!("{addr}: dialing with --encryption {encryption}, as it needed before");
+            }
+            let setup = PeerSetup {
+                encryption,
+                ..self.peer_setup(key, addr)
+            };
+            if let Err(e) = connection::spawn_outgoing(setup, cmd_rx) {
                 warn!("cannot start a thread for {addr}: {e}");
                 self.peers.remove(&key);
                 break;
             }
             self.addresses.dialing(addr);
             debug!("{addr}: connecting");
+        }
+    }
+
+    /// The handshake with peer `key` was carried over `link`: what that tells of its
+    /// encryption goes into the address book (for a peer that dialed us, under the address
+    /// it listens on, once its extension handshake names it).
+    pub(super) fn on_link(&mut self, key: PeerKey, link: Link) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        peer.speaks_mse = link == Link::Mse;
+        if !peer.incoming {
+            self.addresses.reached(peer.addr, link);
         }
     }
 

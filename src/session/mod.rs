@@ -407,6 +407,7 @@ impl Session {
                 self.tracker_errors = None;
                 self.learn_peers(addrs);
             }
+            Event::Tracker(TrackerEvent::RequiresCrypto(addrs)) => self.requires_crypto(addrs),
             Event::Tracker(TrackerEvent::Warning(text)) => warn!("tracker warning: {text}"),
             Event::Tracker(TrackerEvent::Failed(text)) => {
                 // Not a warning: if no peer comes, the session's error carries the text.
@@ -447,15 +448,19 @@ impl Session {
                     dht.add_node(SocketAddr::new(peer.addr.ip(), port));
                 }
             }
-            PeerEvent::PexPeers(addrs) => {
+            PeerEvent::PexPeers(pex) => {
                 if !self.meta.private {
-                    self.learn_peers(addrs);
+                    self.learn_peers(pex.added);
+                    for addr in pex.encrypted {
+                        self.addresses.supports_encryption(addr);
+                    }
                 }
             }
             PeerEvent::Connected {
                 extensions,
                 peer_id,
                 fast,
+                link,
             } => {
                 debug!(
                     "{}: handshake done: {}{}",
@@ -463,6 +468,7 @@ impl Session {
                     client_name(&peer_id),
                     if fast { ", Fast extension" } else { "" }
                 );
+                self.on_link(key, link);
                 self.on_connected(key, extensions, fast);
             }
             PeerEvent::Bitfield(bits) => {

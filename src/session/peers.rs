@@ -85,6 +85,9 @@ pub(super) struct Peer {
     pub(super) pex_due: Option<Instant>,
     /// The addresses our peer exchange messages have told this peer about and not dropped.
     pub(super) pex_sent: HashSet<SocketAddr>,
+    /// The peer speaks MSE: the connection began with an MSE exchange, or the peer said
+    /// `e` = 1 (our peer exchange messages flag it 0x01).
+    pub(super) speaks_mse: bool,
 }
 
 impl Peer {
@@ -207,6 +210,10 @@ impl Session {
             peer.depth = peer.depth.min(peer.max_depth);
         }
         peer.listen_port = theirs.listen_port;
+        peer.speaks_mse |= theirs.prefers_encryption;
+        if let Some(addr) = peer.dial_addr().filter(|_| peer.speaks_mse) {
+            self.addresses.supports_encryption(addr);
+        }
         peer.ut_metadata = theirs.ut_metadata;
         peer.ut_pex = theirs.ut_pex.filter(|_| !self.meta.private);
         if peer.ut_pex.is_some() {
@@ -404,6 +411,7 @@ impl Session {
                 ut_pex: None,
                 pex_due: None,
                 pex_sent: HashSet::new(),
+                speaks_mse: false,
             },
         );
         (key, cmd_rx)

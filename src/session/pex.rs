@@ -1,10 +1,9 @@
 //! Peer exchange (BEP 11), the sending side.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::peers::Peer;
 use super::Session;
 use crate::messages::Command;
 use crate::peer::extension::{self, Pex};
@@ -16,18 +15,18 @@ pub(super) const PEX_INTERVAL: Duration = Duration::from_secs(60);
 
 impl Session {
     /// Peer exchange (BEP 11): tells each peer that speaks it, at most once a minute, which
-    /// dialable peers we are connected to now that we have not told it of, and which of
-    /// those we told it of are gone. Never for private torrents.
+    /// dialable peers we are connected to now that we have not told it of (flagging those
+    /// that speak MSE), and which of those we told it of are gone. Never for private torrents.
     pub(super) fn send_pex(&mut self) {
         if self.meta.private {
             return;
         }
         let now = Instant::now();
-        let current: HashSet<SocketAddr> = self
+        let current: HashMap<SocketAddr, bool> = self
             .peers
             .values()
             .filter(|p| p.connected)
-            .filter_map(Peer::dial_addr)
+            .filter_map(|p| Some((p.dial_addr()?, p.speaks_mse)))
             .collect();
         for peer in self.peers.values_mut() {
             let (Some(id), Some(due)) = (peer.ut_pex, peer.pex_due) else {
@@ -39,15 +38,16 @@ impl Session {
             peer.pex_due = Some(now + PEX_INTERVAL);
             let own = peer.dial_addr();
             let added: Vec<SocketAddr> = current
-                .iter()
+                .keys()
                 .filter(|a| Some(**a) != own && !peer.pex_sent.contains(a))
                 .take(extension::MAX_PEX_PEERS)
                 .copied()
                 .collect();
+            let encrypted = added.iter().filter(|a| current[a]).copied().collect();
             let dropped: Vec<SocketAddr> = peer
                 .pex_sent
                 .iter()
-                .filter(|a| !current.contains(a))
+                .filter(|a| !current.contains_key(a))
                 .take(extension::MAX_PEX_PEERS)
                 .copied()
                 .collect();
@@ -58,7 +58,11 @@ impl Session {
             for d in &dropped {
                 peer.pex_sent.remove(d);
             }
-            let payload = extension::encode_pex(&Pex { added, dropped });
+            let payload = extension::encode_pex(&Pex {
+                added,
+                encrypted,
+                dropped,
+            });
             let _ = peer.commands.send(Command::Extended { id, payload });
         }
     }

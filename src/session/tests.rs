@@ -22,6 +22,7 @@ use crate::messages::{
 };
 use crate::metainfo::Metainfo;
 use crate::peer::extension::{self, MetadataMsg};
+use crate::peer::mse::{Encryption, Link};
 use crate::storage::FileMap;
 
 /// Two blocks a piece.
@@ -153,7 +154,12 @@ impl Harness {
 
     /// A connected peer at 127.0.0.`n` that has every piece and has unchoked us.
     fn seed(&mut self, n: u8) -> FakePeer {
-        let p = self.connect(n, false);
+        self.seed_over(n, Link::Plaintext)
+    }
+
+    /// [`Harness::seed`], dialed from the address book, its handshakes carried over `link`.
+    fn seed_over(&mut self, n: u8, link: Link) -> FakePeer {
+        let p = self.connect(n, false, link);
         self.event(p.key, PeerEvent::Bitfield(Bitfield::full(p.pieces(self))));
         assert_eq!(p.told(), vec![Command::Interested]);
         self.event(p.key, PeerEvent::Unchoked);
@@ -163,16 +169,19 @@ impl Harness {
     /// A connected Fast peer at 127.0.0.`n` that sent `have all` (which its reading thread
     /// turns into a full bitfield) and still chokes us.
     fn fast_seed(&mut self, n: u8) -> FakePeer {
-        let p = self.connect(n, true);
+        let p = self.connect(n, true, Link::Plaintext);
         assert_eq!(p.told(), vec![Command::HaveNone]);
         self.event(p.key, PeerEvent::Bitfield(Bitfield::full(p.pieces(self))));
         assert_eq!(p.told(), vec![Command::Interested]);
         p
     }
 
-    /// A peer at 127.0.0.`n` whose handshake is done, Fast or not.
-    fn connect(&mut self, n: u8, fast: bool) -> FakePeer {
+    /// A peer at 127.0.0.`n` dialed from the address book, whose handshake is done over `link`,
+    /// Fast or not.
+    fn connect(&mut self, n: u8, fast: bool, link: Link) -> FakePeer {
         let addr = SocketAddr::from(([127, 0, 0, n], 6881));
+        self.s.addresses.learn(addr);
+        self.s.addresses.dialing(addr);
         let (key, commands) = self.s.add_peer(addr, false);
         self.event(
             key,
@@ -180,6 +189,7 @@ impl Harness {
                 peer_id: [n; 20],
                 extensions: false,
                 fast,
+                link,
             },
         );
         FakePeer {
@@ -537,7 +547,7 @@ fn a_choking_fast_peer_is_asked_only_for_the_pieces_it_allows_fast() {
 #[test]
 fn a_fast_peer_gets_have_all_allowed_fast_and_a_reject_for_what_we_do_not_serve() {
     let mut h = Harness::seeding(&[u64::from(20 * PIECE)], Some(1));
-    let p = h.connect(1, true);
+    let p = h.connect(1, true, Link::Plaintext);
     let allowed = crate::peer::fast::allowed_fast_set(
         p.addr.ip(),
         &h.s.meta.info_hash,
@@ -588,7 +598,7 @@ fn a_fast_peer_gets_have_all_allowed_fast_and_a_reject_for_what_we_do_not_serve(
 #[test]
 fn a_plain_peer_gets_no_fast_messages() {
     let mut h = Harness::seeding(&[u64::from(4 * PIECE)], None);
-    let p = h.connect(1, false);
+    let p = h.connect(1, false, Link::Plaintext);
     assert_eq!(
         p.told(),
         vec![Command::Bitfield(h.s.store.on_disk().as_bytes().to_vec())]
@@ -638,4 +648,61 @@ fn a_piece_of_a_fast_peers_allowed_set_is_allowed_to_it_once_we_have_it() {
             "piece {piece}: {told:?}"
         );
     }
+}
+
+#[test]
+fn peer_exchange_flags_peers_that_speak_mse() {
+    let mut h = Harness::new(&[u64::from(PIECE)], None);
+    let over_mse = h.seed_over(1, Link::Mse);
+    let says_e = h.seed(2);
+    let plain = h.seed(3);
+    let told = h.seed(4);
+    let e = TheirHandshake {
+        prefers_encryption: true,
+        ..TheirHandshake::default()
+    };
+    h.event(says_e.key, PeerEvent::ExtensionHandshake(e));
+    told.told();
+    let pex = TheirHandshake {
+        ut_pex: Some(7),
+        ..TheirHandshake::default()
+    };
+    h.event(told.key, PeerEvent::ExtensionHandshake(pex));
+    h.s.peers.get_mut(&told.key).unwrap().pex_due = Some(std::time::Instant::now());
+    h.s.send_pex();
+    let [Command::Extended { id: 7, payload }] = &told.told()[..] else {
+        panic!("no peer exchange message");
+    };
+    let pex = extension::parse_pex(payload).unwrap();
+    let mut added = pex.added.clone();
+    added.sort();
+    assert_eq!(added, [over_mse.addr, says_e.addr, plain.addr]);
+    let mut encrypted = pex.encrypted;
+    encrypted.sort();
+    assert_eq!(encrypted, [over_mse.addr, says_e.addr]);
+}
+
+#[test]
+fn a_peer_that_needed_the_plaintext_fallback_is_redialed_in_plaintext() {
+    let mut h = Harness::new(&[u64::from(PIECE)], None);
+    let fell_back = h.seed_over(1, Link::PlaintextFallback);
+    let mse = h.seed_over(2, Link::Mse);
+    for p in [&fell_back, &mse] {
+        h.event(
+            p.key,
+            PeerEvent::Closed {
+                reason: "test".into(),
+            },
+        );
+    }
+    let later = std::time::Instant::now() + Duration::from_secs(3);
+    let mut next = h.s.addresses.to_dial(later, false, Encryption::Prefer);
+    next.sort_by_key(|(a, _)| *a);
+    assert_eq!(
+        next,
+        [
+            (fell_back.addr, Encryption::Off),
+            (mse.addr, Encryption::Prefer)
+        ]
+    );
 }

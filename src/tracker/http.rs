@@ -240,10 +240,15 @@ pub fn parse_response(url: &str, body: &[u8]) -> Result<AnnounceResponse, Tracke
         Some(Value::Bytes(compact)) => peers.extend(compact_peers(compact, 18).map_err(malformed)?),
         Some(_) => return Err(malformed("peers6 is not a string".to_string())),
     }
+    let requires_crypto = match (root.get(b"peers"), root.get(b"crypto_flags")) {
+        (Some(Value::Bytes(compact)), Some(Value::Bytes(flags))) => crypto_required(compact, flags),
+        _ => Vec::new(),
+    };
     Ok(AnnounceResponse {
         interval,
         min_interval: count(b"min interval").map(Duration::from_secs),
         peers,
+        requires_crypto,
         warning: root
             .get(b"warning message")
             .and_then(Value::as_bytes)
@@ -272,6 +277,26 @@ fn compact_peers(bytes: &[u8], entry: usize) -> Result<Vec<SocketAddr>, String> 
         (port != 0).then_some(SocketAddr::new(ip, port))
     });
     Ok(peers.collect())
+}
+
+/// The compact IPv4 peers that `crypto_flags` marks as requiring encryption. Trackers that
+/// know the Azureus extension (`supportcrypto`/`requirecrypto` in announces) send it with
+/// one byte per entry of the compact `peers`: 1 for a peer that announced `requirecrypto=1`.
+/// Flags of another length are ignored.
+fn crypto_required(compact: &[u8], flags: &[u8]) -> Vec<SocketAddr> {
+    if flags.len() * 6 != compact.len() {
+        return Vec::new();
+    }
+    compact
+        .chunks_exact(6)
+        .zip(flags)
+        .filter(|(_, &flag)| flag == 1)
+        .filter_map(|(e, _)| {
+            let port = u16::from_be_bytes([e[4], e[5]]);
+            let ip = Ipv4Addr::new(e[0], e[1], e[2], e[3]);
+            (port != 0).then_some(SocketAddr::new(IpAddr::V4(ip), port))
+        })
+        .collect()
 }
 
 /// One `{ip, port}` dictionary peer; `None` when it is unusable (hostnames are not resolved).
@@ -379,6 +404,29 @@ mod tests {
         assert!(!with(Encryption::Off).contains("crypto"));
         assert!(with(Encryption::Prefer).ends_with("&supportcrypto=1"));
         assert!(with(Encryption::Require).ends_with("&supportcrypto=1&requirecrypto=1"));
+    }
+
+    #[test]
+    fn crypto_flags_name_the_peers_that_require_encryption() {
+        let mut body = b"d12:crypto_flags3:".to_vec();
+        body.extend_from_slice(&[1, 0, 1]);
+        body.extend_from_slice(b"5:peers18:");
+        body.extend_from_slice(&[10, 0, 0, 1, 0, 80, 10, 0, 0, 2, 0, 81, 10, 0, 0, 3, 0, 0]);
+        body.push(b'e');
+        let reply = parse(&body).unwrap();
+        assert_eq!(reply.peers, [addr("10.0.0.1:80"), addr("10.0.0.2:81")]);
+        assert_eq!(
+            reply.requires_crypto,
+            [addr("10.0.0.1:80")],
+            "port 0 is skipped"
+        );
+        // Flags that do not match the peers one for one are ignored.
+        let mut short = b"d12:crypto_flags1:".to_vec();
+        short.push(1);
+        short.extend_from_slice(b"5:peers12:");
+        short.extend_from_slice(&[10, 0, 0, 1, 0, 80, 10, 0, 0, 2, 0, 81]);
+        short.push(b'e');
+        assert!(parse(&short).unwrap().requires_crypto.is_empty());
     }
 
     #[test]

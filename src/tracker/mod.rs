@@ -114,6 +114,8 @@ pub struct AnnounceResponse {
     pub min_interval: Option<Duration>,
     /// Peers to try, IPv4 and IPv6, without duplicates removed and without port 0.
     pub peers: Vec<SocketAddr>,
+    /// Those of `peers` the tracker says require encryption (`crypto_flags`).
+    pub requires_crypto: Vec<SocketAddr>,
     /// A message for the user (`warning message`).
     pub warning: Option<String>,
     /// Number of seeders, if the tracker said.
@@ -690,6 +692,12 @@ impl TrackerThread {
             if !self.send(TrackerEvent::Warning(warning)) {
                 return Round::Stop;
             }
+        }
+        // Before the peers, so that none is dialed in a way it will refuse.
+        if !response.requires_crypto.is_empty()
+            && !self.send(TrackerEvent::RequiresCrypto(response.requires_crypto))
+        {
+            return Round::Stop;
         }
         if !self.send(TrackerEvent::Peers(response.peers)) {
             return Round::Stop;

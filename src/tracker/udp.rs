@@ -135,6 +135,7 @@ impl Client {
                 interval: Duration::from_secs(u64::from(interval)),
                 min_interval: None,
                 peers,
+                requires_crypto: Vec::new(),
                 warning: None,
                 complete: Some(u64::from(seeders)),
                 incomplete: Some(u64::from(leechers)),

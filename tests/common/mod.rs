@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use sha1::{Digest, Sha1};
 
+pub mod mse_peer;
 pub mod strand_peer;
 pub mod web_seed;
 

@@ -33,7 +33,7 @@ use std::io::{self, Read, Write};
 
 use crypto::{req2, xor, KEY_LEN, MAX_PAD};
 pub use crypto::{ReadCipher, Secrets, WriteCipher};
-pub use stream::{Ciphers, DecryptingReader, EncryptingWriter};
+pub use stream::{Ciphers, DecryptingReader, EncryptingWriter, Link};
 
 /// The verification constant.
 const VC: [u8; 8] = [0; 8];

@@ -135,15 +135,31 @@ pub struct Ciphers {
     pub write: WriteCipher,
     /// Already-decrypted bytes to read before the rest of the stream.
     pub pending: Vec<u8>,
+    /// How the handshakes were carried (what it tells of the peer's encryption).
+    pub link: Link,
+}
+
+/// How a connection's BitTorrent handshakes were carried, which is what it tells the address
+/// book of the peer's encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// In plaintext, with no MSE exchange tried on this connection.
+    Plaintext,
+    /// Inside an MSE exchange (whichever method it selected): the peer speaks MSE.
+    Mse,
+    /// In plaintext on a second connection, after our MSE exchange on the first failed: the
+    /// peer speaks plaintext only.
+    PlaintextFallback,
 }
 
 impl Ciphers {
-    /// No encryption either way.
+    /// No encryption either way, and no MSE exchange.
     pub(crate) fn plaintext() -> Ciphers {
         Ciphers {
             read: ReadCipher(None),
             write: WriteCipher(None),
             pending: Vec::new(),
+            link: Link::Plaintext,
         }
     }
 
