@@ -764,36 +764,82 @@ fn torrent_in(t: &TestTorrent, dir: &std::path::Path, name: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
+/// The three-file torrent served by an honest test seeder, written into a fresh folder,
+/// with `out` (not yet made) to download into.
+struct Served {
+    t: TestTorrent,
+    seeder: TestSeeder,
+    _dir: TempDir,
+    torrent: String,
+    out: std::path::PathBuf,
+    peer: String,
+}
+
+impl Served {
+    fn three(tag: &str) -> Served {
+        let t = three_files();
+        let seeder = TestSeeder::start(&t, Behaviour::Honest);
+        let dir = TempDir::new(tag);
+        let torrent = torrent_in(&t, dir.path(), "three");
+        let out = dir.path().join("out");
+        let peer = seeder.addr().to_string();
+        Served {
+            t,
+            seeder,
+            _dir: dir,
+            torrent,
+            out,
+            peer,
+        }
+    }
+
+    fn out(&self) -> &str {
+        self.out.to_str().unwrap()
+    }
+
+    /// `download` into `out` from the seeder, with `extra` flags.
+    fn download(&self, extra: &[&str]) -> (Option<i32>, String, String) {
+        download(&self.torrent, self.out(), &self.peer, extra)
+    }
+}
+
+/// Starts `strand ARGS` on 127.0.0.1 with no DHT, its stderr piped.
+fn start(args: &[&str]) -> Child {
+    strand()
+        .args(args)
+        .args(LISTEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn_checked()
+        .expect("spawn strand")
+}
+
+/// Waits at most 20 s for `child` to end; its status and what it wrote on stderr.
+fn ended(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let status = wait_child(child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
 /// Retry finding: `2MiB`, `2MB`, `512KiB` are rates and sizes like `2M` and `512K`.
 #[test]
 fn rates_and_sizes_take_iec_and_si_spellings() {
-    let t = three_files();
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("rates");
-    let torrent = torrent_in(&t, dir.path(), "three");
-    let out = dir.path().join("out");
-    let peer = seeder.addr().to_string();
-    let (code, _, err) = download(
-        &torrent,
-        out.to_str().unwrap(),
-        &peer,
-        &["-q", "--download-limit", "2MiB", "--upload-limit", "512KiB"],
-    );
+    let sv = Served::three("rates");
+    let (code, _, err) =
+        sv.download(&["-q", "--download-limit", "2MiB", "--upload-limit", "512KiB"]);
     assert_eq!(code, Some(0), "{err}");
-    let out2 = dir.path().join("out2");
+    let out2 = sv.out.with_file_name("out2");
+    let out2 = out2.to_str().unwrap();
     let (code, _, err) = download(
-        &torrent,
-        out2.to_str().unwrap(),
-        &peer,
+        &sv.torrent,
+        out2,
+        &sv.peer,
         &["-q", "--download-limit", "2MB"],
     );
     assert_eq!(code, Some(0), "{err}");
-    let (code, _, err) = download(
-        &torrent,
-        out2.to_str().unwrap(),
-        &peer,
-        &["-q", "--download-limit", "2 parsecs"],
-    );
+    let bad = ["-q", "--download-limit", "2 parsecs"];
+    let (code, _, err) = download(&sv.torrent, out2, &sv.peer, &bad);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--download-limit"), "{err}");
 }
@@ -801,23 +847,18 @@ fn rates_and_sizes_take_iec_and_si_spellings() {
 /// Retry finding: `-o` and `-d` name the folder for every command (one canonical, one alias).
 #[test]
 fn output_and_data_folder_flags_are_aliases() {
-    let t = three_files();
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("alias");
-    let torrent = torrent_in(&t, dir.path(), "three");
-    let out = dir.path().join("out");
-    let out = out.to_str().unwrap();
-    let peer = seeder.addr().to_string();
+    let sv = Served::three("alias");
+    let (t, torrent, out, peer) = (&sv.t, &sv.torrent, sv.out(), &sv.peer);
     let args = [
-        &["download", &torrent, "-d", out, "--peer", &peer, "-q"][..],
+        &["download", torrent, "-d", out, "--peer", peer, "-q"][..],
         &LISTEN,
     ]
     .concat();
     let (code, _, err) = run(&args, Duration::from_secs(60));
     assert_eq!(code, Some(0), "download -d: {err}");
-    assert_output_matches(&t, std::path::Path::new(out));
+    assert_output_matches(t, &sv.out);
     for flag in ["-o", "--output"] {
-        let (code, stdout, err) = run(&["verify", &torrent, flag, out], Duration::from_secs(20));
+        let (code, stdout, err) = run(&["verify", torrent, flag, out], Duration::from_secs(20));
         assert_eq!(code, Some(0), "verify {flag}: {stdout}{err}");
     }
     for cmd in ["download", "seed", "verify"] {
@@ -913,18 +954,14 @@ fn a_bare_info_hash_is_a_magnet_link() {
 /// pieces they share with other files.
 #[test]
 fn selective_summary_counts_the_chosen_files_bytes() {
-    let t = three_files();
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("sel-summary");
-    let torrent = torrent_in(&t, dir.path(), "three");
-    let out = dir.path().join("out");
-    let (code, _, err) = download(
-        &torrent,
-        out.to_str().unwrap(),
-        &seeder.addr().to_string(),
-        &["--only", "2"],
-    );
+    let sv = Served::three("sel-summary");
+    let (code, _, err) = sv.download(&["--only", "2"]);
     assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        sv.seeder.blocks_served(),
+        4,
+        "pieces 1 and 2, two blocks each"
+    );
     let summary = err.lines().last().unwrap_or("");
     assert!(summary.starts_with("50.0 KiB complete in"), "{err}");
 }
@@ -933,20 +970,17 @@ fn selective_summary_counts_the_chosen_files_bytes() {
 /// (the download succeeded; seeding is open-ended), and says it seeded until Ctrl-C.
 #[test]
 fn ctrl_c_while_seeding_after_a_download_exits_zero() {
-    let t = three_files();
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("seed-ctrlc");
-    let torrent = torrent_in(&t, dir.path(), "three");
-    let out = dir.path().join("out");
-    let mut child = strand()
-        .args(["download", &torrent, "-o"])
-        .arg(&out)
-        .args(["--seed", "--peer", &seeder.addr().to_string()])
-        .args(LISTEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn_checked()
-        .unwrap();
+    let sv = Served::three("seed-ctrlc");
+    let (out, peer) = (&sv.out, &sv.peer);
+    let mut child = start(&[
+        "download",
+        &sv.torrent,
+        "-o",
+        sv.out(),
+        "--seed",
+        "--peer",
+        peer,
+    ]);
     let complete = || {
         let same = |name: &str, want: &[u8]| {
             std::fs::read(out.join("three").join(name)).ok().as_deref() == Some(want)
@@ -956,9 +990,7 @@ fn ctrl_c_while_seeding_after_a_download_exits_zero() {
     assert!(wait_until(Duration::from_secs(30), complete), "no download");
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&child);
-    let status = wait_child(&mut child, Duration::from_secs(20));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = ended(&mut child);
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(err.contains("until Ctrl-C"), "{err}");
 }
@@ -967,40 +999,21 @@ fn ctrl_c_while_seeding_after_a_download_exits_zero() {
 /// of saying it holds none of the data.
 #[test]
 fn seed_after_a_selective_download_seeds_what_is_there() {
-    let t = three_files();
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("seed-sel");
-    let torrent = torrent_in(&t, dir.path(), "three");
-    let out = dir.path().join("out");
-    let (code, _, err) = download(
-        &torrent,
-        out.to_str().unwrap(),
-        &seeder.addr().to_string(),
-        &["--only", "1", "-q"],
-    );
+    let sv = Served::three("seed-sel");
+    let (code, _, err) = sv.download(&["--only", "1", "-q"]);
     assert_eq!(code, Some(0), "{err}");
-    drop(seeder);
-    let mut child = strand()
-        .args(["seed", &torrent, "-d"])
-        .arg(&out)
-        .args(LISTEN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn_checked()
-        .unwrap();
+    let mut child = start(&["seed", &sv.torrent, "-d", sv.out()]);
     std::thread::sleep(Duration::from_millis(1500));
     let running = child.try_wait().unwrap().is_none();
     if running {
         interrupt(&child);
     }
-    let status = wait_child(&mut child, Duration::from_secs(20));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = ended(&mut child);
     assert!(running, "seed ended at once: {status:?} {err}");
     assert!(!err.contains("holds none"), "{err}");
     assert!(err.contains("a.bin"), "names the file it seeds: {err}");
     assert!(
-        !out.join("three/b.bin").exists(),
+        !sv.out.join("three/b.bin").exists(),
         "seed fetched files the folder does not hold"
     );
 }
