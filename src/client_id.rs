@@ -26,15 +26,33 @@ const AZUREUS: &[(&str, &str)] = &[
     ("WW", "WebTorrent"),
 ];
 
+/// The first 8 bytes of our own peer id: `-SR` and this crate's version, Azureus style, one
+/// character per number (0-9, then A-Z for 10-35) for major, minor and patch, then `0` (no
+/// build): `-SR0100-` for 0.1.0.
+pub(crate) fn our_prefix() -> [u8; 8] {
+    let digit = |n: &str| match n.parse::<u8>() {
+        Ok(n @ 0..=9) => b'0' + n,
+        Ok(n @ 10..=35) => b'A' + n - 10,
+        _ => b'Z',
+    };
+    let mut parts = env!("CARGO_PKG_VERSION").split(['.', '-', '+']);
+    let mut prefix = *b"-SR0000-";
+    for slot in &mut prefix[3..6] {
+        *slot = digit(parts.next().unwrap_or("0"));
+    }
+    prefix
+}
+
 /// Mainline-style prefixes: the client, then its version numbers separated by dashes.
 const MAINLINE: &[(&[u8], &str)] = &[(b"A2-", "aria2"), (b"M", "BitTorrent (mainline)")];
 
 /// The client's name and version as far as the peer id tells, e.g. `Transmission 4.0.5`
-/// for `-TR4050-…`; otherwise `unknown` and the id's printable start.
+/// for `-TR4050-…` (an Azureus-style id's fourth character is a build number or tag, shown
+/// only when not `0`); otherwise `unknown` and the id's printable start.
 pub(crate) fn client_name(id: &[u8; 20]) -> String {
     if id[0] == b'-' && id[7] == b'-' {
         let code = String::from_utf8_lossy(&id[1..3]);
-        let version: Vec<String> = id[3..7]
+        let mut version: Vec<String> = id[3..7]
             .iter()
             .map(|&c| match c {
                 b'0'..=b'9' => char::from(c).to_string(),
@@ -43,6 +61,9 @@ pub(crate) fn client_name(id: &[u8; 20]) -> String {
                 _ => "?".into(),
             })
             .collect();
+        if version[3] == "0" {
+            version.pop();
+        }
         let version = version.join(".");
         if let Some((_, name)) = AZUREUS.iter().find(|(c, _)| *c == code) {
             return format!("{name} {version}");
@@ -93,17 +114,27 @@ mod tests {
 
     #[test]
     fn names_the_common_clients() {
-        assert_eq!(client_name(&id(b"-TR4050-")), "Transmission 4.0.5.0");
-        assert_eq!(client_name(&id(b"-qB4630-")), "qBittorrent 4.6.3.0");
+        assert_eq!(client_name(&id(b"-TR4050-")), "Transmission 4.0.5");
+        assert_eq!(client_name(&id(b"-qB4630-")), "qBittorrent 4.6.3");
         assert_eq!(
             client_name(&id(b"-LT2090-")),
-            "libtorrent (rasterbar) 2.0.9.0"
+            "libtorrent (rasterbar) 2.0.9"
         );
-        assert_eq!(client_name(&id(b"-SR0010-")), "strand 0.0.1.0");
+        assert_eq!(client_name(&id(b"-UT355B-")), "µTorrent 3.5.5.11");
         assert_eq!(client_name(&id(b"A2-1-37-0-")), "aria2 1.37.0");
         assert_eq!(client_name(&id(b"M7-4-0--")), "BitTorrent (mainline) 7.4.0");
-        assert_eq!(client_name(&id(b"-ZZ1A00-")), "unknown client ZZ 1.10.0.0");
+        assert_eq!(client_name(&id(b"-ZZ1A00-")), "unknown client ZZ 1.10.0");
         assert_eq!(client_name(&id(b"hello")), "unknown client (hello…)");
         assert_eq!(client_name(&[0; 20]), "unknown client");
+    }
+
+    #[test]
+    fn our_peer_id_carries_our_version() {
+        let id = crate::session::new_peer_id();
+        assert_eq!(
+            client_name(&id),
+            format!("strand {}", env!("CARGO_PKG_VERSION"))
+        );
+        assert_eq!(&id[..8], b"-SR0100-", "version 0.1.0, Azureus style");
     }
 }

@@ -42,6 +42,9 @@ pub struct CreateOptions {
     pub private: bool,
     /// The top-level `comment`.
     pub comment: Option<String>,
+    /// The top-level `creation date`, seconds since the Unix epoch; `None` for none (the
+    /// output then depends on the input alone).
+    pub creation_date: Option<i64>,
     /// Hashing threads; 0 counts as 1.
     pub threads: usize,
 }
@@ -190,8 +193,8 @@ pub(crate) fn auto_piece_length(total: u64) -> u32 {
 ///
 /// A file gives a single-file torrent named after it; a folder gives a multi-file torrent
 /// named after it, its files walked recursively and listed in byte order of their relative
-/// paths (`/`-separated). Output is deterministic: no creation date, `created by` is
-/// "strand VERSION", dict keys sorted. `progress` is called on the calling thread with
+/// paths (`/`-separated). Output is deterministic: the creation date is the one given (if
+/// any), `created by` is "strand VERSION", dict keys sorted. `progress` is called on the calling thread with
 /// (bytes hashed, total bytes) after each piece. The result is parsed back with
 /// [`Metainfo::from_bytes`] before it is returned.
 pub fn create(
@@ -433,6 +436,9 @@ fn encode(
         top.push((&b"comment"[..], Value::Bytes(comment.as_bytes())));
     }
     top.push((&b"created by"[..], Value::Bytes(created_by.as_bytes())));
+    if let Some(date) = opts.creation_date {
+        top.push((&b"creation date"[..], Value::Int(date)));
+    }
     top.push((&b"info"[..], Value::Dict(info)));
     Some(Value::Dict(top).encode())
 }

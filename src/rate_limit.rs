@@ -1,5 +1,5 @@
-//! Rate limits (`--download-limit`, `--upload-limit`): a token bucket and the parsing of a
-//! rate such as `8M`.
+//! Rate limits (`--download-limit`, `--upload-limit`): a token bucket (the command line
+//! reads the rates, in `cli::units`).
 //!
 //! Pure: no clock of its own (the caller passes `now`), no threads. The main thread owns one
 //! bucket per direction and spends it on the decisions it already makes alone: which blocks
@@ -79,53 +79,9 @@ impl TokenBucket {
     }
 }
 
-/// Parses a rate for `flag`: bytes per second, with an optional `K`, `M` or `G` suffix
-/// (powers of 1024; a trailing `B` or `/s` is allowed). `0` means no limit (`None`).
-pub fn parse_rate(flag: &str, text: &str) -> Result<Option<u64>, String> {
-    let bad = || format!("{flag}: '{text}' is not a rate (bytes per second, e.g. 500K, 8M, 1G)");
-    let t = text.trim();
-    let t = t.strip_suffix("/s").unwrap_or(t);
-    let t = t.strip_suffix(['B', 'b']).unwrap_or(t);
-    let (digits, shift) = match t.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&t[..i], 10),
-        Some((i, 'm' | 'M')) => (&t[..i], 20),
-        Some((i, 'g' | 'G')) => (&t[..i], 30),
-        _ => (t, 0),
-    };
-    let value: f64 = digits.trim().parse().map_err(|_| bad())?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(bad());
-    }
-    let bytes = value * (1u64 << shift) as f64;
-    if bytes >= u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok((bytes >= 1.0).then_some(bytes as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_parse_with_binary_suffixes() {
-        let p = |t: &str| parse_rate("--download-limit", t);
-        assert_eq!(p("0"), Ok(None));
-        assert_eq!(p("1000"), Ok(Some(1000)));
-        assert_eq!(p("500K"), Ok(Some(500 * 1024)));
-        assert_eq!(p("8M"), Ok(Some(8 << 20)));
-        assert_eq!(p("8MB/s"), Ok(Some(8 << 20)));
-        assert_eq!(p("1.5m"), Ok(Some(3 << 19)));
-        assert_eq!(p("2G"), Ok(Some(2 << 30)));
-        for bad in ["", "x", "-1", "5T", "1e400", "NaN"] {
-            assert_eq!(
-                p(bad),
-                Err(format!(
-                    "--download-limit: '{bad}' is not a rate (bytes per second, e.g. 500K, 8M, 1G)"
-                ))
-            );
-        }
-    }
 
     #[test]
     fn bucket_holds_the_rate_with_bursts_of_a_tenth_of_a_second() {

@@ -756,3 +756,264 @@ fn create_without_a_tracker_is_trackerless_unless_private() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--private") && err.contains("-t URL"), "{err}");
 }
+
+/// Writes `t` into `dir` as `NAME.torrent` and returns the path as a string.
+fn torrent_in(t: &TestTorrent, dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.torrent"));
+    std::fs::write(&path, &t.bytes).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// The three-file torrent served by an honest test seeder, written into a fresh folder,
+/// with `out` (not yet made) to download into.
+struct Served {
+    t: TestTorrent,
+    seeder: TestSeeder,
+    _dir: TempDir,
+    torrent: String,
+    out: std::path::PathBuf,
+    peer: String,
+}
+
+impl Served {
+    fn three(tag: &str) -> Served {
+        let t = three_files();
+        let seeder = TestSeeder::start(&t, Behaviour::Honest);
+        let dir = TempDir::new(tag);
+        let torrent = torrent_in(&t, dir.path(), "three");
+        let out = dir.path().join("out");
+        let peer = seeder.addr().to_string();
+        Served {
+            t,
+            seeder,
+            _dir: dir,
+            torrent,
+            out,
+            peer,
+        }
+    }
+
+    fn out(&self) -> &str {
+        self.out.to_str().unwrap()
+    }
+
+    /// `download` into `out` from the seeder, with `extra` flags.
+    fn download(&self, extra: &[&str]) -> (Option<i32>, String, String) {
+        download(&self.torrent, self.out(), &self.peer, extra)
+    }
+}
+
+/// Starts `strand ARGS` on 127.0.0.1 with no DHT, its stderr piped.
+fn start(args: &[&str]) -> Child {
+    strand()
+        .args(args)
+        .args(LISTEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn_checked()
+        .expect("spawn strand")
+}
+
+/// Waits at most 20 s for `child` to end; its status and what it wrote on stderr.
+fn ended(child: &mut Child) -> (std::process::ExitStatus, String) {
+    let status = wait_child(child, Duration::from_secs(20));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
+/// Retry finding: `2MiB`, `2MB`, `512KiB` are rates and sizes like `2M` and `512K`.
+#[test]
+fn rates_and_sizes_take_iec_and_si_spellings() {
+    let sv = Served::three("rates");
+    let (code, _, err) =
+        sv.download(&["-q", "--download-limit", "2MiB", "--upload-limit", "512KiB"]);
+    assert_eq!(code, Some(0), "{err}");
+    let out2 = sv.out.with_file_name("out2");
+    let out2 = out2.to_str().unwrap();
+    let (code, _, err) = download(
+        &sv.torrent,
+        out2,
+        &sv.peer,
+        &["-q", "--download-limit", "2MB"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    let bad = ["-q", "--download-limit", "2 parsecs"];
+    let (code, _, err) = download(&sv.torrent, out2, &sv.peer, &bad);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--download-limit"), "{err}");
+}
+
+/// Retry finding: `-o` and `-d` name the folder for every command (one canonical, one alias).
+#[test]
+fn output_and_data_folder_flags_are_aliases() {
+    let sv = Served::three("alias");
+    let (t, torrent, out, peer) = (&sv.t, &sv.torrent, sv.out(), &sv.peer);
+    let args = [
+        &["download", torrent, "-d", out, "--peer", peer, "-q"][..],
+        &LISTEN,
+    ]
+    .concat();
+    let (code, _, err) = run(&args, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "download -d: {err}");
+    assert_output_matches(t, &sv.out);
+    for flag in ["-o", "--output"] {
+        let (code, stdout, err) = run(&["verify", torrent, flag, out], Duration::from_secs(20));
+        assert_eq!(code, Some(0), "verify {flag}: {stdout}{err}");
+    }
+    for cmd in ["download", "seed", "verify"] {
+        let (_, help, _) = run(&["help", cmd], Duration::from_secs(10));
+        assert!(
+            help.contains("-o, --output") && help.contains("-d, --data"),
+            "{cmd} help names both spellings: {help}"
+        );
+    }
+}
+
+/// Retry finding: `verify -d /nonexistent` says the folder is missing, in one line.
+#[test]
+fn verify_names_a_missing_folder() {
+    let dir = TempDir::new("nofolder");
+    let torrent = torrent_in(&three_files(), dir.path(), "three");
+    let missing = dir.path().join("nonexistent");
+    let (code, stdout, err) = run(
+        &["verify", &torrent, "-d", missing.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        vec![format!("strand: {}: no such folder", missing.display())],
+        "{stdout}"
+    );
+}
+
+/// Retry finding: `create` refuses to replace its output unless `--overwrite` (or `-f`), and
+/// writes a creation date.
+#[test]
+fn create_refuses_to_overwrite_and_dates_the_torrent() {
+    let dir = TempDir::new("create-over");
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, payload(40 * KIB, 9)).unwrap();
+    let out = dir.path().join("f.torrent");
+    std::fs::write(&out, b"precious").unwrap();
+    let create = |extra: &[&str]| {
+        let base = [
+            "create",
+            file.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        run(&[&base[..], extra].concat(), Duration::from_secs(20))
+    };
+    let (code, _, err) = create(&["-q"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{} already exists", out.display())) && err.contains("--overwrite"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    for flag in ["--overwrite", "-f"] {
+        let (code, _, err) = create(&[flag, "-q"]);
+        assert_eq!(code, Some(0), "{flag}: {err}");
+    }
+    let meta = strand::metainfo::Metainfo::load(&out).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let date = meta.creation_date.expect("a creation date");
+    assert!((now - 60..=now + 1).contains(&date), "{date} vs {now}");
+}
+
+/// Retry finding: a bare 40-hex info hash is a magnet link for `info` and `download`.
+#[test]
+fn a_bare_info_hash_is_a_magnet_link() {
+    use common::strand_peer::StrandPeer;
+    let t = three_files();
+    let seed_dir = TempDir::new("bare-seed");
+    let seeder = StrandPeer::seeder(&t, seed_dir.path());
+    let hex: String = t.info_hash.iter().map(|b| format!("{b:02x}")).collect();
+    let (code, stdout, err) = run(&["info", &hex], Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(stdout.contains(&format!("Info hash:    {hex}")), "{stdout}");
+    let dir = TempDir::new("bare-out");
+    let out = dir.path().join("out");
+    let upper = hex.to_uppercase();
+    let (code, _, err) = download(
+        &upper,
+        out.to_str().unwrap(),
+        &seeder.addr.to_string(),
+        &["-q"],
+    );
+    assert_eq!(code, Some(0), "download HASH: {err}");
+    assert_output_matches(&t, &out);
+}
+
+/// Retry finding: with `--only`, the summary counts the chosen files' bytes, not the whole
+/// pieces they share with other files.
+#[test]
+fn selective_summary_counts_the_chosen_files_bytes() {
+    let sv = Served::three("sel-summary");
+    let (code, _, err) = sv.download(&["--only", "2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        sv.seeder.blocks_served(),
+        4,
+        "pieces 1 and 2, two blocks each"
+    );
+    let summary = err.lines().last().unwrap_or("");
+    assert!(summary.starts_with("50.0 KiB complete in"), "{err}");
+}
+
+/// Retry finding: `download --seed` stopped by Ctrl-C after the download completed exits 0
+/// (the download succeeded; seeding is open-ended), and says it seeded until Ctrl-C.
+#[test]
+fn ctrl_c_while_seeding_after_a_download_exits_zero() {
+    let sv = Served::three("seed-ctrlc");
+    let (out, peer) = (&sv.out, &sv.peer);
+    let mut child = start(&[
+        "download",
+        &sv.torrent,
+        "-o",
+        sv.out(),
+        "--seed",
+        "--peer",
+        peer,
+    ]);
+    let complete = || {
+        let same = |name: &str, want: &[u8]| {
+            std::fs::read(out.join("three").join(name)).ok().as_deref() == Some(want)
+        };
+        same("a.bin", &payload(40 * KIB, 1)) && same("c.bin", &payload(30 * KIB, 3))
+    };
+    assert!(wait_until(Duration::from_secs(30), complete), "no download");
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    let (status, err) = ended(&mut child);
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(err.contains("until Ctrl-C"), "{err}");
+}
+
+/// Retry finding: `seed` on the folder of a selective download seeds the files there instead
+/// of saying it holds none of the data.
+#[test]
+fn seed_after_a_selective_download_seeds_what_is_there() {
+    let sv = Served::three("seed-sel");
+    let (code, _, err) = sv.download(&["--only", "1", "-q"]);
+    assert_eq!(code, Some(0), "{err}");
+    let mut child = start(&["seed", &sv.torrent, "-d", sv.out()]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let running = child.try_wait().unwrap().is_none();
+    if running {
+        interrupt(&child);
+    }
+    let (status, err) = ended(&mut child);
+    assert!(running, "seed ended at once: {status:?} {err}");
+    assert!(!err.contains("holds none"), "{err}");
+    assert!(err.contains("a.bin"), "names the file it seeds: {err}");
+    assert!(
+        !sv.out.join("three/b.bin").exists(),
+        "seed fetched files the folder does not hold"
+    );
+}

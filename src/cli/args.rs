@@ -15,12 +15,12 @@ use strand::bitfield::Bitfield;
 use strand::dht::DhtLink;
 use strand::metainfo::Metainfo;
 use strand::peer::mse::Encryption;
-use strand::rate_limit::parse_rate;
 use strand::select;
 use strand::session::{Flow, Options, SeedPolicy};
 
 use super::dht::DhtArgs;
 use super::errors::{note, usage_err, Failure};
+use super::units::parse_rate;
 
 /// Fails on anything left on the command line: pico-args ignores unknown flags otherwise.
 pub(crate) fn finish(args: pico_args::Arguments) -> Result<(), Failure> {
@@ -85,6 +85,24 @@ pub(crate) fn torrent_arg(args: &mut pico_args::Arguments) -> Result<PathBuf, Fa
     free_arg(args, "missing the .torrent file")
 }
 
+/// The free argument of `download` and `info`: a `.torrent` file or a magnet link. A bare
+/// info hash (40 hex digits, or 64 for a v2 hash) that names no file is taken as the magnet
+/// link `magnet:?xt=urn:btih:HASH` (`urn:btmh:1220HASH` for v2).
+pub(crate) fn source_arg(args: &mut pico_args::Arguments) -> Result<String, Failure> {
+    let source: String = free_arg(args, "missing the .torrent file or magnet link")?;
+    let hex = source.bytes().all(|b| b.is_ascii_hexdigit());
+    let link = match source.len() {
+        40 if hex => format!("magnet:?xt=urn:btih:{source}"),
+        64 if hex => format!("magnet:?xt=urn:btmh:1220{source}"),
+        _ => return Ok(source),
+    };
+    Ok(if Path::new(&source).exists() {
+        source
+    } else {
+        link
+    })
+}
+
 /// The free argument, read as a `T`; its absence is a usage error saying what is `missing`.
 pub(crate) fn free_arg<T>(args: &mut pico_args::Arguments, missing: &str) -> Result<T, Failure>
 where
@@ -95,12 +113,49 @@ where
     value.ok_or_else(|| Failure::usage(missing))
 }
 
-/// `-d, --data DIR` of `seed` and `verify` [default: .].
-pub(crate) fn data_dir(args: &mut pico_args::Arguments) -> Result<PathBuf, Failure> {
-    Ok(args
+/// Which spelling of the folder flag a command documents: `-o, --output` (`download`) or
+/// `-d, --data` (`seed`, `verify`). Every command accepts the other as an alias.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FolderFlag {
+    Output,
+    Data,
+}
+
+/// The folder a command works in, given as `-o, --output DIR` or `-d, --data DIR` (either
+/// spelling, once) [default: .].
+pub(crate) fn folder(
+    args: &mut pico_args::Arguments,
+    canonical: FolderFlag,
+) -> Result<PathBuf, Failure> {
+    let output: Option<PathBuf> = args
+        .opt_value_from_str(["-o", "--output"])
+        .map_err(usage_err)?;
+    let data: Option<PathBuf> = args
         .opt_value_from_str(["-d", "--data"])
-        .map_err(usage_err)?
-        .unwrap_or_else(|| PathBuf::from(".")))
+        .map_err(usage_err)?;
+    let flag = match canonical {
+        FolderFlag::Output => "-o",
+        FolderFlag::Data => "-d",
+    };
+    match (output, data) {
+        (Some(_), Some(_)) => Err(Failure::usage(format!(
+            "-o and -d both name the folder: give it once, with {flag} DIR"
+        ))),
+        (Some(dir), None) | (None, Some(dir)) => Ok(dir),
+        (None, None) => Ok(PathBuf::from(".")),
+    }
+}
+
+/// Fails with one line naming `dir` unless it is an existing folder.
+pub(crate) fn existing_folder(dir: &Path) -> Result<(), Failure> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Failure::error(format!("{}: not a folder", dir.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(Failure::error(format!("{}: no such folder", dir.display())))
+        }
+        Err(e) => Err(Failure::error(format!("{}: {e}", dir.display()))),
+    }
 }
 
 /// `-q, --quiet`, taken by every command.
@@ -207,11 +262,9 @@ impl SessionArgs {
         )?
         .unwrap_or_default();
         let mut rate = |flag: &'static str| -> Result<Option<u64>, Failure> {
-            let text: Option<String> = args.opt_value_from_str(flag).map_err(usage_err)?;
-            match text {
-                None => Ok(None),
-                Some(t) => parse_rate(flag, &t).map_err(Failure::usage),
-            }
+            let accepts =
+                "bytes per second, e.g. 500K, 8M, 2MiB, 1G (powers of 1024; 0 = no limit)";
+            Ok(value(args, flag, accepts, parse_rate)?.flatten())
         };
         let flow = Flow {
             sequential: false,

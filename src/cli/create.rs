@@ -2,8 +2,10 @@
 //!
 //! Runs on the main thread (the hashing itself on one worker thread per core).
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::fs::OpenOptions;
+use std::io::{ErrorKind, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
@@ -27,6 +29,7 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
         |s| parse_size(s).and_then(|n| u32::try_from(n).ok()),
     )?;
     let private = args.contains("--private");
+    let overwrite = args.contains(["-f", "--overwrite"]);
     let comment: Option<String> = args.opt_value_from_str("--comment").map_err(usage_err)?;
     let quiet = quiet(&mut args);
     let path: PathBuf = free_arg(&mut args, "missing the file or folder to share")?;
@@ -38,11 +41,18 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
             "a --private torrent needs a tracker: give one with -t URL",
         ));
     }
+    // A named output in the way is refused before the hashing, which may take long.
+    if let Some(out) = output.as_deref().filter(|_| !overwrite) {
+        refuse_existing(out)?;
+    }
+    // As mktorrent and transmission-create do; a clock before 1970 leaves the date out.
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok();
     let opts = CreateOptions {
         trackers,
         piece_length,
         private,
         comment,
+        creation_date: now.and_then(|d| i64::try_from(d.as_secs()).ok()),
         threads: cores(),
     };
     let mut line = TaskLine::new("hashing", !quiet && std::io::stderr().is_terminal());
@@ -55,10 +65,37 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
             PathBuf::from(format!("{}.torrent", meta.name))
         }
     };
-    std::fs::write(&out, &bytes)
-        .map_err(|e| Failure::error(format!("cannot write {}: {e}", out.display())))?;
+    let mut file = OpenOptions::new();
+    file.write(true);
+    if overwrite {
+        file.create(true).truncate(true);
+    } else {
+        refuse_existing(&out)?;
+        file.create_new(true);
+    }
+    file.open(&out)
+        .and_then(|mut f| f.write_all(&bytes))
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => exists(&out),
+            _ => Failure::error(format!("cannot write {}: {e}", out.display())),
+        })?;
     if !quiet {
         note!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// Fails, naming `out`, when something is already there.
+fn refuse_existing(out: &Path) -> Result<(), Failure> {
+    if out.symlink_metadata().is_ok() {
+        return Err(exists(out));
+    }
+    Ok(())
+}
+
+fn exists(out: &Path) -> Failure {
+    Failure::error(format!(
+        "{} already exists; give --overwrite (or -f) to replace it",
+        out.display()
+    ))
 }

@@ -16,7 +16,8 @@ use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
 use super::args::{
-    cores, finish, free_arg, load_torrent, seed_policy, Files, Selection, SessionArgs,
+    cores, finish, folder, load_torrent, seed_policy, source_arg, Files, FolderFlag, Selection,
+    SessionArgs,
 };
 use super::disk::{refuse_foreign, Created};
 use super::errors::{note, usage_err, Failure};
@@ -25,10 +26,7 @@ use super::run::run_session;
 use super::units::size;
 
 pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    let output_dir: PathBuf = args
-        .opt_value_from_str(["-o", "--output"])
-        .map_err(usage_err)?
-        .unwrap_or_else(|| PathBuf::from("."));
+    let output_dir = folder(&mut args, FolderFlag::Output)?;
     let selection = Selection::parse(&mut args)?;
     let recheck = args.contains("--recheck");
     let overwrite = args.contains("--overwrite");
@@ -40,7 +38,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let seed = seed_policy(&mut args)?;
     let mut peer = SessionArgs::parse(&mut args)?;
     peer.flow.sequential = sequential;
-    let source: String = free_arg(&mut args, "missing the .torrent file or magnet link")?;
+    let source = source_arg(&mut args)?;
     finish(args)?;
     let (meta, so, dht) = if source.starts_with("magnet:") {
         // The DHT starts before the metadata phase, and goes on into the session.

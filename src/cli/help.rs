@@ -8,11 +8,12 @@ strand — a thread-per-peer BitTorrent client
 
 USAGE:
     strand download FILE.torrent [OPTIONS]   fetch every file of a torrent
-    strand download 'magnet:?xt=…' [OPTIONS] the same, from a magnet link
+    strand download 'magnet:?xt=…' [OPTIONS] the same, from a magnet link (or a bare
+                                             info hash: 40 hex digits)
     strand seed FILE.torrent [-d DIR]        check the data in DIR, then seed it
     strand verify FILE.torrent [-d DIR]      check the data in DIR, file by file
     strand create PATH -t URL [OPTIONS]      make a torrent of a file or folder
-    strand info FILE.torrent | MAGNET        show what a torrent holds
+    strand info FILE.torrent | MAGNET | HASH show what a torrent holds
     strand tracker [--port N] [--bind ADDR]  run a small HTTP and UDP tracker (until Ctrl-C)
     strand dht HASH|'magnet:?xt=…'           join the DHT, look the torrent up, print its peers
     strand help COMMAND                      show the help of one command
@@ -22,6 +23,7 @@ USAGE:
 /// Flags of `download` alone.
 const DOWNLOAD_FLAGS: &str =
     "    -o, --output DIR      folder to write the torrent's files under [default: .]
+                          (-d, --data DIR is the same)
     --recheck             hash the data already in DIR instead of trusting the
                           resume file (DIR/.strand/HASH.resume)
     --overwrite           replace files in the way that hold none of the torrent's
@@ -50,6 +52,7 @@ const SELECT_FLAGS: &str =
 
 /// The data folder of `seed` and `verify`.
 const DATA_FLAG: &str = "    -d, --data DIR        folder holding the torrent's files [default: .]
+                          (-o, --output DIR is the same)
 ";
 
 /// When `seed` stops.
@@ -63,7 +66,8 @@ const CREATE_FLAGS: &str =
     "    -t, --tracker URL     announce URL; repeat for backups (one tier each); without
                           one, peers find the torrent over the DHT
     -o, --output FILE     where to write the torrent [default: NAME.torrent]
-    --piece-length N      piece size in bytes (K and M suffixes: 256K), a power of
+    -f, --overwrite       replace FILE if it exists [default: refuse, naming it]
+    --piece-length N      piece size in bytes (256K, 256KiB, 1M, 1MiB), a power of
                           two from 16 KiB to 16 MiB [default: chosen for 1,000–2,000
                           pieces]
     --private             mark the torrent private (trackers only, no DHT/PEX)
@@ -90,7 +94,8 @@ PEER OPTIONS (download and seed):
                           join the DHT through this node instead of the default
                           routers; may be given more than once
     --download-limit RATE most bytes per second to receive, over all peers and web
-                          seeds: e.g. 500K, 8M, 1G (powers of 1024); 0 = no limit
+                          seeds: e.g. 500K, 8M, 2MiB, 1G (K, KB and KiB alike are
+                          powers of 1024); 0 = no limit
     --upload-limit RATE   most bytes per second to send, over all peers; 0 = no limit
 
 ";
@@ -131,8 +136,9 @@ A download run again with the same -o continues where it stopped: pieces recorde
 resume file (or found by hashing, when the files changed since) are not fetched again.
 Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown;
 a second Ctrl-C stops at once.
-Exit status: 0 when every piece is verified and written, 1 on an error, 2 on bad usage,
-130 when stopped by Ctrl-C.
+Exit status: 0 when every piece is verified and written (also when Ctrl-C stops the
+seeding after that), 1 on an error, 2 on bad usage, 130 when Ctrl-C stops a download
+before it is complete.
 ";
 
 /// `strand --help`: every section.
@@ -166,7 +172,9 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
         "download" => &[
             "strand download — fetch the files of a torrent, resuming what is on disk\n\n",
             "USAGE:\n    strand download FILE.torrent [OPTIONS]\n",
-            "    strand download 'magnet:?xt=…' [OPTIONS]\n\nOPTIONS:\n",
+            "    strand download 'magnet:?xt=…' [OPTIONS]\n",
+            "    strand download INFOHASH [OPTIONS]     (40 hex digits: the magnet link\n",
+            "                                           magnet:?xt=urn:btih:INFOHASH)\n\nOPTIONS:\n",
             DOWNLOAD_FLAGS,
             SELECT_FLAGS,
             "\n",
@@ -204,7 +212,8 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
         "info" => &[
             "strand info — show what a torrent holds, and its magnet link\n\n",
             "USAGE:\n    strand info FILE.torrent\n",
-            "    strand info 'magnet:?xt=…'     (what the link itself names)\n\n",
+            "    strand info 'magnet:?xt=…'     (what the link itself names)\n",
+            "    strand info INFOHASH           (the same, for a bare 40-hex info hash)\n\n",
             GENERAL,
         ],
         "tracker" => &[

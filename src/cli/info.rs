@@ -8,12 +8,12 @@ use std::path::Path;
 use strand::magnet::{self, Magnet};
 use strand::metainfo::FileKind;
 
-use super::args::{finish, free_arg, load_torrent};
+use super::args::{finish, load_torrent, source_arg};
 use super::errors::{say, Failure};
 use super::units::size;
 
 pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    let source: String = free_arg(&mut args, "missing the .torrent file or magnet link")?;
+    let source = source_arg(&mut args)?;
     finish(args)?;
     if source.starts_with("magnet:") {
         return link_info(&magnet::parse(&source)?);

@@ -11,7 +11,7 @@ use strand::bitfield::Bitfield;
 use strand::session::Progress;
 
 use super::progress::{paint, terminal_width};
-use super::units::{duration, size};
+use super::units::{duration, size, size_short};
 
 /// Shades of a piece-map cell, from none of its pieces on disk to all of them.
 const SHADES: [char; 5] = [' ', '░', '▒', '▓', '█'];
@@ -47,71 +47,139 @@ pub(crate) fn piece_map(have: &Bitfield, wanted: &Bitfield, cells: usize) -> Str
 }
 
 /// The live line for `p`, at most `width - 1` characters wide (the last column is left
-/// free so that the terminal never wraps).
+/// free so that the terminal never wraps). The fields are written in full when the line
+/// still has room for a map of [`MAP_MIN`] cells; else shorter (`105MiB/200MiB 52%`,
+/// `↓5.0MiB/s 0:19`), so that an 80-column terminal still shows the map; only a line too
+/// narrow even for those goes without it.
 pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
     let room = width.saturating_sub(1);
+    let full = fields(p, false);
+    let short = fields(p, true);
+    lay_out(name, p, &full, room, MAP_MIN)
+        .or_else(|| lay_out(name, p, &short, room, MAP_MIN))
+        .or_else(|| lay_out(name, p, &short, room, 0))
+        .unwrap_or_default()
+}
+
+/// The line's fields but the name and the map: bytes done (or "seeding"), then the rates
+/// and peers.
+struct Fields {
+    done: String,
+    tail: String,
+}
+
+/// The fields of `p`, in full or `short`.
+fn fields(p: &Progress, short: bool) -> Fields {
+    let sz = |bytes: u64| {
+        if short {
+            size_short(bytes)
+        } else {
+            size(bytes)
+        }
+    };
     let left = p.total_bytes.saturating_sub(p.verified_bytes);
-    let done = if left == 0 {
-        format!("{} seeding", size(p.total_bytes))
-    } else {
-        let percent = p.verified_bytes as f64 * 100.0 / p.total_bytes.max(1) as f64;
-        format!(
+    let percent = p.verified_bytes as f64 * 100.0 / p.total_bytes.max(1) as f64;
+    let done = match (left, short) {
+        (0, _) => format!("{} seeding", sz(p.total_bytes)),
+        (_, false) => format!(
             "{}/{} ({percent:.1}%)",
             size(p.verified_bytes),
             size(p.total_bytes)
-        )
+        ),
+        (_, true) => format!(
+            "{}/{} {percent:.0}%",
+            size_short(p.verified_bytes),
+            size_short(p.total_bytes)
+        ),
+    };
+    let (arrow, gap, eta) = if short {
+        ("↓", " ", "")
+    } else {
+        ("↓ ", "  ", "ETA ")
     };
     let down = if left == 0 {
         String::new()
     } else if p.peers_connected == 0 {
-        "↓ waiting for peers  ".to_string()
+        format!("{arrow}waiting for peers{gap}")
     } else if p.download_rate < STALLED_BELOW {
-        "↓ stalled  ".to_string()
+        format!("{arrow}stalled{gap}")
     } else {
-        let eta = Duration::from_secs_f64(left as f64 / p.download_rate);
+        let time = Duration::from_secs_f64(left as f64 / p.download_rate);
         format!(
-            "↓ {}/s ETA {}  ",
-            size(p.download_rate as u64),
-            duration(eta)
+            "{arrow}{}/s {eta}{}{gap}",
+            sz(p.download_rate as u64),
+            duration(time)
         )
     };
-    let dht = p
-        .dht_nodes
-        .map(|n| format!("  dht {n}"))
-        .unwrap_or_default();
-    let sent = if p.uploaded_bytes > 0 {
-        format!(" ({} sent)", size(p.uploaded_bytes))
-    } else {
-        String::new()
-    };
-    let web = match p.web_seeds {
-        0 => String::new(),
-        1 => " + 1 web seed".to_string(),
-        n => format!(" + {n} web seeds"),
-    };
-    let tail = format!(
-        "{down}↑ {}/s{sent}  peers {}/{}{web}{dht}",
-        size(p.upload_rate as u64),
-        p.peers_connected,
-        p.peers_known,
+    let up = format!(
+        "{}{}/s",
+        if short { "↑" } else { "↑ " },
+        sz(p.upload_rate as u64)
     );
-    // The name gets up to a third of the room; the map what is left, if enough.
-    let fixed = done.chars().count() + tail.chars().count() + 4;
-    let name = fit(name, (room / 3).max(8).min(room.saturating_sub(fixed)));
+    let tail = if short {
+        let web = if p.web_seeds > 0 {
+            format!("+{}w", p.web_seeds)
+        } else {
+            String::new()
+        };
+        format!(
+            "{down}{up} {}/{}{web} peers",
+            p.peers_connected, p.peers_known
+        )
+    } else {
+        let dht = p
+            .dht_nodes
+            .map(|n| format!("  dht {n}"))
+            .unwrap_or_default();
+        let sent = if p.uploaded_bytes > 0 {
+            format!(" ({} sent)", size(p.uploaded_bytes))
+        } else {
+            String::new()
+        };
+        let web = match p.web_seeds {
+            0 => String::new(),
+            1 => " + 1 web seed".to_string(),
+            n => format!(" + {n} web seeds"),
+        };
+        format!(
+            "{down}{up}{sent}  peers {}/{}{web}{dht}",
+            p.peers_connected, p.peers_known,
+        )
+    };
+    Fields { done, tail }
+}
+
+/// The line from `f` in `room` characters, with a map of at least `min_cells` cells (none
+/// when 0), or `None` when that does not fit. The name gets up to a third of the room, less
+/// when the map needs it; the map what is left, in steps of [`MAP_MIN`] cells so that it
+/// keeps its width while the numbers change.
+fn lay_out(name: &str, p: &Progress, f: &Fields, room: usize, min_cells: usize) -> Option<String> {
+    let fixed = f.done.chars().count() + f.tail.chars().count() + 4;
+    let map_room = if min_cells > 0 { min_cells + 3 } else { 0 };
+    let name_room = room.checked_sub(fixed + map_room)?;
+    // A name cut to fewer than 4 characters says nothing: left out.
+    let budget = (room / 3).max(8).min(name_room);
+    let name = if budget < 4 {
+        String::new()
+    } else {
+        fit(name, budget)
+    };
     let spare = room.saturating_sub(fixed + name.chars().count() + 3);
-    // In steps of MAP_MIN cells, so that the map keeps its width while the numbers change.
     let cells = spare.min(MAP_MAX) / MAP_MIN * MAP_MIN;
+    if cells < min_cells {
+        return None;
+    }
     let map = if cells > 0 && !p.have.is_empty() {
         format!("▕{}▏ ", piece_map(&p.have, &p.wanted, cells))
     } else {
         String::new()
     };
     let line = if name.is_empty() {
-        format!("{done}  {map}{tail}")
+        format!("{}  {map}{}", f.done, f.tail)
     } else {
-        format!("{name}  {done}  {map}{tail}")
+        format!("{name}  {}  {map}{}", f.done, f.tail)
     };
-    fit(&line, room)
+    Some(fit(&line, room))
 }
 
 /// `s` cut to `max` characters, ending in `…` when cut.
@@ -239,8 +307,25 @@ mod tests {
             assert!(line.chars().count() < width.max(1), "{width}: {line}");
         }
         assert!(
-            !render(name, &p, 60).contains('▕'),
-            "no room for a map at 60"
+            !render(name, &p, 40).contains('▕'),
+            "no room for a map at 40"
+        );
+    }
+
+    #[test]
+    fn an_80_column_terminal_has_room_for_the_map() {
+        let mut p = progress(105 << 20, 200 << 20, 5.0 * 1048576.0);
+        p.peers_known = 120;
+        p.peers_connected = 45;
+        p.uploaded_bytes = 300 << 20;
+        p.upload_rate = 2.5 * 1048576.0;
+        p.dht_nodes = Some(250);
+        let line = render("ubuntu-24.04-desktop-amd64.iso", &p, 80);
+        assert!(line.contains('▕') && line.contains('▏'), "{line}");
+        assert!(line.chars().count() < 80, "{line}");
+        assert!(
+            line.contains("↓5.0MiB/s 0:19") && line.contains("45/120"),
+            "{line}"
         );
     }
 }

@@ -91,7 +91,9 @@ fn run(
     if !quiet {
         note!("{}", summary::line(&summary, cx));
     }
-    if summary.interrupted {
+    // Ctrl-C while seeding a complete download ends a success: seeding has no end of its
+    // own, and every chosen piece is on disk.
+    if summary.interrupted && summary.completed_after.is_none() {
         return Err(Failure::interrupted());
     }
     Ok(())

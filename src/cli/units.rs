@@ -1,5 +1,5 @@
 //! How sizes and durations are written for people (`1.5 MiB`, `1:02:03`), and how sizes are
-//! read from them (`256K`).
+//! read from them (`256K`, `2MiB`, `8MB/s`).
 
 use std::time::Duration;
 
@@ -19,6 +19,18 @@ pub(crate) fn size(bytes: u64) -> String {
     }
 }
 
+/// A size as short as it reads: `105MiB`, `5.2MiB`, `512B` (a decimal below 10 only).
+pub(crate) fn size_short(bytes: u64) -> String {
+    let long = size(bytes);
+    let Some((number, unit)) = long.split_once(' ') else {
+        return long;
+    };
+    match number.parse::<f64>() {
+        Ok(v) if v >= 10.0 && number.contains('.') => format!("{v:.0}{unit}"),
+        _ => format!("{number}{unit}"),
+    }
+}
+
 /// A duration as `M:SS`, or `H:MM:SS` from an hour up.
 pub(crate) fn duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -29,20 +41,35 @@ pub(crate) fn duration(d: Duration) -> String {
     }
 }
 
-/// A size written as a whole number of bytes with an optional binary unit: `16384`, `16K`,
-/// `16KiB`, `4M`, `1G` (case ignored).
+/// A size: a number of bytes, whole or decimal, with an optional unit, each a power of 1024
+/// however it is spelt: `16384`, `16K`, `16KB`, `16KiB`, `1.5M`, `2MiB`, `1G` (case and a
+/// space before the unit ignored). The one reader of sizes and rates on the command line.
 pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let digits = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(digits);
-    let shift = match unit.to_ascii_lowercase().as_str() {
+    let shift = match unit.trim_start().to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
         "m" | "mb" | "mib" => 20,
         "g" | "gb" | "gib" => 30,
         _ => return None,
     };
-    number.parse::<u64>().ok()?.checked_mul(1 << shift)
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole.checked_mul(1 << shift);
+    }
+    let value = number.parse::<f64>().ok()? * (1u64 << shift) as f64;
+    (value.is_finite() && value < u64::MAX as f64).then_some(value as u64)
+}
+
+/// A rate in bytes per second for `--download-limit` and `--upload-limit`: a size as
+/// [`parse_size`] reads it, with an optional `/s`; `0` means no limit (`Some(None)`).
+pub(crate) fn parse_rate(s: &str) -> Option<Option<u64>> {
+    let s = s.trim();
+    let bytes = parse_size(s.strip_suffix("/s").unwrap_or(s))?;
+    Some((bytes > 0).then_some(bytes))
 }
 
 #[cfg(test)]
@@ -56,8 +83,29 @@ mod tests {
         assert_eq!(parse_size("256kib"), Some(256 * 1024));
         assert_eq!(parse_size("4M"), Some(4 << 20));
         assert_eq!(parse_size("1G"), Some(1 << 30));
-        for bad in ["", "K", "1.5M", "12Q", "-1", "99999999999999999999G"] {
+        for bad in ["", "K", "12Q", "-1", "99999999999999999999G"] {
             assert_eq!(parse_size(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_rates_take_every_common_spelling() {
+        for (text, bytes) in [
+            ("2MiB", 2 << 20),
+            ("2MB", 2 << 20),
+            ("2mb", 2 << 20),
+            ("512KiB", 512 << 10),
+            ("1.5M", 3 << 19),
+            ("1GiB", 1 << 30),
+            ("8 M", 8 << 20),
+        ] {
+            assert_eq!(parse_size(text), Some(bytes), "{text}");
+        }
+        assert_eq!(parse_rate("8MB/s"), Some(Some(8 << 20)));
+        assert_eq!(parse_rate("2MiB/s"), Some(Some(2 << 20)));
+        assert_eq!(parse_rate("0"), Some(None));
+        for bad in ["x", "-1", "5T", "1e400", "NaN", "2 parsecs"] {
+            assert_eq!(parse_rate(bad), None, "{bad}");
         }
     }
 }

@@ -8,7 +8,9 @@ use strand::bitfield::Bitfield;
 use strand::storage::layout::Layout;
 use strand::storage::{check, FileMap};
 
-use super::args::{cores, data_dir, finish, load_torrent, quiet, torrent_arg, Selection};
+use super::args::{
+    cores, existing_folder, finish, folder, load_torrent, quiet, torrent_arg, FolderFlag, Selection,
+};
 use super::errors::{say, Failure};
 use super::live::piece_map;
 use super::progress::TaskLine;
@@ -18,12 +20,13 @@ use super::units::size;
 const MAP_CELLS: usize = 50;
 
 pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
-    let data_dir = data_dir(&mut args)?;
+    let data_dir = folder(&mut args, FolderFlag::Data)?;
     let quiet = quiet(&mut args);
     let selection = Selection::parse(&mut args)?;
     let torrent = torrent_arg(&mut args)?;
     finish(args)?;
     let meta = load_torrent(&torrent, quiet)?;
+    existing_folder(&data_dir)?;
     let chosen = selection.choose(&meta, &[])?;
     // Each file's bytes are read where a download left them: at the file's own path, or in
     // the parts file when the file was not chosen (pieces it shares with chosen files).

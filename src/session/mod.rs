@@ -105,7 +105,8 @@ pub fn download(
 /// A fresh 20-byte peer id: client prefix plus random bytes.
 pub fn new_peer_id() -> [u8; 20] {
     // "SR" for strand: not a client code anyone has registered (BEP 20's list).
-    let mut id = *b"-SR0010-000000000000";
+    let mut id = [b'0'; 20];
+    id[..8].copy_from_slice(&crate::client_id::our_prefix());
     let mut rng = Rng::from_entropy();
     for byte in id[8..].iter_mut() {
         *byte = b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.index(36)];
@@ -164,16 +165,19 @@ struct Session {
     dht_asked: Instant,
 }
 
-/// The pieces that hold at least one byte of a chosen file.
-fn wanted_pieces(meta: &Metainfo, chosen: &[bool]) -> Bitfield {
-    let layout = Layout::new(&meta.files);
-    let mut wanted = Bitfield::new(meta.geometry.piece_count());
+/// Per piece, how many of its bytes belong to chosen files (the wanted pieces have some).
+fn chosen_bytes(meta: &Metainfo, chosen: &[bool]) -> Vec<u32> {
+    let (g, layout) = (meta.geometry, Layout::new(&meta.files));
+    let mut bytes = vec![0; g.piece_count() as usize];
     for (file, _) in chosen.iter().enumerate().filter(|(_, &c)| c) {
-        for piece in layout.file_pieces(file, &meta.geometry) {
-            wanted.set(piece);
+        let range = layout.file_range(file);
+        for piece in layout.file_pieces(file, &g) {
+            let start = g.piece_offset(piece);
+            let end = start + u64::from(g.piece_size(piece));
+            bytes[piece as usize] += (end.min(range.end) - start.max(range.start)) as u32;
         }
     }
-    wanted
+    bytes
 }
 
 impl Session {
@@ -191,7 +195,7 @@ impl Session {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),
         };
-        let store = PieceStore::new(geometry, wanted_pieces(&meta, &chosen), on_disk);
+        let store = PieceStore::selective(geometry, chosen_bytes(&meta, &chosen), on_disk);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
@@ -615,6 +619,7 @@ impl Session {
         }
     }
 
+    /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
     /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
     fn shut_down(&mut self) {
         for (key, addr) in self

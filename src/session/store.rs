@@ -80,11 +80,13 @@ pub(super) struct PieceStore {
     states: Vec<PieceState>,
     /// Pieces that touch a chosen file (fixed for the session).
     wanted: Bitfield,
+    /// Per piece, how many of its bytes belong to chosen files (what progress counts).
+    chosen_bytes: Vec<u32>,
     /// The pieces in [`PieceState::OnDisk`], as the wire sends them.
     on_disk: Bitfield,
-    /// Bytes of the wanted pieces.
+    /// Bytes of the chosen files.
     wanted_bytes: u64,
-    /// Bytes of the wanted pieces on disk.
+    /// Bytes of the chosen files in pieces on disk.
     verified_bytes: u64,
     /// Wanted pieces not on disk yet.
     wanted_missing: u32,
@@ -97,18 +99,42 @@ pub(super) struct PieceStore {
 }
 
 impl PieceStore {
-    /// A store where the pieces in `on_disk` are on disk and those in `wanted` are to fetch.
+    /// A store where the pieces in `on_disk` are on disk and those in `wanted` are to fetch,
+    /// every byte of them counted (the tests' store).
+    #[cfg(test)]
     pub(super) fn new(geometry: Geometry, wanted: Bitfield, on_disk: Bitfield) -> PieceStore {
+        let chosen_bytes = (0..geometry.piece_count())
+            .map(|p| {
+                if wanted.has(p) {
+                    geometry.piece_size(p)
+                } else {
+                    0
+                }
+            })
+            .collect();
+        PieceStore::selective(geometry, chosen_bytes, on_disk)
+    }
+
+    /// A store for chosen files holding `chosen_bytes[p]` bytes of piece `p` (the pieces
+    /// with some are wanted): the pieces in `on_disk` are on disk, the other wanted ones are
+    /// to fetch.
+    pub(super) fn selective(
+        geometry: Geometry,
+        chosen_bytes: Vec<u32>,
+        on_disk: Bitfield,
+    ) -> PieceStore {
         let mut states = Vec::with_capacity(geometry.piece_count() as usize);
+        let mut wanted = Bitfield::new(geometry.piece_count());
         let (mut wanted_bytes, mut verified_bytes, mut wanted_missing) = (0, 0, 0);
         for piece in 0..geometry.piece_count() {
-            let size = u64::from(geometry.piece_size(piece));
-            if wanted.has(piece) {
-                wanted_bytes += size;
+            let bytes = u64::from(chosen_bytes.get(piece as usize).copied().unwrap_or(0));
+            if bytes > 0 {
+                wanted.set(piece);
+                wanted_bytes += bytes;
             }
-            states.push(match (on_disk.has(piece), wanted.has(piece)) {
+            states.push(match (on_disk.has(piece), bytes > 0) {
                 (true, true) => {
-                    verified_bytes += size;
+                    verified_bytes += bytes;
                     PieceState::OnDisk
                 }
                 (true, false) => PieceState::OnDisk,
@@ -123,6 +149,7 @@ impl PieceStore {
             geometry,
             states,
             wanted,
+            chosen_bytes,
             on_disk,
             wanted_bytes,
             verified_bytes,
@@ -160,12 +187,12 @@ impl PieceStore {
         self.wanted_missing == 0
     }
 
-    /// Bytes of the wanted pieces.
+    /// Bytes of the chosen files.
     pub(super) fn wanted_bytes(&self) -> u64 {
         self.wanted_bytes
     }
 
-    /// Bytes of the wanted pieces on disk.
+    /// Bytes of the chosen files on disk.
     pub(super) fn verified_bytes(&self) -> u64 {
         self.verified_bytes
     }
@@ -296,7 +323,7 @@ impl PieceStore {
         self.in_pipeline -= 1;
         self.on_disk.set(piece);
         if self.wanted.has(piece) {
-            self.verified_bytes += u64::from(self.geometry.piece_size(piece));
+            self.verified_bytes += u64::from(self.chosen_bytes[piece as usize]);
             self.wanted_missing -= 1;
         }
         true
@@ -322,6 +349,7 @@ impl PieceStore {
                 !wanted && !self.on_disk.has(piece),
                 "piece {piece}"
             );
+            assert_eq!(wanted, self.chosen_bytes[piece as usize] > 0);
             match state {
                 PieceState::Assembling(b) => {
                     assert_eq!(b.data.len(), size);
@@ -333,7 +361,9 @@ impl PieceStore {
                     pipeline += 1;
                 }
                 PieceState::Writing => pipeline += 1,
-                PieceState::OnDisk if wanted => verified += u64::from(g.piece_size(piece)),
+                PieceState::OnDisk if wanted => {
+                    verified += u64::from(self.chosen_bytes[piece as usize]);
+                }
                 _ => {}
             }
             if wanted && !matches!(state, PieceState::OnDisk) {
@@ -497,15 +527,17 @@ mod tests {
             let g = Geometry::new(u64::from(23 * 3 * BLOCK_LEN + 777), 3 * BLOCK_LEN);
             let n = g.piece_count();
             let (mut wanted, mut on_disk) = (Bitfield::new(n), Bitfield::new(n));
+            let mut chosen_bytes = vec![0; n as usize];
             for p in 0..n {
                 if rng.below(4) != 0 {
                     wanted.set(p);
+                    chosen_bytes[p as usize] = 1 + rng.below(u64::from(g.piece_size(p))) as u32;
                 }
                 if rng.below(5) == 0 {
                     on_disk.set(p);
                 }
             }
-            let mut s = PieceStore::new(g, wanted.clone(), on_disk.clone());
+            let mut s = PieceStore::selective(g, chosen_bytes, on_disk.clone());
             s.check();
             // Blocks of each piece received so far (what the picker would know).
             let mut received: Vec<Vec<bool>> = (0..n)

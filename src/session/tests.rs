@@ -14,7 +14,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 
 use super::store::{PieceState, PieceStore};
-use super::{wanted_pieces, Options, SeedPolicy, Session, Workers};
+use super::{chosen_bytes, Options, SeedPolicy, Session, Workers};
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex, BLOCK_LEN};
 use crate::messages::{
@@ -108,7 +108,7 @@ impl Harness {
         } else {
             Bitfield::new(g.piece_count())
         };
-        let store = PieceStore::new(g, wanted_pieces(&meta, &chosen), had);
+        let store = PieceStore::selective(g, chosen_bytes(&meta, &chosen), had);
         let (hash_tx, hash_jobs) = crossbeam_channel::unbounded();
         let workers = Workers {
             hash_jobs: Some(hash_tx),
@@ -417,7 +417,11 @@ fn a_selective_download_fetches_the_boundary_pieces_of_the_chosen_file() {
     // f2 [80K, 128K) (pieces 2-3). Only f1 is chosen: pieces 1 and 2, both shared.
     let k = u64::from(BLOCK_LEN);
     let mut h = Harness::new(&[3 * k, 2 * k, 3 * k], Some(vec![false, true, false]));
-    assert_eq!(h.s.progress().total_bytes, 2 * u64::from(PIECE));
+    assert_eq!(
+        h.s.progress().total_bytes,
+        2 * k,
+        "f1's bytes, not its pieces'"
+    );
     assert!(matches!(h.s.store.state(0), PieceState::NotWanted));
     assert!(matches!(h.s.store.state(3), PieceState::NotWanted));
     let p = h.seed(1);
@@ -434,7 +438,7 @@ fn a_selective_download_fetches_the_boundary_pieces_of_the_chosen_file() {
         let job = h.hash(piece, true, None);
         h.written(job);
     }
-    assert_eq!(h.s.progress().verified_bytes, 2 * u64::from(PIECE));
+    assert_eq!(h.s.progress().verified_bytes, 2 * k);
     assert!(h.s.completed_at.is_some());
     // Complete, yet not a seed: the unchosen pieces stay unfetched.
     assert!(!h.s.store.on_disk().is_full());
