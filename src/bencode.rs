@@ -164,75 +164,85 @@ pub fn decode_prefix(input: &[u8]) -> Result<(Value<'_>, usize), Error> {
     }
 }
 
+/// What the errors of one kind of decimal number say.
+struct Decimal {
+    leading_zero: &'static str,
+    overflow: &'static str,
+    /// A byte after the digits that is not the number's end.
+    stray: &'static str,
+}
+
+const INTEGER: Decimal = Decimal {
+    leading_zero: "leading zero in integer",
+    overflow: "integer overflows i64",
+    stray: "non-digit in integer",
+};
+
+const STRING_LENGTH: Decimal = Decimal {
+    leading_zero: "leading zero in string length",
+    overflow: "string length too large",
+    stray: "missing ':' after string length",
+};
+
+/// Reads the decimal digits at `start` up to the byte `end`, folding each digit's value into
+/// a `T` with `step` (`None`: the number is too large); returns the number, how many digits it
+/// has and the position after `end`. Reports, in this order, a leading zero, an overflow, and
+/// a missing `end`.
+fn parse_decimal<T: Default>(
+    input: &[u8],
+    start: usize,
+    end: u8,
+    errors: &Decimal,
+    step: impl Fn(T, u8) -> Option<T>,
+) -> Result<(T, usize, usize), Error> {
+    let rest = input.get(start..).unwrap_or_default();
+    let count = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    let digits = &rest[..count];
+    if count > 1 && digits[0] == b'0' {
+        return err(start, errors.leading_zero);
+    }
+    let Some(n) = digits
+        .iter()
+        .try_fold(T::default(), |n, &c| step(n, c - b'0'))
+    else {
+        return err(start, errors.overflow);
+    };
+    let i = start + count;
+    match input.get(i) {
+        None => err(i, "unexpected end of input"),
+        Some(&c) if c == end => Ok((n, count, i + 1)),
+        Some(_) => err(i, errors.stray),
+    }
+}
+
 /// Parses `i<digits>e` at `pos`; returns the integer and the position after the `e`.
 fn parse_int(input: &[u8], pos: usize) -> Result<(i64, usize), Error> {
-    let mut i = pos + 1;
-    let negative = input.get(i) == Some(&b'-');
-    if negative {
-        i += 1;
-    }
-    let digits_start = i;
-    let mut n: i64 = 0;
-    loop {
-        match input.get(i) {
-            None => return err(i, "unexpected end of input"),
-            Some(b'e') => break,
-            Some(c @ b'0'..=b'9') => {
-                if i > digits_start && input[digits_start] == b'0' {
-                    return err(digits_start, "leading zero in integer");
-                }
-                let d = i64::from(c - b'0');
-                // Accumulate towards the sign so that i64::MIN parses.
-                let next = n.checked_mul(10).and_then(|n| {
-                    if negative {
-                        n.checked_sub(d)
-                    } else {
-                        n.checked_add(d)
-                    }
-                });
-                match next {
-                    Some(v) => n = v,
-                    None => return err(digits_start, "integer overflows i64"),
-                }
-            }
-            Some(_) => return err(i, "non-digit in integer"),
+    let negative = input.get(pos + 1) == Some(&b'-');
+    let digits_start = pos + 1 + usize::from(negative);
+    // Accumulate towards the sign so that i64::MIN parses.
+    let (n, count, next) = parse_decimal(input, digits_start, b'e', &INTEGER, |n: i64, d| {
+        let d = i64::from(d);
+        let n = n.checked_mul(10)?;
+        if negative {
+            n.checked_sub(d)
+        } else {
+            n.checked_add(d)
         }
-        i += 1;
-    }
-    if i == digits_start {
-        return err(i, "integer has no digits");
+    })?;
+    if count == 0 {
+        return err(digits_start, "integer has no digits");
     }
     if negative && n == 0 {
         return err(pos + 1, "negative zero");
     }
-    Ok((n, i + 1))
+    Ok((n, next))
 }
 
 /// Parses `<len>:<bytes>` at `pos`; returns the bytes and the position after them.
 fn parse_bytes(input: &[u8], pos: usize) -> Result<(&[u8], usize), Error> {
-    let mut i = pos;
-    let mut len: usize = 0;
-    loop {
-        match input.get(i) {
-            None => return err(i, "unexpected end of input"),
-            Some(b':') => break,
-            Some(c @ b'0'..=b'9') => {
-                if i > pos && input[pos] == b'0' {
-                    return err(pos, "leading zero in string length");
-                }
-                len = match len
-                    .checked_mul(10)
-                    .and_then(|n| n.checked_add(usize::from(c - b'0')))
-                {
-                    Some(n) => n,
-                    None => return err(pos, "string length too large"),
-                };
-            }
-            Some(_) => return err(i, "missing ':' after string length"),
-        }
-        i += 1;
-    }
-    let data_start = i + 1;
+    let (len, _, data_start) = parse_decimal(input, pos, b':', &STRING_LENGTH, |n: usize, d| {
+        n.checked_mul(10)?.checked_add(usize::from(d))
+    })?;
     if len > input.len() - data_start {
         return err(pos, "string length exceeds remaining input");
     }

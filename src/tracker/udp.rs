@@ -195,7 +195,13 @@ impl Client {
                 break;
             }
             let share = left / u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
-            match self.exchange_with(url, *addr, want, Instant::now() + share, interrupted) {
+            let attempt = Attempt {
+                url,
+                addr: *addr,
+                want,
+                deadline: Instant::now() + share,
+            };
+            match self.exchange_with(attempt, interrupted) {
                 Ok(response) => return Ok(response),
                 Err(error @ (TrackerError::Failure { .. } | TrackerError::Interrupted { .. })) => {
                     return Err(error)
@@ -206,32 +212,29 @@ impl Client {
         Err(last_error)
     }
 
-    /// Connect (unless a connection id for `addr` is fresh) and send the request, retransmitting
-    /// on the BEP 15 schedule until `deadline`.
+    /// Connect (unless a connection id for the attempt's address is fresh) and send the
+    /// request, retransmitting on the BEP 15 schedule until the attempt's deadline.
     fn exchange_with(
         &mut self,
-        url: &str,
-        addr: SocketAddr,
-        want: &Want,
-        deadline: Instant,
+        attempt: Attempt,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Response, TrackerError> {
-        let io_error = |what: &str, error: io::Error| transport_error(url, addr, what, error);
+        let addr = attempt.addr;
         if let Entry::Vacant(slot) = self.connections.entry(addr) {
-            let local = match want {
+            let local = match attempt.want {
                 Want::Announce(req) => req.local,
                 Want::Scrape(_) => None,
             };
             let socket = crate::net::udp_socket(&addr, local)
-                .map_err(|e| io_error("cannot bind a socket for", e))?;
+                .map_err(|e| attempt.io_error("cannot bind a socket for", e))?;
             // A connected socket only hears from the tracker, and hears ICMP "port
             // unreachable" as a refused receive, so a closed port fails at once.
             socket
                 .connect(addr)
-                .map_err(|e| io_error("cannot reach", e))?;
+                .map_err(|e| attempt.io_error("cannot reach", e))?;
             slot.insert(Connection { socket, id: None });
         }
-        let result = self.transact(url, addr, want, deadline, interrupted);
+        let result = self.transact(attempt, interrupted);
         if result.is_err() {
             // Start afresh next time: a new socket, a new connection id.
             self.connections.remove(&addr);
@@ -239,16 +242,19 @@ impl Client {
         result
     }
 
-    /// The exchange proper, on the socket kept for `addr`.
+    /// The exchange proper, on the socket kept for the attempt's address.
     fn transact(
         &mut self,
-        url: &str,
-        addr: SocketAddr,
-        want: &Want,
-        deadline: Instant,
+        attempt: Attempt,
         interrupted: &mut dyn FnMut() -> bool,
     ) -> Result<Response, TrackerError> {
-        let io_error = |what: &str, error: io::Error| transport_error(url, addr, what, error);
+        let Attempt {
+            url,
+            addr,
+            want,
+            deadline,
+        } = attempt;
+        let io_error = |what: &str, error: io::Error| attempt.io_error(what, error);
         let started = Instant::now();
         let mut timeouts = 0u32;
         // A cached id the tracker refuses (it may have restarted) earns one fresh connect.
@@ -373,18 +379,31 @@ fn unexpected(url: &str, reply: &Response) -> TrackerError {
     }
 }
 
-/// A socket error on the way to the tracker at `addr`, as one line naming `url`.
-fn transport_error(url: &str, addr: SocketAddr, what: &str, error: io::Error) -> TrackerError {
-    TrackerError::Transport {
-        url: url.to_string(),
-        reason: format!("{what} {addr}: {error}"),
+/// One exchange with one of a tracker's addresses: what to ask, where, and until when.
+#[derive(Clone, Copy)]
+struct Attempt<'a> {
+    /// The tracker's URL, as errors name it.
+    url: &'a str,
+    /// The address of the tracker's host being tried.
+    addr: SocketAddr,
+    want: &'a Want,
+    deadline: Instant,
+}
+
+impl Attempt<'_> {
+    /// A socket error on the way to the tracker, as one line naming the URL and the address.
+    fn io_error(&self, what: &str, error: io::Error) -> TrackerError {
+        TrackerError::Transport {
+            url: self.url.to_string(),
+            reason: format!("{what} {}: {error}", self.addr),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracker::udp_wire::tests::request;
+    use crate::tracker::udp_wire::tests::{announce_reply, request};
 
     const URL: &str = "udp://t.example:1337/announce";
 
@@ -418,14 +437,7 @@ mod tests {
             connection_id: 1,
         }
         .encode();
-        let announce = Response::Announce {
-            transaction_id: 7,
-            interval: 60,
-            leechers: 1,
-            seeders: 1,
-            peers: vec!["10.0.0.1:6881".parse().unwrap()],
-        }
-        .encode();
+        let announce = announce_reply(7, &["10.0.0.1:6881"]).encode();
         let scrape = Response::Scrape {
             transaction_id: 7,
             counts: vec![ScrapeCounts::default()],
@@ -593,13 +605,7 @@ mod tests {
                         seen.push(format!("announce {connection_id}"));
                         // The third request forgets id 1.
                         if connection_id == newest && seen.len() != 3 {
-                            Response::Announce {
-                                transaction_id,
-                                interval: 60,
-                                leechers: 0,
-                                seeders: 0,
-                                peers: vec![],
-                            }
+                            announce_reply(transaction_id, &[])
                         } else {
                             Response::Error {
                                 transaction_id,

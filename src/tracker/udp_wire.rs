@@ -158,6 +158,29 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Builds a datagram from big-endian integers and raw bytes, in order: the counterpart of
+/// [`Reader`].
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn bytes(&mut self, bytes: &[u8]) -> &mut Writer {
+        self.0.extend_from_slice(bytes);
+        self
+    }
+
+    fn u16(&mut self, n: u16) -> &mut Writer {
+        self.bytes(&n.to_be_bytes())
+    }
+
+    fn u32(&mut self, n: u32) -> &mut Writer {
+        self.bytes(&n.to_be_bytes())
+    }
+
+    fn u64(&mut self, n: u64) -> &mut Writer {
+        self.bytes(&n.to_be_bytes())
+    }
+}
+
 impl Request {
     /// The request's transaction id.
     pub fn transaction_id(&self) -> u32 {
@@ -170,12 +193,12 @@ impl Request {
 
     /// The datagram for this request.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(98);
+        let mut out = Writer(Vec::with_capacity(98));
         match self {
             Request::Connect { transaction_id } => {
-                out.extend_from_slice(&PROTOCOL_ID.to_be_bytes());
-                out.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
+                out.u64(PROTOCOL_ID)
+                    .u32(ACTION_CONNECT)
+                    .u32(*transaction_id);
             }
             Request::Announce {
                 connection_id,
@@ -183,35 +206,33 @@ impl Request {
                 request,
                 key,
             } => {
-                out.extend_from_slice(&connection_id.to_be_bytes());
-                out.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
-                out.extend_from_slice(&request.info_hash);
-                out.extend_from_slice(&request.peer_id);
-                out.extend_from_slice(&request.downloaded.to_be_bytes());
-                out.extend_from_slice(&request.left.to_be_bytes());
-                out.extend_from_slice(&request.uploaded.to_be_bytes());
-                out.extend_from_slice(&event_code(request.event).to_be_bytes());
-                out.extend_from_slice(&0u32.to_be_bytes());
-                out.extend_from_slice(&key.to_be_bytes());
                 let numwant = i32::try_from(request.numwant).unwrap_or(i32::MAX);
-                out.extend_from_slice(&numwant.to_be_bytes());
-                out.extend_from_slice(&request.port.to_be_bytes());
+                out.u64(*connection_id)
+                    .u32(ACTION_ANNOUNCE)
+                    .u32(*transaction_id)
+                    .bytes(&request.info_hash)
+                    .bytes(&request.peer_id)
+                    .u64(request.downloaded)
+                    .u64(request.left)
+                    .u64(request.uploaded)
+                    .u32(event_code(request.event))
+                    .u32(0) // ip: the tracker uses the source address
+                    .u32(*key)
+                    .bytes(&numwant.to_be_bytes())
+                    .u16(request.port);
             }
             Request::Scrape {
                 connection_id,
                 transaction_id,
                 info_hashes,
             } => {
-                out.extend_from_slice(&connection_id.to_be_bytes());
-                out.extend_from_slice(&ACTION_SCRAPE.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
-                for hash in info_hashes {
-                    out.extend_from_slice(hash);
-                }
+                out.u64(*connection_id)
+                    .u32(ACTION_SCRAPE)
+                    .u32(*transaction_id)
+                    .bytes(info_hashes.as_flattened());
             }
         }
-        out
+        out.0
     }
 
     /// Parses a request datagram; `Err` says what is wrong with it. A negative `num_want`
@@ -303,15 +324,15 @@ impl Response {
     /// The datagram for this reply. Each announce peer takes 6 bytes if IPv4 and 18 if IPv6:
     /// callers pass only peers of the family the client reached them over.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(20);
+        let mut out = Writer(Vec::with_capacity(20));
         match self {
             Response::Connect {
                 transaction_id,
                 connection_id,
             } => {
-                out.extend_from_slice(&ACTION_CONNECT.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
-                out.extend_from_slice(&connection_id.to_be_bytes());
+                out.u32(ACTION_CONNECT)
+                    .u32(*transaction_id)
+                    .u64(*connection_id);
             }
             Response::Announce {
                 transaction_id,
@@ -320,41 +341,38 @@ impl Response {
                 seeders,
                 peers,
             } => {
-                out.extend_from_slice(&ACTION_ANNOUNCE.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
-                out.extend_from_slice(&interval.to_be_bytes());
-                out.extend_from_slice(&leechers.to_be_bytes());
-                out.extend_from_slice(&seeders.to_be_bytes());
+                out.u32(ACTION_ANNOUNCE)
+                    .u32(*transaction_id)
+                    .u32(*interval)
+                    .u32(*leechers)
+                    .u32(*seeders);
                 for peer in peers {
                     match peer.ip() {
-                        IpAddr::V4(ip) => out.extend_from_slice(&ip.octets()),
-                        IpAddr::V6(ip) => out.extend_from_slice(&ip.octets()),
+                        IpAddr::V4(ip) => out.bytes(&ip.octets()),
+                        IpAddr::V6(ip) => out.bytes(&ip.octets()),
                     }
-                    out.extend_from_slice(&peer.port().to_be_bytes());
+                    .u16(peer.port());
                 }
             }
             Response::Scrape {
                 transaction_id,
                 counts,
             } => {
-                out.extend_from_slice(&ACTION_SCRAPE.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
+                out.u32(ACTION_SCRAPE).u32(*transaction_id);
                 for c in counts {
-                    out.extend_from_slice(&c.seeders.to_be_bytes());
-                    out.extend_from_slice(&c.completed.to_be_bytes());
-                    out.extend_from_slice(&c.leechers.to_be_bytes());
+                    out.u32(c.seeders).u32(c.completed).u32(c.leechers);
                 }
             }
             Response::Error {
                 transaction_id,
                 message,
             } => {
-                out.extend_from_slice(&ACTION_ERROR.to_be_bytes());
-                out.extend_from_slice(&transaction_id.to_be_bytes());
-                out.extend_from_slice(message.as_bytes());
+                out.u32(ACTION_ERROR)
+                    .u32(*transaction_id)
+                    .bytes(message.as_bytes());
             }
         }
-        out
+        out.0
     }
 
     /// Parses a reply datagram received over an IPv6 socket (`ipv6`) or an IPv4 one, which
@@ -454,6 +472,18 @@ pub(crate) mod tests {
         }
     }
 
+    /// An announce reply to `transaction_id` listing `peers`, its counts all different, for
+    /// codec and client tests.
+    pub(crate) fn announce_reply(transaction_id: u32, peers: &[&str]) -> Response {
+        Response::Announce {
+            transaction_id,
+            interval: 1800,
+            leechers: 4,
+            seeders: 5,
+            peers: peers.iter().map(|peer| peer.parse().unwrap()).collect(),
+        }
+    }
+
     #[test]
     fn requests_round_trip() {
         let requests = [
@@ -535,25 +565,10 @@ pub(crate) mod tests {
 
     #[test]
     fn responses_round_trip_ipv4_and_ipv6() {
-        let v4 = Response::Announce {
-            transaction_id: 3,
-            interval: 1800,
-            leechers: 4,
-            seeders: 5,
-            peers: vec![
-                "10.0.0.1:6881".parse().unwrap(),
-                "127.0.0.1:1".parse().unwrap(),
-            ],
-        };
+        let v4 = announce_reply(3, &["10.0.0.1:6881", "127.0.0.1:1"]);
         assert_eq!(v4.encode().len(), 20 + 12);
         assert_eq!(Response::decode(&v4.encode(), false), Ok(v4));
-        let v6 = Response::Announce {
-            transaction_id: 3,
-            interval: 60,
-            leechers: 0,
-            seeders: 1,
-            peers: vec!["[2001:db8::1]:51413".parse().unwrap()],
-        };
+        let v6 = announce_reply(3, &["[2001:db8::1]:51413"]);
         assert_eq!(v6.encode().len(), 20 + 18);
         assert_eq!(Response::decode(&v6.encode(), true), Ok(v6));
         for other in [
@@ -580,17 +595,7 @@ pub(crate) mod tests {
 
     #[test]
     fn port_zero_and_mapped_peers_are_normalised() {
-        let bytes = Response::Announce {
-            transaction_id: 1,
-            interval: 60,
-            leechers: 0,
-            seeders: 0,
-            peers: vec![
-                "[::ffff:10.0.0.9]:80".parse().unwrap(),
-                "[::1]:0".parse().unwrap(),
-            ],
-        }
-        .encode();
+        let bytes = announce_reply(1, &["[::ffff:10.0.0.9]:80", "[::1]:0"]).encode();
         match Response::decode(&bytes, true) {
             Ok(Response::Announce { peers, .. }) => {
                 assert_eq!(peers, vec!["10.0.0.9:80".parse::<SocketAddr>().unwrap()])
@@ -598,13 +603,7 @@ pub(crate) mod tests {
             other => panic!("{other:?}"),
         }
         // One IPv4 record read as if it came over IPv6 does not fit.
-        let v4 = Response::Announce {
-            transaction_id: 1,
-            interval: 60,
-            leechers: 0,
-            seeders: 0,
-            peers: vec!["10.0.0.1:1".parse().unwrap()],
-        };
+        let v4 = announce_reply(1, &["10.0.0.1:1"]);
         assert!(Response::decode(&v4.encode(), true).is_err());
     }
 }

@@ -33,8 +33,8 @@ use super::conns::{Admission, Conns};
 pub use super::conns::{MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE};
 use super::parse::{head_end, parse_request, HttpRequest};
 use super::reply::{announce_body, scrape_body, Response};
-use super::stopped;
 use super::swarm::{ask, Announce, Query};
+use super::{stopped, FrontEnd};
 use crate::net::is_timeout;
 
 /// Largest request line plus headers read, in bytes; a longer head gets `400`.
@@ -56,12 +56,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 /// Starts the accept thread on `listener`. It ends, after closing every connection and
 /// waiting for their threads, when `stop`'s sender is dropped and a connection wakes it (see
 /// `TrackerServer::stop`).
-pub(crate) fn spawn(
-    listener: TcpListener,
-    queries: Sender<Query>,
-    stop: Receiver<()>,
-    interval: Duration,
-) -> io::Result<JoinHandle<()>> {
+pub(super) fn spawn(listener: TcpListener, front: FrontEnd) -> io::Result<JoinHandle<()>> {
     // Listening again on a listening socket only changes its backlog.
     // SAFETY: `listen` on a descriptor we own; it reads no memory of ours.
     if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
@@ -75,14 +70,13 @@ pub(crate) fn spawn(
         conns: Conns::new(MAX_CONNECTIONS, MAX_CONNECTIONS_PER_SOURCE),
         events,
         events_rx,
-        queries,
-        interval,
+        front,
         warned_fds: false,
         warned_threads: false,
     };
     std::thread::Builder::new()
         .name("tracker accept".into())
-        .spawn(move || acceptor.run(listener, stop))
+        .spawn(move || acceptor.run(listener))
 }
 
 /// What a connection thread tells the accept thread.
@@ -102,16 +96,15 @@ struct Acceptor {
     /// Cloned into each connection thread; the accept thread drops its own at stop.
     events: Sender<ConnEvent>,
     events_rx: Receiver<ConnEvent>,
-    queries: Sender<Query>,
-    interval: Duration,
+    front: FrontEnd,
     warned_fds: bool,
     warned_threads: bool,
 }
 
 impl Acceptor {
-    fn run(mut self, listener: TcpListener, stop: Receiver<()>) {
+    fn run(mut self, listener: TcpListener) {
         for conn in listener.incoming() {
-            if stopped(&stop) {
+            if stopped(&self.front.stop) {
                 break;
             }
             self.drain_events();
@@ -155,9 +148,9 @@ impl Acceptor {
             id,
             stream,
             from,
-            queries: self.queries.clone(),
+            queries: self.front.queries.clone(),
             events: self.events.clone(),
-            interval: self.interval,
+            interval: self.front.interval,
         };
         let spawned = std::thread::Builder::new()
             .name("tracker http".into())

@@ -121,13 +121,13 @@ pub fn start(config: ServerConfig) -> io::Result<TrackerServer> {
     let (query_tx, query_rx) = crossbeam_channel::bounded::<swarm::Query>(swarm::QUERIES);
     // If a spawn fails, returning drops the senders held here and the started threads end.
     let mut workers = vec![swarm::spawn(&config, query_rx)?];
-    workers.push(udp::spawn(
-        udp_socket,
-        query_tx.clone(),
-        stop_rx.clone(),
-        config.interval,
-    )?);
-    let accept = http::spawn(listener, query_tx, stop_rx, config.interval)?;
+    let front = FrontEnd {
+        queries: query_tx,
+        stop: stop_rx,
+        interval: config.interval,
+    };
+    workers.push(udp::spawn(udp_socket, front.clone())?);
+    let accept = http::spawn(listener, front)?;
     log::info!("tracker listening on http://{addr}/announce and udp://{addr}");
     Ok(TrackerServer {
         addr,
@@ -224,6 +224,17 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
         }
         _ => addr,
     }
+}
+
+/// What each front-end thread (the HTTP accept thread, the UDP thread) is started with.
+#[derive(Clone)]
+struct FrontEnd {
+    /// Where the swarm thread takes its queries.
+    queries: Sender<swarm::Query>,
+    /// Disconnected when the tracker stops.
+    stop: Receiver<()>,
+    /// The announce interval to tell clients.
+    interval: Duration,
 }
 
 /// Whether the stop sender has been dropped.

@@ -72,6 +72,12 @@ fn announce_ok(addr: SocketAddr, target: &str) -> Vec<u8> {
     body
 }
 
+/// Announces peer `n` (on port 7000 + n) to the torrent `HASH`, plus `extra` parameters, and
+/// returns the successful reply's body.
+fn announce_as(addr: SocketAddr, n: u16, extra: &str) -> Vec<u8> {
+    announce_ok(addr, &target(&HASH, n, 7000 + n, extra))
+}
+
 fn failure_reason(body: &[u8]) -> String {
     let root = bencode::decode(body).unwrap();
     root.get(b"failure reason")
@@ -108,16 +114,16 @@ fn count(body: &[u8], key: &[u8]) -> i64 {
 fn compact_reply_lists_the_others_but_not_the_requester() {
     let server = start(config()).unwrap();
     let addr = server.addr();
-    announce_ok(addr, &target(&HASH, 1, 7001, "&left=0"));
-    announce_ok(addr, &target(&HASH, 2, 7002, "&left=10"));
-    let body = announce_ok(addr, &target(&HASH, 3, 7003, "&left=10&event=started"));
+    announce_as(addr, 1, "&left=0");
+    announce_as(addr, 2, "&left=10");
+    let body = announce_as(addr, 3, "&left=10&event=started");
     assert_eq!(compact_ports(&body), [7001, 7002]);
     assert_eq!(count(&body, b"complete"), 1);
     assert_eq!(count(&body, b"incomplete"), 2);
     assert_eq!(count(&body, b"interval"), 60);
     assert_eq!(count(&body, b"min interval"), 30);
     // A re-announce by the same peer does not list it either, nor count it twice.
-    let again = announce_ok(addr, &target(&HASH, 1, 7001, "&left=0"));
+    let again = announce_as(addr, 1, "&left=0");
     assert_eq!(compact_ports(&again), [7002, 7003]);
     assert_eq!(count(&again, b"incomplete"), 2);
     server.stop();
@@ -127,8 +133,8 @@ fn compact_reply_lists_the_others_but_not_the_requester() {
 fn compact_zero_gives_dictionaries() {
     let server = start(config()).unwrap();
     let addr = server.addr();
-    announce_ok(addr, &target(&HASH, 1, 7001, ""));
-    let body = announce_ok(addr, &target(&HASH, 2, 7002, "&compact=0"));
+    announce_as(addr, 1, "");
+    let body = announce_as(addr, 2, "&compact=0");
     let root = bencode::decode(&body).unwrap();
     let peers = root.get(b"peers").and_then(Value::as_list).unwrap();
     assert_eq!(peers.len(), 1);
@@ -149,14 +155,14 @@ fn numwant_limits_the_peers_returned() {
     let server = start(config()).unwrap();
     let addr = server.addr();
     for n in 1..=6 {
-        announce_ok(addr, &target(&HASH, n, 7000 + n, ""));
+        announce_as(addr, n, "");
     }
-    let two = announce_ok(addr, &target(&HASH, 1, 7001, "&numwant=2"));
+    let two = announce_as(addr, 1, "&numwant=2");
     assert_eq!(compact_ports(&two).len(), 2);
     assert!(!compact_ports(&two).contains(&7001));
-    let none = announce_ok(addr, &target(&HASH, 1, 7001, "&numwant=0"));
+    let none = announce_as(addr, 1, "&numwant=0");
     assert!(compact_ports(&none).is_empty());
-    let all = announce_ok(addr, &target(&HASH, 1, 7001, "&numwant=1000"));
+    let all = announce_as(addr, 1, "&numwant=1000");
     assert_eq!(compact_ports(&all), [7002, 7003, 7004, 7005, 7006]);
     server.stop();
 }
@@ -165,11 +171,11 @@ fn numwant_limits_the_peers_returned() {
 fn stopped_removes_the_peer() {
     let server = start(config()).unwrap();
     let addr = server.addr();
-    announce_ok(addr, &target(&HASH, 1, 7001, ""));
-    announce_ok(addr, &target(&HASH, 2, 7002, ""));
-    let body = announce_ok(addr, &target(&HASH, 1, 7001, "&event=stopped"));
+    announce_as(addr, 1, "");
+    announce_as(addr, 2, "");
+    let body = announce_as(addr, 1, "&event=stopped");
     assert_eq!(count(&body, b"incomplete"), 1);
-    let body = announce_ok(addr, &target(&HASH, 2, 7002, ""));
+    let body = announce_as(addr, 2, "");
     assert!(compact_ports(&body).is_empty());
     assert_eq!(count(&body, b"incomplete"), 1);
     server.stop();
@@ -183,14 +189,14 @@ fn silent_peers_expire() {
     })
     .unwrap();
     let addr = server.addr();
-    announce_ok(addr, &target(&HASH, 1, 7001, ""));
+    announce_as(addr, 1, "");
     std::thread::sleep(Duration::from_millis(400));
     // Swept by the timer: a scrape (which never expires anything itself) no longer sees it.
     let (_, scrape) = get(addr, "/scrape");
     let root = bencode::decode(&scrape).unwrap();
     let files = root.get(b"files").and_then(Value::as_dict).unwrap();
     assert!(files.is_empty(), "{files:?}");
-    let body = announce_ok(addr, &target(&HASH, 2, 7002, ""));
+    let body = announce_as(addr, 2, "");
     assert!(compact_ports(&body).is_empty());
     assert_eq!(count(&body, b"incomplete"), 1);
     server.stop();
@@ -201,9 +207,9 @@ fn scrape_counts_seeders_leechers_and_completions() {
     let server = start(config()).unwrap();
     let addr = server.addr();
     let other = [7u8; 20];
-    announce_ok(addr, &target(&HASH, 1, 7001, "&left=5"));
-    announce_ok(addr, &target(&HASH, 1, 7001, "&left=0&event=completed"));
-    announce_ok(addr, &target(&HASH, 2, 7002, "&left=5"));
+    announce_as(addr, 1, "&left=5");
+    announce_as(addr, 1, "&left=0&event=completed");
+    announce_as(addr, 2, "&left=5");
     announce_ok(addr, &target(&other, 3, 7003, "&left=0"));
     let unknown = [9u8; 20];
     let (status, body) = get(
@@ -287,14 +293,14 @@ fn garbage_unknown_paths_and_huge_heads_do_not_hurt_the_server() {
     }
     // A client that connects and leaves without a word gets nothing and harms nothing.
     drop(TcpStream::connect(addr).unwrap());
-    announce_ok(addr, &target(&HASH, 1, 7001, ""));
+    announce_as(addr, 1, "");
     server.stop();
 }
 
 #[test]
 fn our_client_announces_end_to_end() {
     let server = start(config()).unwrap();
-    announce_ok(server.addr(), &target(&HASH, 1, 7001, ""));
+    announce_as(server.addr(), 1, "");
     let request = AnnounceRequest {
         info_hash: HASH,
         peer_id: peer_id(2),
@@ -337,15 +343,15 @@ fn limits_refuse_new_peers_and_torrents() {
     })
     .unwrap();
     let addr = server.addr();
-    announce_ok(addr, &target(&HASH, 1, 7001, ""));
-    announce_ok(addr, &target(&HASH, 2, 7002, ""));
+    announce_as(addr, 1, "");
+    announce_as(addr, 2, "");
     let (_, body) = get(addr, &target(&HASH, 3, 7003, ""));
     assert_eq!(
         failure_reason(&body),
         "this torrent's swarm is full (2 peers)"
     );
     // Known peers may still re-announce.
-    announce_ok(addr, &target(&HASH, 2, 7002, ""));
+    announce_as(addr, 2, "");
     let (_, body) = get(addr, &target(&[5u8; 20], 3, 7003, ""));
     assert_eq!(failure_reason(&body), "this tracker is full (1 torrents)");
     server.stop();
@@ -478,7 +484,7 @@ fn udp_announce_needs_a_valid_connection_id() {
 #[test]
 fn udp_and_http_share_one_swarm_and_scrape_works() {
     let server = start(config()).unwrap();
-    announce_ok(server.addr(), &target(&HASH, 1, 7001, "&left=0"));
+    announce_as(server.addr(), 1, "&left=0");
     let url = server.udp_announce_url();
     assert_eq!(url, format!("udp://{}/announce", server.addr()));
     let mut client = udp_client::Client::new();
@@ -495,7 +501,7 @@ fn udp_and_http_share_one_swarm_and_scrape_works() {
     assert_eq!(counts[0], udp::ScrapeCounts::default());
     assert_eq!((counts[1].seeders, counts[1].leechers), (1, 1));
     // An HTTP announce sees the UDP peer.
-    let body = announce_ok(server.addr(), &target(&HASH, 3, 7003, ""));
+    let body = announce_as(server.addr(), 3, "");
     assert_eq!(compact_ports(&body), [7001, 7002]);
     server.stop();
 }
@@ -506,7 +512,7 @@ fn udp_over_ipv6_returns_18_byte_peers() {
         // No IPv6 loopback on this machine: nothing to test.
         return;
     };
-    announce_ok(server.addr(), &target(&HASH, 1, 7001, ""));
+    announce_as(server.addr(), 1, "");
     let url = server.udp_announce_url();
     assert!(url.starts_with("udp://[::1]:"), "{url}");
     let reply = udp_client::Client::new()

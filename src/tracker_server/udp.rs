@@ -23,12 +23,10 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
-
 use super::conns::source;
 use super::parse::MAX_NUMWANT;
 use super::swarm::{ask, Announce, Query};
-use super::{stopped, POLL};
+use super::{stopped, FrontEnd, POLL};
 use crate::net::is_timeout;
 use crate::tracker::udp_wire::{
     self as udp, Request, ACTION_ANNOUNCE, ACTION_CONNECT, ACTION_SCRAPE,
@@ -47,19 +45,12 @@ pub const UDP_RECEIVE_BUFFER: usize = 4 * 1024 * 1024;
 pub const UDP_SOURCES_COUNTED: usize = 16 * 1024;
 
 /// Starts the `tracker udp` thread on `socket`; it ends when `stop`'s sender is dropped.
-pub(crate) fn spawn(
-    socket: UdpSocket,
-    queries: Sender<Query>,
-    stop: Receiver<()>,
-    interval: Duration,
-) -> io::Result<JoinHandle<()>> {
+pub(super) fn spawn(socket: UdpSocket, front: FrontEnd) -> io::Result<JoinHandle<()>> {
     let server = UdpServer {
         socket,
         ids: ConnectionIds::new(),
         budget: Budget::new(Instant::now()),
-        queries,
-        stop,
-        interval,
+        front,
     };
     std::thread::Builder::new()
         .name("tracker udp".into())
@@ -114,9 +105,7 @@ struct UdpServer {
     socket: UdpSocket,
     ids: ConnectionIds,
     budget: Budget,
-    queries: Sender<Query>,
-    stop: Receiver<()>,
-    interval: Duration,
+    front: FrontEnd,
 }
 
 impl UdpServer {
@@ -128,7 +117,7 @@ impl UdpServer {
         }
         grow_receive_buffer(&self.socket);
         let mut buf = vec![0u8; udp::MAX_DATAGRAM];
-        while !stopped(&self.stop) {
+        while !stopped(&self.front.stop) {
             let (n, from) = match self.socket.recv_from(&mut buf) {
                 Ok(received) => received,
                 Err(error) if is_timeout(&error) || error.kind() == io::ErrorKind::Interrupted => {
@@ -204,10 +193,14 @@ impl UdpServer {
                         .min(MAX_NUMWANT),
                     compact: true,
                 };
-                match ask(&self.queries, |reply| Query::Announce { announce, reply }) {
+                match ask(&self.front.queries, |reply| Query::Announce {
+                    announce,
+                    reply,
+                }) {
                     Some(Ok(answer)) => udp::Response::Announce {
                         transaction_id,
-                        interval: u32::try_from(self.interval.as_secs().max(1)).unwrap_or(u32::MAX),
+                        interval: u32::try_from(self.front.interval.as_secs().max(1))
+                            .unwrap_or(u32::MAX),
                         leechers: saturate(answer.incomplete),
                         seeders: saturate(answer.complete),
                         // Each reply carries one address family: the one the client used.
@@ -224,7 +217,7 @@ impl UdpServer {
             }
             Request::Scrape { info_hashes, .. } => {
                 let wanted = info_hashes.clone();
-                match ask(&self.queries, |reply| Query::Scrape {
+                match ask(&self.front.queries, |reply| Query::Scrape {
                     hashes: info_hashes,
                     reply,
                 }) {
