@@ -372,59 +372,50 @@ mod tests {
     }
 
     #[test]
-    fn integer_errors() {
-        assert_eq!(reason(b"ie"), (1, "integer has no digits"));
-        assert_eq!(reason(b"i-e"), (2, "integer has no digits"));
-        assert_eq!(reason(b"i03e"), (1, "leading zero in integer"));
-        assert_eq!(reason(b"i-03e"), (2, "leading zero in integer"));
-        assert_eq!(reason(b"i-0e"), (1, "negative zero"));
-        assert_eq!(reason(b"i1x2e"), (2, "non-digit in integer"));
-        assert_eq!(reason(b"i+1e"), (1, "non-digit in integer"));
-        assert_eq!(
-            reason(b"i9223372036854775808e"),
-            (1, "integer overflows i64")
-        );
-        assert_eq!(
-            reason(b"i-9223372036854775809e"),
-            (2, "integer overflows i64")
-        );
-        assert_eq!(reason(b"i12"), (3, "unexpected end of input"));
-    }
-
-    #[test]
-    fn string_errors() {
-        assert_eq!(reason(b"03:abc"), (0, "leading zero in string length"));
-        assert_eq!(
-            reason(b"99999999999999999999:"),
-            (0, "string length too large")
-        );
-        assert_eq!(
-            reason(b"5:abc"),
-            (0, "string length exceeds remaining input")
-        );
-        assert_eq!(
-            reason(b"l1000000000:abce"),
-            (1, "string length exceeds remaining input")
-        );
-        assert_eq!(reason(b"3abc"), (1, "missing ':' after string length"));
-        assert_eq!(reason(b"12"), (2, "unexpected end of input"));
-    }
-
-    #[test]
-    fn structure_errors() {
-        assert_eq!(reason(b""), (0, "unexpected end of input"));
-        assert_eq!(reason(b"l"), (1, "unexpected end of input"));
-        assert_eq!(reason(b"d3:foo"), (6, "unexpected end of input"));
-        assert_eq!(reason(b"d3:fooe"), (6, "dict key has no value"));
-        assert_eq!(reason(b"di1ei2ee"), (1, "dict key is not a byte string"));
-        assert_eq!(reason(b"dli1eei2ee"), (1, "dict key is not a byte string"));
-        assert_eq!(reason(b"d1:ai1e1:ai2ee"), (7, "duplicate dict key"));
-        assert_eq!(reason(b"d1:bi1e1:ai2e1:bi3ee"), (13, "duplicate dict key"));
-        assert_eq!(reason(b"x"), (0, "unknown type byte"));
-        assert_eq!(reason(b"lxe"), (1, "unknown type byte"));
-        assert_eq!(reason(b"e"), (0, "end marker outside a list or dict"));
-        assert_eq!(reason(b"i1ei2e"), (3, "trailing data after value"));
-        assert_eq!(reason(b"le "), (2, "trailing data after value"));
+    fn malformed_input_is_rejected_at_its_offset_for_its_reason() {
+        // (input, offset, reason)
+        let cases: [(&[u8], usize, &str); 29] = [
+            // Integers.
+            (b"ie", 1, "integer has no digits"),
+            (b"i-e", 2, "integer has no digits"),
+            (b"i03e", 1, "leading zero in integer"),
+            (b"i-03e", 2, "leading zero in integer"),
+            (b"i-0e", 1, "negative zero"),
+            (b"i1x2e", 2, "non-digit in integer"),
+            (b"i+1e", 1, "non-digit in integer"),
+            (b"i9223372036854775808e", 1, "integer overflows i64"),
+            (b"i-9223372036854775809e", 2, "integer overflows i64"),
+            (b"i12", 3, "unexpected end of input"),
+            // Byte strings.
+            (b"03:abc", 0, "leading zero in string length"),
+            (b"99999999999999999999:", 0, "string length too large"),
+            (b"5:abc", 0, "string length exceeds remaining input"),
+            (
+                b"l1000000000:abce",
+                1,
+                "string length exceeds remaining input",
+            ),
+            (b"3abc", 1, "missing ':' after string length"),
+            (b"12", 2, "unexpected end of input"),
+            // Lists, dicts and what surrounds a value.
+            (b"", 0, "unexpected end of input"),
+            (b"l", 1, "unexpected end of input"),
+            (b"d3:foo", 6, "unexpected end of input"),
+            (b"d3:fooe", 6, "dict key has no value"),
+            (b"di1ei2ee", 1, "dict key is not a byte string"),
+            (b"dli1eei2ee", 1, "dict key is not a byte string"),
+            (b"d1:ai1e1:ai2ee", 7, "duplicate dict key"),
+            (b"d1:bi1e1:ai2e1:bi3ee", 13, "duplicate dict key"),
+            (b"x", 0, "unknown type byte"),
+            (b"lxe", 1, "unknown type byte"),
+            (b"e", 0, "end marker outside a list or dict"),
+            (b"i1ei2e", 3, "trailing data after value"),
+            (b"le ", 2, "trailing data after value"),
+        ];
+        for (input, offset, why) in cases {
+            let shown = String::from_utf8_lossy(input);
+            assert_eq!(reason(input), (offset, why), "{shown}");
+        }
     }
 
     #[test]

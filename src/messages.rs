@@ -206,14 +206,7 @@ pub enum TrackerEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrackerCommand {
     /// Current transfer totals, sent on the next announce.
-    Progress {
-        /// Payload bytes sent to peers.
-        uploaded: u64,
-        /// Payload bytes received and verified.
-        downloaded: u64,
-        /// Bytes still missing.
-        left: u64,
-    },
+    Progress(Totals),
     /// Every piece is done: announce `completed`.
     Completed,
     /// We are short of peers: announce early for more. Honoured only once the tracker's
@@ -222,6 +215,17 @@ pub enum TrackerCommand {
     NeedPeers,
     /// Announce `stopped` and end the thread.
     Stop,
+}
+
+/// The transfer totals an announce reports (BEP 3's `uploaded`, `downloaded` and `left`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Payload bytes sent to peers so far.
+    pub uploaded: u64,
+    /// Payload bytes received and verified so far.
+    pub downloaded: u64,
+    /// Bytes still missing.
+    pub left: u64,
 }
 
 /// A complete piece for the hasher to verify.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::strand_peer::StrandPeer;
 use common::*;
-use strand::tracker::{http, AnnounceEvent, AnnounceRequest};
+use strand::tracker::{http, AnnounceEvent, AnnounceRequest, Totals};
 use strand::tracker_server::{self, ServerConfig};
 
 #[test]
@@ -49,9 +49,10 @@ fn announces_and_peer_connections_come_from_the_bound_address() {
         info_hash: t.info_hash,
         peer_id: *b"-XX0001-bindwatcher0",
         port: 9,
-        uploaded: 0,
-        downloaded: 0,
-        left: 1,
+        totals: Totals {
+            left: 1,
+            ..Totals::default()
+        },
         event: Some(AnnounceEvent::Started),
         numwant: 50,
         local: None,

@@ -44,7 +44,7 @@ use crate::client_id::client_name;
 use crate::dht::{DhtEvent, DhtLink};
 use crate::geometry::Geometry;
 use crate::messages::{
-    Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, TrackerCommand, TrackerEvent,
+    Command, DiskEvent, Event, HashJob, PeerEvent, PeerKey, Totals, TrackerCommand, TrackerEvent,
 };
 use crate::metainfo::Metainfo;
 use crate::peer::listener::Listener;
@@ -555,11 +555,11 @@ impl Session {
         self.update_depth_cap();
         let connected = self.peers.values().filter(|p| p.connected).count();
         if let Some((tracker, _)) = &self.workers.tracker {
-            let _ = tracker.send(TrackerCommand::Progress {
+            let _ = tracker.send(TrackerCommand::Progress(Totals {
                 uploaded: self.uploaded_bytes,
                 downloaded: self.store.verified_bytes(),
                 left: self.store.wanted_bytes() - self.store.verified_bytes(),
-            });
+            }));
             if connected < WANT_MORE_PEERS && !self.seeding() {
                 let _ = tracker.send(TrackerCommand::NeedPeers);
             }

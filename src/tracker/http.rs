@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::bencode::{self, Value};
 
 use super::http_get::GetError;
-use super::{AnnounceRequest, AnnounceResponse, TrackerError};
+use super::{AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError};
 use crate::peer::mse::Encryption;
 
 /// Largest reply body accepted, in bytes.
@@ -156,7 +156,7 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
     url.push_str(&percent_encode(&req.peer_id));
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
-        req.port, req.uploaded, req.downloaded, req.left, req.numwant
+        req.port, req.totals.uploaded, req.totals.downloaded, req.totals.left, req.numwant
     ));
     if let Some(event) = req.event {
         url.push_str("&event=");
@@ -253,8 +253,10 @@ pub fn parse_response(url: &str, body: &[u8]) -> Result<AnnounceResponse, Tracke
             .get(b"warning message")
             .and_then(Value::as_bytes)
             .map(|text| String::from_utf8_lossy(text).into_owned()),
-        complete: count(b"complete"),
-        incomplete: count(b"incomplete"),
+        counts: SwarmCounts {
+            complete: count(b"complete"),
+            incomplete: count(b"incomplete"),
+        },
     })
 }
 
@@ -449,8 +451,8 @@ mod tests {
         let response = parse(body).unwrap();
         assert_eq!(response.interval, Duration::from_secs(900));
         assert_eq!(response.min_interval, Some(Duration::from_secs(60)));
-        assert_eq!(response.complete, Some(5));
-        assert_eq!(response.incomplete, Some(7));
+        assert_eq!(response.counts.complete, Some(5));
+        assert_eq!(response.counts.incomplete, Some(7));
         assert_eq!(response.warning, None);
         // The middle entry has port 0 and is skipped.
         assert_eq!(
@@ -501,7 +503,7 @@ ee";
         assert_eq!(response.interval, DEFAULT_INTERVAL);
         assert!(response.peers.is_empty());
         assert_eq!(response.min_interval, None);
-        assert_eq!(response.complete, None);
+        assert_eq!(response.counts.complete, None);
     }
 
     #[test]

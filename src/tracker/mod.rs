@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 
+pub use crate::messages::Totals;
 use crate::messages::{Event, TrackerCommand, TrackerEvent};
 use crate::peer::mse::Encryption;
 use crate::rng::Rng;
@@ -87,12 +88,8 @@ pub struct AnnounceRequest {
     pub peer_id: [u8; 20],
     /// The TCP port we accept peers on.
     pub port: u16,
-    /// Payload bytes sent to peers so far.
-    pub uploaded: u64,
-    /// Payload bytes received and verified so far.
-    pub downloaded: u64,
-    /// Bytes still missing.
-    pub left: u64,
+    /// What we sent, received and still miss.
+    pub totals: Totals,
     /// The event, or `None` for a regular re-announce.
     pub event: Option<AnnounceEvent>,
     /// How many peers we would like.
@@ -118,9 +115,16 @@ pub struct AnnounceResponse {
     pub requires_crypto: Vec<SocketAddr>,
     /// A message for the user (`warning message`).
     pub warning: Option<String>,
-    /// Number of seeders, if the tracker said.
+    /// The swarm's size, as far as the tracker said.
+    pub counts: SwarmCounts,
+}
+
+/// How many peers a tracker counts in a swarm; each `None` if it did not say.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SwarmCounts {
+    /// Seeders (`complete`).
     pub complete: Option<u64>,
-    /// Number of leechers, if the tracker said.
+    /// Leechers (`incomplete`).
     pub incomplete: Option<u64>,
 }
 
@@ -469,9 +473,7 @@ struct TrackerThread {
     inbox: Inbox,
     events: Sender<Event>,
     udp: udp::Client,
-    uploaded: u64,
-    downloaded: u64,
-    left: u64,
+    totals: Totals,
     /// Trackers that accepted a `started` announce, in the order they did.
     started: Vec<String>,
     /// A `completed` announce is owed to the current tracker.
@@ -492,8 +494,11 @@ impl TrackerThread {
         commands: Receiver<TrackerCommand>,
         events: Sender<Event>,
     ) -> Self {
-        let left = config.left;
         shuffle_tiers(&mut config.tiers, &mut Rng::from_entropy());
+        let totals = Totals {
+            left: config.left,
+            ..Totals::default()
+        };
         TrackerThread {
             config,
             timeout,
@@ -504,9 +509,7 @@ impl TrackerThread {
             },
             events,
             udp: udp::Client::new(),
-            uploaded: 0,
-            downloaded: 0,
-            left,
+            totals,
             started: Vec::new(),
             completed_pending: false,
             backoff: INITIAL_BACKOFF,
@@ -536,18 +539,12 @@ impl TrackerThread {
     /// Applies one command from the main thread.
     fn apply(&mut self, command: TrackerCommand) -> Next {
         match command {
-            TrackerCommand::Progress {
-                uploaded,
-                downloaded,
-                left,
-            } => {
-                self.uploaded = uploaded;
-                self.downloaded = downloaded;
-                self.left = left;
+            TrackerCommand::Progress(totals) => {
+                self.totals = totals;
                 Next::Wait
             }
             TrackerCommand::Completed => {
-                self.left = 0;
+                self.totals.left = 0;
                 if self.started.is_empty() {
                     // No tracker knows us yet: the pending `started` will carry left = 0.
                     Next::Wait
@@ -609,9 +606,7 @@ impl TrackerThread {
             info_hash: self.config.info_hash,
             peer_id: self.config.peer_id,
             port: self.config.port,
-            uploaded: self.uploaded,
-            downloaded: self.downloaded,
-            left: self.left,
+            totals: self.totals,
             event,
             numwant: if event == Some(AnnounceEvent::Stopped) {
                 0
@@ -781,9 +776,10 @@ mod tests {
             info_hash: [0xAB; 20],
             peer_id: *b"-ST0001-abcdefghijkl",
             port: 6881,
-            uploaded: 0,
-            downloaded: 0,
-            left: 1000,
+            totals: Totals {
+                left: 1000,
+                ..Totals::default()
+            },
             event: None,
             numwant: NUMWANT,
             local: None,
@@ -848,9 +844,9 @@ mod tests {
         .unwrap();
         let udp = announce_within(&server.udp_announce_url(), WAIT).unwrap();
         assert_eq!(udp.interval, crate::tracker_server::DEFAULT_INTERVAL);
-        assert_eq!(udp.incomplete, Some(1));
+        assert_eq!(udp.counts.incomplete, Some(1));
         let http = announce_within(&server.announce_url(), WAIT).unwrap();
-        assert_eq!(http.incomplete, Some(1));
+        assert_eq!(http.counts.incomplete, Some(1));
         let no_port = announce_within("udp://127.0.0.1/announce", WAIT).unwrap_err();
         assert!(matches!(no_port, TrackerError::Transport { .. }));
         let wss = announce_within("wss://tracker.example/announce", WAIT).unwrap_err();
@@ -1009,11 +1005,11 @@ mod tests {
             other => panic!("expected peers, got {other:?}"),
         }
 
-        let progress = TrackerCommand::Progress {
+        let progress = TrackerCommand::Progress(Totals {
             uploaded: 7,
             downloaded: 1000,
             left: 0,
-        };
+        });
         assert!(cmd.send(progress).is_ok());
         assert!(cmd.send(TrackerCommand::Completed).is_ok());
         let second = server.next_request(WAIT);
@@ -1208,7 +1204,7 @@ mod tests {
             .announce(&url, &other, deadline, &mut || false)
             .unwrap();
         assert!(reply.peers.is_empty(), "{:?}", reply.peers);
-        assert_eq!(reply.incomplete, Some(1));
+        assert_eq!(reply.counts.incomplete, Some(1));
         server.stop();
     }
 }

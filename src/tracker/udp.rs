@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::udp_wire::{Request, Response, ScrapeCounts, MAX_DATAGRAM, MAX_SCRAPE_HASHES};
-use super::{AnnounceRequest, AnnounceResponse, TrackerError};
+use super::{AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError};
 use crate::rng::Rng;
 
 /// How long a client may use a connection id (BEP 15: one minute).
@@ -137,8 +137,10 @@ impl Client {
                 peers,
                 requires_crypto: Vec::new(),
                 warning: None,
-                complete: Some(u64::from(seeders)),
-                incomplete: Some(u64::from(leechers)),
+                counts: SwarmCounts {
+                    complete: Some(u64::from(seeders)),
+                    incomplete: Some(u64::from(leechers)),
+                },
             }),
             other => Err(unexpected(url, &other)),
         }

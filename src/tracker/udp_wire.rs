@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{AnnounceEvent, AnnounceRequest, NUMWANT};
+use crate::messages::Totals;
 
 /// The magic constant that opens every connect request.
 pub(crate) const PROTOCOL_ID: u64 = 0x0417_2710_1980;
@@ -212,9 +213,9 @@ impl Request {
                     .u32(*transaction_id)
                     .bytes(&request.info_hash)
                     .bytes(&request.peer_id)
-                    .u64(request.downloaded)
-                    .u64(request.left)
-                    .u64(request.uploaded)
+                    .u64(request.totals.downloaded)
+                    .u64(request.totals.left)
+                    .u64(request.totals.uploaded)
                     .u32(event_code(request.event))
                     .u32(0) // ip: the tracker uses the source address
                     .u32(*key)
@@ -271,9 +272,11 @@ impl Request {
                         info_hash,
                         peer_id,
                         port,
-                        uploaded,
-                        downloaded,
-                        left,
+                        totals: Totals {
+                            uploaded,
+                            downloaded,
+                            left,
+                        },
                         event,
                         numwant: u32::try_from(numwant).unwrap_or(NUMWANT),
                         local: None,
@@ -462,9 +465,11 @@ pub(crate) mod tests {
             info_hash: [0xAB; 20],
             peer_id: *b"-ST0001-abcdefghijkl",
             port: 6881,
-            uploaded: 1,
-            downloaded: 2,
-            left: 3,
+            totals: Totals {
+                uploaded: 1,
+                downloaded: 2,
+                left: 3,
+            },
             event: Some(AnnounceEvent::Started),
             numwant: 50,
             local: None,

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use super::parse::head_end;
 use super::*;
 use crate::bencode::{self, Value};
+use crate::messages::Totals;
 use crate::tracker::udp_wire::{self as udp, Request};
-use crate::tracker::{udp as udp_client, AnnounceEvent, AnnounceRequest};
+use crate::tracker::{udp as udp_client, AnnounceEvent, AnnounceRequest, SwarmCounts};
 
 const HASH: [u8; 20] = *b"\x00\x01 +%&=?/\xfe\xffhashbytes";
 
@@ -301,18 +302,7 @@ fn garbage_unknown_paths_and_huge_heads_do_not_hurt_the_server() {
 fn our_client_announces_end_to_end() {
     let server = start(config()).unwrap();
     announce_as(server.addr(), 1, "");
-    let request = AnnounceRequest {
-        info_hash: HASH,
-        peer_id: peer_id(2),
-        port: 7002,
-        uploaded: 0,
-        downloaded: 0,
-        left: 100,
-        event: Some(AnnounceEvent::Started),
-        numwant: 50,
-        local: None,
-        encryption: crate::peer::mse::Encryption::Off,
-    };
+    let request = announce_request(2, 7002);
     let url = server.announce_url();
     let response = crate::tracker::http::announce(&url, &request, Duration::from_secs(5)).unwrap();
     assert_eq!(
@@ -320,7 +310,7 @@ fn our_client_announces_end_to_end() {
         vec![SocketAddr::from(([127, 0, 0, 1], 7001))]
     );
     assert_eq!(response.interval, DEFAULT_INTERVAL);
-    assert_eq!(response.incomplete, Some(2));
+    assert_eq!(response.counts.incomplete, Some(2));
     let stopped = AnnounceRequest {
         event: Some(AnnounceEvent::Stopped),
         numwant: 0,
@@ -330,7 +320,7 @@ fn our_client_announces_end_to_end() {
     };
     let response = crate::tracker::http::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
     assert!(response.peers.is_empty());
-    assert_eq!(response.incomplete, Some(1));
+    assert_eq!(response.counts.incomplete, Some(1));
     server.stop();
 }
 
@@ -401,14 +391,16 @@ fn udp_socket(server: &TrackerServer) -> UdpSocket {
     socket
 }
 
-fn udp_request(n: u16, port: u16) -> AnnounceRequest {
+/// A `started` announce of `HASH` by our client, as peer `n` listening on `port`.
+fn announce_request(n: u16, port: u16) -> AnnounceRequest {
     AnnounceRequest {
         info_hash: HASH,
         peer_id: peer_id(n),
         port,
-        uploaded: 0,
-        downloaded: 0,
-        left: 10,
+        totals: Totals {
+            left: 10,
+            ..Totals::default()
+        },
         event: Some(AnnounceEvent::Started),
         numwant: 50,
         local: None,
@@ -425,7 +417,7 @@ fn udp_announce_needs_a_valid_connection_id() {
         &Request::Announce {
             connection_id: 12345,
             transaction_id: 7,
-            request: udp_request(1, 7001),
+            request: announce_request(1, 7001),
             key: 1,
         },
     );
@@ -446,7 +438,7 @@ fn udp_announce_needs_a_valid_connection_id() {
         &Request::Announce {
             connection_id,
             transaction_id: 9,
-            request: udp_request(1, 7001),
+            request: announce_request(1, 7001),
             key: 1,
         },
     );
@@ -490,10 +482,16 @@ fn udp_and_http_share_one_swarm_and_scrape_works() {
     let mut client = udp_client::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let reply = client
-        .announce(&url, &udp_request(2, 7002), deadline, &mut || false)
+        .announce(&url, &announce_request(2, 7002), deadline, &mut || false)
         .unwrap();
     assert_eq!(reply.peers, vec![SocketAddr::from(([127, 0, 0, 1], 7001))]);
-    assert_eq!((reply.complete, reply.incomplete), (Some(1), Some(1)));
+    assert_eq!(
+        reply.counts,
+        SwarmCounts {
+            complete: Some(1),
+            incomplete: Some(1)
+        }
+    );
     let unknown = [3u8; 20];
     let counts = client
         .scrape(&url, &[unknown, HASH], deadline, &mut || false)
@@ -518,7 +516,7 @@ fn udp_over_ipv6_returns_18_byte_peers() {
     let reply = udp_client::Client::new()
         .announce(
             &url,
-            &udp_request(2, 7002),
+            &announce_request(2, 7002),
             Instant::now() + Duration::from_secs(10),
             &mut || false,
         )

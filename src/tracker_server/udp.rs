@@ -186,7 +186,7 @@ impl UdpServer {
                     info_hash: request.info_hash,
                     peer_id: request.peer_id,
                     addr: SocketAddr::new(from.ip().to_canonical(), request.port),
-                    left: Some(request.left),
+                    left: Some(request.totals.left),
                     event: request.event,
                     numwant: usize::try_from(request.numwant)
                         .unwrap_or(MAX_NUMWANT)
