@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use strand::rng::Rng;
 use strand::tracker::udp_wire::{Request, Response};
-use strand::tracker::AnnounceRequest;
+use strand::tracker::{AnnounceRequest, Announcer, Totals};
 
 /// Longest one request may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
@@ -168,16 +168,19 @@ fn announce(n: usize, torrents: usize, rng: &mut Rng) -> AnnounceRequest {
     let mut peer_id = *b"-LG0001-000000000000";
     peer_id[12..20].copy_from_slice(&(n as u64).to_be_bytes());
     AnnounceRequest {
-        info_hash,
-        peer_id,
-        port: 6881 + (n % 1000) as u16,
-        uploaded: 0,
-        downloaded: 0,
-        left: if rng.below(2) == 0 { 0 } else { 1 << 20 },
+        announcer: Announcer {
+            info_hash,
+            peer_id,
+            port: 6881 + (n % 1000) as u16,
+            local: Some(source_ip(n)),
+            encryption: strand::peer::mse::Encryption::Off,
+        },
+        totals: Totals {
+            left: if rng.below(2) == 0 { 0 } else { 1 << 20 },
+            ..Totals::default()
+        },
         event: None,
         numwant: 50,
-        local: Some(source_ip(n)),
-        encryption: strand::peer::mse::Encryption::Off,
     }
 }
 
@@ -277,10 +280,10 @@ fn http_worker(work: &Work, rng: &mut Rng) -> Tally {
             let head = format!(
                 "GET /announce?info_hash={}&peer_id={}&port={}&uploaded=0&downloaded=0\
                  &left={}&compact=1&numwant=50 HTTP/1.1\r\nHost: t\r\n\r\n",
-                escape(&a.info_hash),
-                escape(&a.peer_id),
-                a.port,
-                a.left
+                escape(&a.announcer.info_hash),
+                escape(&a.announcer.peer_id),
+                a.announcer.port,
+                a.totals.left
             );
             let started = Instant::now();
             tally.sent += 1;

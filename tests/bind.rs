@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::strand_peer::StrandPeer;
 use common::*;
-use strand::tracker::{http, AnnounceEvent, AnnounceRequest, Totals};
+use strand::tracker::{http, AnnounceEvent, AnnounceRequest, Announcer, Totals};
 use strand::tracker_server::{self, ServerConfig};
 
 #[test]
@@ -46,17 +46,19 @@ fn announces_and_peer_connections_come_from_the_bound_address() {
 
     let listed = SocketAddr::new(bound, leecher.addr.port());
     let ask = AnnounceRequest {
-        info_hash: t.info_hash,
-        peer_id: *b"-XX0001-bindwatcher0",
-        port: 9,
+        announcer: Announcer {
+            info_hash: t.info_hash,
+            peer_id: *b"-XX0001-bindwatcher0",
+            port: 9,
+            local: None,
+            encryption: strand::peer::mse::Encryption::Off,
+        },
         totals: Totals {
             left: 1,
             ..Totals::default()
         },
         event: Some(AnnounceEvent::Started),
         numwant: 50,
-        local: None,
-        encryption: strand::peer::mse::Encryption::Off,
     };
     let started = Instant::now();
     let mut seen = Vec::new();

@@ -25,7 +25,7 @@ use log::{debug, warn};
 use crate::dht::{DhtEvent, DhtLink};
 use crate::messages::{Event, PeerKey, TrackerCommand, TrackerEvent};
 use crate::peer::mse::Encryption;
-use crate::tracker::{self, TrackerConfig};
+use crate::tracker::{self, Announcer, TrackerConfig};
 use fetcher::Fetcher;
 
 /// How long a peer has to answer the requests it was handed.
@@ -153,13 +153,15 @@ pub fn fetch(req: FetchRequest, progress: &mut dyn FnMut(usize)) -> Result<Vec<u
     let tracker = has_tracker.then(|| {
         let config = TrackerConfig {
             tiers: req.trackers.clone(),
-            info_hash: req.info_hash,
-            peer_id: req.our_id,
-            port: req.listen_port,
+            announcer: Announcer {
+                info_hash: req.info_hash,
+                peer_id: req.our_id,
+                port: req.listen_port,
+                local: req.local,
+                encryption: req.encryption,
+            },
             // The size is unknown until the metadata is in; trackers want something > 0.
             left: 1,
-            local: req.local,
-            encryption: req.encryption,
         };
         tracker::spawn_with_timeout(config, req.tracker_timeout, tracker_tx)
     });

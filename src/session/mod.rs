@@ -233,14 +233,16 @@ impl Session {
         let tracker = (!meta.trackers.is_empty()).then(|| {
             let config = tracker::TrackerConfig {
                 tiers: meta.trackers.clone(),
-                info_hash: meta.info_hash,
-                peer_id: our_id,
-                port,
+                announcer: tracker::Announcer {
+                    info_hash: meta.info_hash,
+                    peer_id: our_id,
+                    port,
+                    local: listener
+                        .as_ref()
+                        .and_then(|l| crate::net::local_ip(l.addr().ip())),
+                    encryption: opts.encryption,
+                },
                 left: store.wanted_bytes() - store.verified_bytes(),
-                local: listener
-                    .as_ref()
-                    .and_then(|l| crate::net::local_ip(l.addr().ip())),
-                encryption: opts.encryption,
             };
             tracker::spawn_with_timeout(config, opts.tracker_timeout, events_tx.clone())
         });

@@ -24,8 +24,8 @@ pub(crate) const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// Announces `req` to the HTTP(S) tracker at `url`; the whole exchange is bounded by `timeout`.
 ///
 /// `http://` goes through our own small GET ([`super::http_get`]), which binds to
-/// `req.local`; `https://` through ureq 2, which cannot bind, so it is refused when
-/// `req.local` names an address rather than sent from another one.
+/// `req.announcer.local`; `https://` through ureq 2, which cannot bind, so it is refused when
+/// `req.announcer.local` names an address rather than sent from another one.
 pub fn announce(
     url: &str,
     req: &AnnounceRequest,
@@ -33,21 +33,23 @@ pub fn announce(
 ) -> Result<AnnounceResponse, TrackerError> {
     let full = announce_url(url, req);
     let body = if url.len() > 7 && url[..7].eq_ignore_ascii_case("http://") {
-        super::http_get::get(&full, req.local, timeout, MAX_BODY).map_err(|e| match e {
-            GetError::Transport(reason) => TrackerError::Transport {
-                url: url.to_string(),
-                reason,
+        super::http_get::get(&full, req.announcer.local, timeout, MAX_BODY).map_err(
+            |e| match e {
+                GetError::Transport(reason) => TrackerError::Transport {
+                    url: url.to_string(),
+                    reason,
+                },
+                GetError::Status(status) => TrackerError::Status {
+                    url: url.to_string(),
+                    status,
+                },
+                GetError::TooLarge => TrackerError::TooLarge {
+                    url: url.to_string(),
+                    limit: MAX_BODY,
+                },
             },
-            GetError::Status(status) => TrackerError::Status {
-                url: url.to_string(),
-                status,
-            },
-            GetError::TooLarge => TrackerError::TooLarge {
-                url: url.to_string(),
-                limit: MAX_BODY,
-            },
-        })?
-    } else if let Some(local) = req.local {
+        )?
+    } else if let Some(local) = req.announcer.local {
         return Err(TrackerError::Transport {
             url: url.to_string(),
             reason: format!(
@@ -151,18 +153,22 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
         url.push('&');
     }
     url.push_str("info_hash=");
-    url.push_str(&percent_encode(&req.info_hash));
+    url.push_str(&percent_encode(&req.announcer.info_hash));
     url.push_str("&peer_id=");
-    url.push_str(&percent_encode(&req.peer_id));
+    url.push_str(&percent_encode(&req.announcer.peer_id));
     url.push_str(&format!(
         "&port={}&uploaded={}&downloaded={}&left={}&compact=1&numwant={}",
-        req.port, req.totals.uploaded, req.totals.downloaded, req.totals.left, req.numwant
+        req.announcer.port,
+        req.totals.uploaded,
+        req.totals.downloaded,
+        req.totals.left,
+        req.numwant
     ));
     if let Some(event) = req.event {
         url.push_str("&event=");
         url.push_str(event.as_str());
     }
-    match req.encryption {
+    match req.announcer.encryption {
         Encryption::Off => {}
         Encryption::Prefer => url.push_str("&supportcrypto=1"),
         Encryption::Require => url.push_str("&supportcrypto=1&requirecrypto=1"),
@@ -313,15 +319,20 @@ mod tests {
     use std::time::Instant;
 
     use super::super::testutil::{Reply, TestServer};
+    use super::super::Announcer;
     use super::*;
 
     const URL: &str = "http://t.example/announce";
 
     /// The codec tests' announce, with an info hash that needs every kind of escaping.
     fn request() -> AnnounceRequest {
+        let request = super::super::udp_wire::tests::request();
         AnnounceRequest {
-            info_hash: *b"\x00\x01 ~-._AZaz09%&=+/\xfe\xff",
-            ..super::super::udp_wire::tests::request()
+            announcer: Announcer {
+                info_hash: *b"\x00\x01 ~-._AZaz09%&=+/\xfe\xff",
+                ..request.announcer
+            },
+            ..request
         }
     }
 
@@ -374,7 +385,7 @@ mod tests {
         let get = |key: &str| params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
         assert_eq!(
             percent_decode(get("info_hash").unwrap()),
-            request().info_hash
+            request().announcer.info_hash
         );
         assert_eq!(get("peer_id"), Some("-ST0001-abcdefghijkl"));
         assert_eq!(get("port"), Some("6881"));
@@ -398,7 +409,10 @@ mod tests {
             announce_url(
                 URL,
                 &AnnounceRequest {
-                    encryption,
+                    announcer: Announcer {
+                        encryption,
+                        ..request().announcer
+                    },
                     ..request()
                 },
             )

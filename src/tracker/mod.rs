@@ -79,27 +79,34 @@ impl AnnounceEvent {
     }
 }
 
-/// Everything an announce tells the tracker.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnnounceRequest {
+/// Who announces: what every announce of one session says the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Announcer {
     /// SHA-1 of the torrent's info dictionary.
     pub info_hash: [u8; 20],
     /// Our peer id.
     pub peer_id: [u8; 20],
     /// The TCP port we accept peers on.
     pub port: u16,
+    /// The address announces are sent from (`--bind`; see [`crate::net::local_ip`]); `None`
+    /// lets the system choose. Not a field of the announce: the tracker sees it.
+    pub local: Option<IpAddr>,
+    /// `--encryption`: `prefer` adds `supportcrypto=1` to HTTP announces, `require` also
+    /// `requirecrypto=1`.
+    pub encryption: Encryption,
+}
+
+/// Everything an announce tells the tracker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnounceRequest {
+    /// Who announces.
+    pub announcer: Announcer,
     /// What we sent, received and still miss.
     pub totals: Totals,
     /// The event, or `None` for a regular re-announce.
     pub event: Option<AnnounceEvent>,
     /// How many peers we would like.
     pub numwant: u32,
-    /// The address the announce is sent from (`--bind`; see [`crate::net::local_ip`]); `None`
-    /// lets the system choose. Not a field of the announce: the tracker sees it.
-    pub local: Option<IpAddr>,
-    /// `--encryption`: `prefer` adds `supportcrypto=1` to HTTP announces, `require` also
-    /// `requirecrypto=1`.
-    pub encryption: Encryption,
 }
 
 /// A tracker's successful reply.
@@ -292,19 +299,10 @@ pub struct TrackerConfig {
     /// Announce URLs grouped in tiers, most preferred first (`announce-list`, or the single
     /// `announce` as one tier of one).
     pub tiers: Vec<Vec<String>>,
-    /// SHA-1 of the torrent's info dictionary.
-    pub info_hash: [u8; 20],
-    /// Our peer id.
-    pub peer_id: [u8; 20],
-    /// The TCP port we accept peers on.
-    pub port: u16,
+    /// Who announces.
+    pub announcer: Announcer,
     /// Bytes missing when the session starts.
     pub left: u64,
-    /// The address announces are sent from (`--bind`); `None` lets the system choose.
-    pub local: Option<IpAddr>,
-    /// `--encryption`: `prefer` adds `supportcrypto=1` to HTTP announces, `require` also
-    /// `requirecrypto=1`.
-    pub encryption: Encryption,
 }
 
 /// Starts the tracker thread (named `tracker`) with the [`DEFAULT_GIVE_UP`] timeout; see
@@ -603,9 +601,7 @@ impl TrackerThread {
 
     fn request(&self, event: Option<AnnounceEvent>) -> AnnounceRequest {
         AnnounceRequest {
-            info_hash: self.config.info_hash,
-            peer_id: self.config.peer_id,
-            port: self.config.port,
+            announcer: self.config.announcer,
             totals: self.totals,
             event,
             numwant: if event == Some(AnnounceEvent::Stopped) {
@@ -613,8 +609,6 @@ impl TrackerThread {
             } else {
                 NUMWANT
             },
-            local: self.config.local,
-            encryption: self.config.encryption,
         }
     }
 
@@ -752,6 +746,7 @@ fn reannounce_wait(interval: Duration, min_interval: Option<Duration>) -> Durati
 #[cfg(test)]
 mod tests {
     use super::testutil::{Reply, TestServer};
+    use super::udp_wire::tests::announcer;
     use super::*;
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -759,12 +754,8 @@ mod tests {
     fn config(tiers: Vec<Vec<String>>) -> TrackerConfig {
         TrackerConfig {
             tiers,
-            info_hash: [0xAB; 20],
-            peer_id: *b"-ST0001-abcdefghijkl",
-            port: 6881,
+            announcer: announcer(),
             left: 1000,
-            local: None,
-            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -773,17 +764,13 @@ mod tests {
 
     fn request() -> AnnounceRequest {
         AnnounceRequest {
-            info_hash: [0xAB; 20],
-            peer_id: *b"-ST0001-abcdefghijkl",
-            port: 6881,
+            announcer: announcer(),
             totals: Totals {
                 left: 1000,
                 ..Totals::default()
             },
             event: None,
             numwant: NUMWANT,
-            local: None,
-            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -1174,8 +1161,11 @@ mod tests {
         ))
         .unwrap();
         let other = AnnounceRequest {
-            peer_id: *b"-XX0001-000000000000",
-            port: 7001,
+            announcer: Announcer {
+                peer_id: *b"-XX0001-000000000000",
+                port: 7001,
+                ..announcer()
+            },
             ..request()
         };
         let deadline = Instant::now() + WAIT;

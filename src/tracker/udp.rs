@@ -224,7 +224,7 @@ impl Client {
         let addr = attempt.addr;
         if let Entry::Vacant(slot) = self.connections.entry(addr) {
             let local = match attempt.want {
-                Want::Announce(req) => req.local,
+                Want::Announce(req) => req.announcer.local,
                 Want::Scrape(_) => None,
             };
             let socket = crate::net::udp_socket(&addr, local)

@@ -5,7 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::{AnnounceEvent, AnnounceRequest, NUMWANT};
+use super::{AnnounceEvent, AnnounceRequest, Announcer, NUMWANT};
 use crate::messages::Totals;
 
 /// The magic constant that opens every connect request.
@@ -211,8 +211,8 @@ impl Request {
                 out.u64(*connection_id)
                     .u32(ACTION_ANNOUNCE)
                     .u32(*transaction_id)
-                    .bytes(&request.info_hash)
-                    .bytes(&request.peer_id)
+                    .bytes(&request.announcer.info_hash)
+                    .bytes(&request.announcer.peer_id)
                     .u64(request.totals.downloaded)
                     .u64(request.totals.left)
                     .u64(request.totals.uploaded)
@@ -220,7 +220,7 @@ impl Request {
                     .u32(0) // ip: the tracker uses the source address
                     .u32(*key)
                     .bytes(&numwant.to_be_bytes())
-                    .u16(request.port);
+                    .u16(request.announcer.port);
             }
             Request::Scrape {
                 connection_id,
@@ -269,9 +269,13 @@ impl Request {
                     connection_id,
                     transaction_id,
                     request: AnnounceRequest {
-                        info_hash,
-                        peer_id,
-                        port,
+                        announcer: Announcer {
+                            info_hash,
+                            peer_id,
+                            port,
+                            local: None,
+                            encryption: crate::peer::mse::Encryption::Off,
+                        },
                         totals: Totals {
                             uploaded,
                             downloaded,
@@ -279,8 +283,6 @@ impl Request {
                         },
                         event,
                         numwant: u32::try_from(numwant).unwrap_or(NUMWANT),
-                        local: None,
-                        encryption: crate::peer::mse::Encryption::Off,
                     },
                     key,
                 })
@@ -460,11 +462,20 @@ pub(crate) mod tests {
     use super::*;
 
     /// An announce with every field set, for codec and client tests.
-    pub(crate) fn request() -> AnnounceRequest {
-        AnnounceRequest {
+    /// The client the codec and client tests announce as.
+    pub(crate) fn announcer() -> Announcer {
+        Announcer {
             info_hash: [0xAB; 20],
             peer_id: *b"-ST0001-abcdefghijkl",
             port: 6881,
+            local: None,
+            encryption: crate::peer::mse::Encryption::Off,
+        }
+    }
+
+    pub(crate) fn request() -> AnnounceRequest {
+        AnnounceRequest {
+            announcer: announcer(),
             totals: Totals {
                 uploaded: 1,
                 downloaded: 2,
@@ -472,8 +483,6 @@ pub(crate) mod tests {
             },
             event: Some(AnnounceEvent::Started),
             numwant: 50,
-            local: None,
-            encryption: crate::peer::mse::Encryption::Off,
         }
     }
 
@@ -507,8 +516,6 @@ pub(crate) mod tests {
                 request: AnnounceRequest {
                     event: None,
                     numwant: 0,
-                    local: None,
-                    encryption: crate::peer::mse::Encryption::Off,
                     ..request()
                 },
                 key: 9,

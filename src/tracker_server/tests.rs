@@ -10,7 +10,7 @@ use super::*;
 use crate::bencode::{self, Value};
 use crate::messages::Totals;
 use crate::tracker::udp_wire::{self as udp, Request};
-use crate::tracker::{udp as udp_client, AnnounceEvent, AnnounceRequest, SwarmCounts};
+use crate::tracker::{udp as udp_client, AnnounceEvent, AnnounceRequest, Announcer, SwarmCounts};
 
 const HASH: [u8; 20] = *b"\x00\x01 +%&=?/\xfe\xffhashbytes";
 
@@ -314,8 +314,6 @@ fn our_client_announces_end_to_end() {
     let stopped = AnnounceRequest {
         event: Some(AnnounceEvent::Stopped),
         numwant: 0,
-        local: None,
-        encryption: crate::peer::mse::Encryption::Off,
         ..request
     };
     let response = crate::tracker::http::announce(&url, &stopped, Duration::from_secs(5)).unwrap();
@@ -394,17 +392,19 @@ fn udp_socket(server: &TrackerServer) -> UdpSocket {
 /// A `started` announce of `HASH` by our client, as peer `n` listening on `port`.
 fn announce_request(n: u16, port: u16) -> AnnounceRequest {
     AnnounceRequest {
-        info_hash: HASH,
-        peer_id: peer_id(n),
-        port,
+        announcer: Announcer {
+            info_hash: HASH,
+            peer_id: peer_id(n),
+            port,
+            local: None,
+            encryption: crate::peer::mse::Encryption::Off,
+        },
         totals: Totals {
             left: 10,
             ..Totals::default()
         },
         event: Some(AnnounceEvent::Started),
         numwant: 50,
-        local: None,
-        encryption: crate::peer::mse::Encryption::Off,
     }
 }
 

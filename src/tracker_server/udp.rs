@@ -178,14 +178,14 @@ impl UdpServer {
             // Screened as an announce or a scrape; decoding agrees on the action.
             Request::Connect { .. } => error("unexpected connect"),
             Request::Announce { request, .. } => {
-                if request.port == 0 {
+                if request.announcer.port == 0 {
                     return error("invalid port");
                 }
                 let v4 = from.ip().to_canonical().is_ipv4();
                 let announce = Announce {
-                    info_hash: request.info_hash,
-                    peer_id: request.peer_id,
-                    addr: SocketAddr::new(from.ip().to_canonical(), request.port),
+                    info_hash: request.announcer.info_hash,
+                    peer_id: request.announcer.peer_id,
+                    addr: SocketAddr::new(from.ip().to_canonical(), request.announcer.port),
                     left: Some(request.totals.left),
                     event: request.event,
                     numwant: usize::try_from(request.numwant)
