@@ -293,17 +293,19 @@ mod tests {
         (book, Instant::now())
     }
 
+    /// Checks that `addr(1)`, the one address of `book`, waits exactly `secs` after `now`
+    /// before it is dialed again.
+    fn assert_dialable_again_after(book: &AddressBook, now: Instant, secs: u64) {
+        let at = |secs| book.dialable_now(now + Duration::from_secs(secs), false);
+        assert!(at(secs - 1).is_empty());
+        assert_eq!(at(secs), vec![addr(1)]);
+    }
+
     #[test]
     fn failures_back_off_and_then_stop_dialing() {
         let (mut book, now) = knowing_one();
         fail(&mut book, addr(1), 1, now);
-        assert!(book
-            .dialable_now(now + Duration::from_secs(3), false)
-            .is_empty());
-        assert_eq!(
-            book.dialable_now(now + Duration::from_secs(4), false),
-            vec![addr(1)]
-        );
+        assert_dialable_again_after(&book, now, 4);
         fail(&mut book, addr(1), MAX_CONNECT_FAILURES - 1, now);
         assert!(book
             .dialable_now(now + Duration::from_secs(3600), false)
@@ -317,13 +319,7 @@ mod tests {
         book.dialing(addr(1));
         book.handshaken(addr(1));
         book.closed(addr(1), true, now);
-        assert!(book
-            .dialable_now(now + Duration::from_secs(1), false)
-            .is_empty());
-        assert_eq!(
-            book.dialable_now(now + Duration::from_secs(2), false),
-            vec![addr(1)]
-        );
+        assert_dialable_again_after(&book, now, 2);
     }
 
     #[test]

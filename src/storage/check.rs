@@ -290,11 +290,11 @@ pub(crate) mod tests {
     }
 
     /// The pieces a check on `threads` threads finds missing once `spoil` has changed the
-    /// sample's bytes after its metainfo was made.
+    /// sample's files (their bytes, or which are there) after its metainfo was made.
     fn missing_after(
         name: &str,
         threads: usize,
-        spoil: impl FnOnce(&mut [(&str, Vec<u8>)]),
+        spoil: impl FnOnce(&mut Vec<(&str, Vec<u8>)>),
     ) -> Vec<u32> {
         let dir = Scratch::new(name);
         let mut contents = sample();
@@ -305,38 +305,26 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn one_corrupted_byte_loses_exactly_its_piece() {
-        // Byte 20000 of c.bin is torrent byte 60000, in piece 3.
-        let lost = missing_after("check-corrupt", 2, |contents| contents[2].1[20000] ^= 0x55);
-        assert_eq!(lost, [3]);
-    }
-
-    #[test]
-    fn a_missing_file_loses_only_its_pieces() {
-        let (dir, m) = sample_on_disk("check-missing");
-        std::fs::remove_file(dir.0.join("t/sub/c.bin")).unwrap();
-        // c.bin is torrent bytes 40000..70000: pieces 2, 3 and 4.
-        let have = check_quietly(&dir.0, &m, 2).unwrap();
-        assert_eq!(missing(&have), [2, 3, 4]);
-        // Nothing on disk at all: nothing good, and still no error.
-        let empty = Scratch::new("check-nothing");
-        assert_eq!(check_quietly(&empty.0, &m, 1).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn a_short_file_loses_only_the_pieces_past_its_end() {
-        // Cut d.bin (torrent bytes 70000..95000) to 20000 bytes: bytes 90000.. are gone,
-        // which lie in piece 5 (81920..95000).
-        let lost = missing_after("check-short", 1, |contents| contents[3].1.truncate(20000));
-        assert_eq!(lost, [5]);
-    }
-
-    #[test]
-    fn a_piece_spanning_two_files_needs_both() {
-        // The last byte of a.bin (torrent byte 39999) is in piece 2, which continues into
-        // c.bin; corrupting it must lose piece 2 only, while piece 3 (all c.bin) survives.
-        let lost = missing_after("check-span", 3, |contents| contents[0].1[39999] ^= 1);
-        assert_eq!(lost, [2]);
+    fn spoiled_files_lose_exactly_their_pieces() {
+        type Spoil = fn(&mut Vec<(&str, Vec<u8>)>);
+        // (scratch folder, threads, how the files are spoiled, the pieces lost)
+        let cases: [(&str, usize, Spoil, &[u32]); 5] = [
+            // Byte 20000 of c.bin is torrent byte 60000, in piece 3.
+            ("check-corrupt", 2, |c| c[2].1[20000] ^= 0x55, &[3]),
+            // c.bin is torrent bytes 40000..70000: pieces 2, 3 and 4.
+            ("check-missing", 2, |c| drop(c.remove(2)), &[2, 3, 4]),
+            // Nothing on disk at all: nothing good, and still no error.
+            ("check-nothing", 1, |c| c.clear(), &[0, 1, 2, 3, 4, 5]),
+            // Cut d.bin (torrent bytes 70000..95000) to 20000 bytes: bytes 90000.. are gone,
+            // which lie in piece 5 (81920..95000).
+            ("check-short", 1, |c| c[3].1.truncate(20000), &[5]),
+            // The last byte of a.bin (torrent byte 39999) is in piece 2, which continues into
+            // c.bin; corrupting it must lose piece 2 only, while piece 3 (all c.bin) survives.
+            ("check-span", 3, |c| c[0].1[39999] ^= 1, &[2]),
+        ];
+        for (name, threads, spoil, lost) in cases {
+            assert_eq!(missing_after(name, threads, spoil), lost, "{name}");
+        }
     }
 
     #[test]

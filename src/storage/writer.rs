@@ -247,32 +247,26 @@ mod tests {
             FileInfo::data(PathBuf::from("t/sparse.bin"), 4 << 20),
             FileInfo::data(PathBuf::from("t/empty"), 0),
         ];
-        let placements = files
-            .iter()
-            .map(|f| super::super::Placement {
-                path: dir.join("a").join(&f.path),
-                base: 0,
-            })
-            .collect();
-        let map = FileMap::new(Geometry::new(4 << 20, 1 << 20), &files, placements);
-        prepare(&map, &files, &[true, true], false).unwrap();
-        let sparse = std::fs::metadata(dir.join("a/t/sparse.bin")).unwrap();
+        // Prepares the files under `dir/SUB`; the sparse file's metadata.
+        let prepared = |sub: &str, preallocate: bool| {
+            let placements = files
+                .iter()
+                .map(|f| super::super::Placement {
+                    path: dir.join(sub).join(&f.path),
+                    base: 0,
+                })
+                .collect();
+            let map = FileMap::new(Geometry::new(4 << 20, 1 << 20), &files, placements);
+            prepare(&map, &files, &[true, true], preallocate).unwrap();
+            std::fs::metadata(dir.join(sub).join("t/sparse.bin")).unwrap()
+        };
+        let sparse = prepared("a", false);
         assert_eq!(sparse.len(), 4 << 20);
         assert!(
             dir.join("a/t/empty").is_file(),
             "zero-length files are created"
         );
-
-        let placements = files
-            .iter()
-            .map(|f| super::super::Placement {
-                path: dir.join("b").join(&f.path),
-                base: 0,
-            })
-            .collect();
-        let map = FileMap::new(Geometry::new(4 << 20, 1 << 20), &files, placements);
-        prepare(&map, &files, &[true, true], true).unwrap();
-        let full = std::fs::metadata(dir.join("b/t/sparse.bin")).unwrap();
+        let full = prepared("b", true);
         assert_eq!(full.len(), 4 << 20);
         assert!(
             full.blocks() * 512 >= 4 << 20 && full.blocks() > sparse.blocks(),
