@@ -22,7 +22,7 @@ cd "$HERE/../.."
 # cell.sh); a new client is a new clients/NAME.sh and a line here.
 CLIENTS=(transmission qbittorrent rtorrent aria2c libtorrent ctorrent deluge rqbit)
 DIRECTIONS=(seeds gets)
-MODES=(plain magnet)
+MODES=(plain magnet encrypted)
 
 # Cases that test strand's own features against real trackers and its own seeder:
 # label | heavy (1: hundreds of MiB, one at a time) | what it checks (for MATRIX.md)
