@@ -210,7 +210,8 @@ if [[ $MODE == encrypted ]]; then
 fi
 witness=$(client_witness) || die "the client's witness failed"
 [[ -n $witness ]] && notes+=("$witness")
-note=$(IFS=';'; echo "${notes[*]}" | sed 's/;/; /g')
+note=""
+for n in "${notes[@]}"; do note+=${note:+; }$n; done
 result PASS "$secs" "$(mbps "$secs")" "$note"
 log "RESULT: $CLIENT $DIRECTION $MODE: $(( BYTES / 1024 )) KiB in ${secs}s ($(mbps "$secs") MB/s)"
 interop_pass

@@ -46,7 +46,7 @@ lt_peer_log() {
 }
 
 client_witness() {
-    local line said=()
+    local line said=""
     if [[ $MODE == encrypted ]]; then
         # Dialing out it logs `rc4` and `crypto select : [ rc4 ]`, answering `crypto select: rc4`.
         line=$(lt_peer_log '\*\*\* ENCRYPTION \[ +(rc4|crypto select: rc4|crypto select : \[ rc4 \]) \]')
@@ -54,7 +54,7 @@ client_witness() {
         [[ -z $(lt_peer_log '\*\*\* ENCRYPTION \[ +(plaintext|crypto select: plaintext|crypto select : \[ plaintext \]) \]') ]] \
             || die "libtorrent's peer log shows a plaintext stream with strand"
         log "witness: ${line#*peer_log_alert: }"
-        said+=("libtorrent's peer log: \`*** ENCRYPTION\` rc4")
+        said="libtorrent's peer log: \`*** ENCRYPTION [ rc4 ]\`"
     fi
     if [[ $DIRECTION == gets ]] && (( LT_EXPECT_FAST )); then
         for what in '<== EXTENSIONS \[ [01]+ ext: .*FAST' '<== HAVE_ALL' '<== ALLOWED_FAST'; do
@@ -62,7 +62,7 @@ client_witness() {
             [[ -n $line ]] || die "libtorrent's peer log shows no '$what' from strand"
             log "witness: ${line#*peer_log_alert: }"
         done
-        said+=("libtorrent's peer log: strand's FAST bit, \`<== HAVE_ALL\`, \`<== ALLOWED_FAST\` (BEP 6)")
+        said+="${said:+; }libtorrent's peer log: strand's FAST bit, \`<== HAVE_ALL\`, \`<== ALLOWED_FAST\` (BEP 6)"
     fi
-    (( ${#said[@]} == 0 )) || (IFS=';'; echo "${said[*]}" | sed 's/;/; /g')
+    echo "$said"
 }
