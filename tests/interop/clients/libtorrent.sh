@@ -8,17 +8,18 @@
 # The peer log is always on (LT_PEER_LOG=1): it is the witness (INTEROP-NOTES.md;
 # peer_info.flags never shows rc4_encrypted here, even on RC4 streams):
 #  - encrypted: `*** ENCRYPTION [ ... rc4 ... ]` on every connection;
-#  - gets (libtorrent downloads from strand seed): `<== HAVE_ALL` and `<== ALLOWED_FAST`
-#    from strand (BEP 6), once LT_EXPECT_FAST=1.
+#  - BEP 6 (Fast extension), every mode: the FAST bit in strand's handshake
+#    (`<== EXTENSIONS [ ... ext: FAST ... ]`); gets (libtorrent downloads from strand seed):
+#    `<== HAVE_ALL` and `<== ALLOWED_FAST` from strand; seeds: libtorrent's `==> HAVE_ALL`
+#    to strand, so strand's download started from a HAVE_ALL peer. LT_EXPECT_FAST=0 turns
+#    these off (for a strand built before the Fast extension).
 LT_PYTHON=${LT_PYTHON:-/usr/bin/python3}
 CLIENT_REQUIRES=("$LT_PYTHON")
 SEEDS_MODES="plain magnet encrypted"
 GETS_MODES="plain magnet encrypted"
 export LT_PEER_LOG=1
 [[ $MODE == encrypted ]] && export LT_SETTINGS='{"in_enc_policy": 0, "out_enc_policy": 0, "allowed_enc_level": 2}'
-# strand's Fast extension (BEP 6) is being built on the branch `fast`; until it is in main,
-# strand sends no HAVE_ALL or ALLOWED_FAST and these checks stay off. Set to 1 when it lands.
-LT_EXPECT_FAST=${LT_EXPECT_FAST:-0}
+LT_EXPECT_FAST=${LT_EXPECT_FAST:-1}
 
 client_version() { "$LT_PYTHON" -c 'import libtorrent; print("libtorrent", libtorrent.__version__)'; }
 
@@ -56,13 +57,22 @@ client_witness() {
         log "witness: ${line#*peer_log_alert: }"
         said="libtorrent's peer log: \`*** ENCRYPTION [ rc4 ]\`"
     fi
-    if [[ $DIRECTION == gets ]] && (( LT_EXPECT_FAST )); then
-        for what in '<== EXTENSIONS \[ [01]+ ext: .*FAST' '<== HAVE_ALL' '<== ALLOWED_FAST'; do
+    if (( LT_EXPECT_FAST )); then
+        local -a want=('<== EXTENSIONS \[ [01]+ ext: .*FAST')
+        local what fast="strand's FAST bit"
+        if [[ $DIRECTION == gets ]]; then
+            want+=('<== HAVE_ALL' '<== ALLOWED_FAST')
+            fast+=", \`<== HAVE_ALL\`, \`<== ALLOWED_FAST\`"
+        else
+            want+=('==> HAVE_ALL')
+            fast+="; libtorrent's \`==> HAVE_ALL\` to strand"
+        fi
+        for what in "${want[@]}"; do
             line=$(lt_peer_log "$what")
-            [[ -n $line ]] || die "libtorrent's peer log shows no '$what' from strand"
+            [[ -n $line ]] || die "libtorrent's peer log shows no '$what' with strand"
             log "witness: ${line#*peer_log_alert: }"
         done
-        said+="${said:+; }libtorrent's peer log: strand's FAST bit, \`<== HAVE_ALL\`, \`<== ALLOWED_FAST\` (BEP 6)"
+        said+="${said:+; }libtorrent's peer log (BEP 6): $fast"
     fi
     echo "$said"
 }
