@@ -36,7 +36,7 @@ FEATURES=(
     "dht_from_libtorrent|0|a trackerless magnet: strand finds libtorrent seeders over a loopback DHT"
     "dht_to_libtorrent|0|a trackerless magnet: libtorrent finds strand over a loopback DHT"
     "hybrid_from_libtorrent|0|a libtorrent 2.0 hybrid (v1+v2) torrent with pad files: byte-identical, no .pad on disk"
-    "bind_address|0|--bind 127.0.0.77: opentracker lists strand there, the libtorrent seeder sees strand connect from there"
+    "bind_address|0|--bind 127.0.0.77: opentracker lists strand there (HTTP and UDP announces), the libtorrent seeder sees strand connect from there"
 )
 
 JOBS=${JOBS:-4}
