@@ -9,6 +9,11 @@
 #                      the seeder through the tracker and fetch the info dictionary from it
 #                      (BEP 9). For `seeds` strand also writes --save-torrent, whose info
 #                      hash must match.
+#              encrypted: the .torrent, and encryption required on both sides: the client
+#                      set to "require" (its driver), strand --encryption require (RC4 only).
+#                      Witness: strand's debug log shows `handshake done, RC4` for every
+#                      connection and never `plaintext`; a driver's client_witness may add
+#                      the client's own (libtorrent's peer log: `*** ENCRYPTION`).
 #              A new mode: a `strand_mode_args` arm below for strand's side, the mode in
 #              MODES of run.sh, and in each driver that can do it: its name in
 #              SEEDS_MODES/GETS_MODES and its setting where the driver writes its config.
@@ -69,6 +74,9 @@ EMPTY_FILES=created
 CLIENT_REQUIRES=()
 CLIENT_PIDS=""
 client_progress() { :; }
+# client_witness : what the client saw on the wire, checked after client_stop (its logs are
+# complete then): dies if it contradicts the cell, prints a note for the matrix (or nothing).
+client_witness() { :; }
 client_stop() { local p; for p in $CLIENT_PIDS; do stop_pid "$p" 20; done; }
 # exited_ok PID : for the downloaders that exit once complete (their "done" test): false
 # while PID runs, true once it exited 0; dies if it exited otherwise.
@@ -95,6 +103,7 @@ result() {
 strand_mode_args() {
     case $MODE in
         plain | magnet) STRAND_MODE_ARGS=(--no-dht) ;;
+        encrypted) STRAND_MODE_ARGS=(--no-dht --encryption require) ;;
         *) die "cell.sh knows no mode '$MODE' (add a strand_mode_args arm)" ;;
     esac
 }
@@ -187,8 +196,22 @@ else
     compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" $skip || die "$CLIENT's files differ from the payload"
 fi
 leak_check
+notes=()
+[[ $EMPTY_FILES == skipped && $DIRECTION == gets ]] && notes+=("empty file not created by the client")
+if [[ $MODE == encrypted ]]; then
+    strand_log=$WORK/logs/strand-download.log
+    [[ $DIRECTION == gets ]] && strand_log=$WORK/logs/strand-seed.log
+    rc4=$(grep -c 'handshake done, RC4' "$strand_log" || true)
+    plain=$(grep -c 'handshake done, plaintext' "$strand_log" || true)
+    (( rc4 > 0 )) || die "strand's log shows no 'handshake done, RC4'"
+    (( plain == 0 )) || die "strand's log shows $plain plaintext connections under --encryption require"
+    log "witness: strand's log: $rc4 connection(s) 'handshake done, RC4', none plaintext"
+    notes+=("RC4 both ways: strand logged \`handshake done, RC4\` for every connection")
+fi
+witness=$(client_witness) || die "the client's witness failed"
+[[ -n $witness ]] && notes+=("$witness")
 note=""
-[[ $EMPTY_FILES == skipped && $DIRECTION == gets ]] && note="empty file not created by the client"
+for n in "${notes[@]}"; do note+=${note:+; }$n; done
 result PASS "$secs" "$(mbps "$secs")" "$note"
 log "RESULT: $CLIENT $DIRECTION $MODE: $(( BYTES / 1024 )) KiB in ${secs}s ($(mbps "$secs") MB/s)"
 interop_pass

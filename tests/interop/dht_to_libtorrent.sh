@@ -14,23 +14,10 @@ CASE_NAME=${CASE_NAME:-dht_to_libtorrent}
 . "$(dirname "$0")/lib.sh"
 
 strand_only "strand is the seeder here"
-STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
-DL_TIMEOUT=${DL_TIMEOUT:-180}
-LT_PYTHON=${LT_PYTHON:-/usr/bin/python3}
 SEED_IP=127.0.3.12;  SEED_PORT=7112
 LEECH_IP=127.0.3.13; LEECH_PORT=7113
-NAME=strand-dht-to-libtorrent
-
-require ip mktorrent python3 cmp timeout
-require_libtorrent
-interop_init
-
-setup_payload "8 MiB" "$NAME/a.bin:5000001" "$NAME/b/c.bin:3388607"
-torrent_by_mktorrent 18 "http://127.0.0.1:9/announce"
 # The torrent's announce URL points where nothing listens: only the DHT finds strand.
-MAGNET="magnet:?xt=urn:btih:$INFOHASH"
-
-mkdir -p "$WORK/state"
+dht_case_init strand-dht-to-libtorrent
 XDG_STATE_HOME=$WORK/state STRAND_DHT_LOOPBACK_ONLY=1 RUST_LOG=${RUST_LOG:-strand::dht=debug,strand=info} \
     start_bg strand-seed "$STRAND" seed --dht-bootstrap "$SEED_IP:$SEED_PORT" "$TORRENT" -d "$SEED_DIR" \
     --bind "$SEED_IP" --port "$SEED_PORT" --tracker-timeout 5 -q
@@ -43,9 +30,7 @@ run_ns libtorrent timeout --kill-after=10 $((DL_TIMEOUT + 30)) "$LT_PYTHON" -u "
     fetch "$LEECH_IP" "$LEECH_PORT" "$DL_TIMEOUT" "$SEED_IP:$SEED_PORT" "$MAGNET" "$OUT_DIR" || rc=$?
 (( rc == 0 )) || die "libtorrent exited with status $rc"
 is_running "$PID_strand_seed" || die "strand seed exited before the end of the test"
-! grep -q 'loopback-only' "$WORK/logs/strand-seed.log" || die "strand tried to leave loopback"
-compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
-leak_check
+dht_case_check "$WORK/logs/strand-seed.log"
 read -r _ meta_secs lt_secs bytes < <(grep '^DONE ' "$WORK/logs/libtorrent.log")
 log "RESULT: libtorrent <- strand over strand's DHT node alone: metadata in ${meta_secs}s, $bytes bytes in ${lt_secs}s"
 stop_name strand-seed

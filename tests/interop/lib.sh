@@ -21,6 +21,8 @@ set -euo pipefail
 # Belt and braces beside --no-dht: a strand started from here refuses every DHT name and
 # every non-loopback DHT address (the public routers are for users only).
 export STRAND_DHT_LOOPBACK_ONLY=1
+# The libtorrent scripts import lt_common.py: no __pycache__ folders in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$INTEROP_DIR/../.." && pwd)
@@ -418,4 +420,32 @@ elapsed_since() {
 require_libtorrent() {
     "$LT_PYTHON" -c 'import libtorrent' 2>/dev/null \
         || die "$LT_PYTHON cannot import libtorrent: run tests/interop/install-deps.sh (python3-libtorrent)"
+}
+
+# dht_case_init NAME : the set-up the loopback DHT cases (dht_*_libtorrent.sh) share:
+# STRAND, DL_TIMEOUT (default 180) and LT_PYTHON; the namespace; an 8 MiB payload of two
+# files in the folder NAME; its torrent (mktorrent, 256 KiB pieces, an announce URL where
+# nothing listens, so only the DHT can find a peer); MAGNET, `magnet:?xt=urn:btih:HASH`
+# alone; and $WORK/state, strand's XDG_STATE_HOME (its dht.dat).
+dht_case_init() {
+    NAME=$1
+    STRAND=${STRAND:-$REPO_ROOT/target/release/strand}
+    DL_TIMEOUT=${DL_TIMEOUT:-180}
+    LT_PYTHON=${LT_PYTHON:-/usr/bin/python3}
+    require ip mktorrent python3 cmp timeout
+    require_libtorrent
+    interop_init
+    setup_payload "8 MiB" "$NAME/a.bin:5000001" "$NAME/b/c.bin:3388607"
+    torrent_by_mktorrent 18 "http://127.0.0.1:9/announce"
+    MAGNET="magnet:?xt=urn:btih:$INFOHASH"
+    mkdir -p "$WORK/state"
+}
+
+# dht_case_check STRAND_LOG : the end the loopback DHT cases share: strand never tried to
+# leave loopback (no STRAND_DHT_LOOPBACK_ONLY refusal in STRAND_LOG), the downloaded files
+# match the payload, and the namespace's no-route counters are logged.
+dht_case_check() {
+    ! grep -q 'loopback-only' "$1" || die "strand tried to leave loopback"
+    compare_tree "$TORRENT" "$SEED_DIR" "$OUT_DIR" || die "downloaded files differ from the payload"
+    leak_check
 }

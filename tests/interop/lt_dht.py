@@ -10,14 +10,16 @@ MODE:
          printing `DONE <seconds to metadata> <seconds to complete> <bytes>`, exit 3 on
          timeout.
 The DHT settings are the ones INTEROP-NOTES.md gives for a loopback DHT: bootstrap from
-BOOTSTRAP only, restrict_routing_ips and restrict_search_ips off. LSD, UPnP, NAT-PMP and uTP
-are off. Prints the DHT's node count every 2 s.
+BOOTSTRAP only, restrict_routing_ips and restrict_search_ips off; the rest is lt_common.py's
+(LSD, UPnP, NAT-PMP and uTP off). Prints the DHT's node count every 2 s.
 """
 import sys
 import time
 import warnings
 
 import libtorrent as lt
+
+from lt_common import lt_settings, say_alert
 
 mode, ip, port, timeout, boot = sys.argv[1:6]
 source = sys.argv[6] if len(sys.argv) > 6 else ""
@@ -32,30 +34,16 @@ def say(*a):
     print("[lt %7.2f]" % (time.monotonic() - T0), *a, flush=True)
 
 
-settings = {
-    "listen_interfaces": "%s:%d" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": True,
-    "dht_bootstrap_nodes": boot,
-    "dht_restrict_routing_ips": False,
-    "dht_restrict_search_ips": False,
+settings = lt_settings(
+    ip, port, "dht_notification",
+    enable_dht=True,
+    dht_bootstrap_nodes=boot,
+    dht_restrict_routing_ips=False,
+    dht_restrict_search_ips=False,
     # A torrent added before the DHT has nodes is otherwise announced (and looked up) only
     # 15 minutes later.
-    "dht_announce_interval": 5,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "allow_multiple_connections_per_ip": True,
-    "in_enc_policy": 1,
-    "out_enc_policy": 2,
-    "user_agent": "strand-interop/libtorrent-" + lt.__version__,
-    "alert_mask": (lt.alert.category_t.error_notification
-                   | lt.alert.category_t.status_notification
-                   | lt.alert.category_t.dht_notification
-                   | lt.alert.category_t.peer_notification),
-}
+    dht_announce_interval=5,
+)
 ses = lt.session(settings)
 ses.add_dht_node((boot_ip, int(boot_port)))
 say("libtorrent", lt.__version__, mode, "on %s:%d, DHT bootstrap %s" % (ip, port, boot))
@@ -86,7 +74,7 @@ while time.monotonic() < deadline:
         if isinstance(a, (lt.block_finished_alert, lt.piece_finished_alert,
                           lt.block_downloading_alert, lt.dht_stats_alert)):
             continue
-        say(type(a).__name__ + ":", a.message())
+        say_alert(say, a)
     now = time.monotonic()
     if h is not None:
         st = h.status()

@@ -6,19 +6,19 @@ SOURCE is a .torrent file or a magnet link.
   libtorrent speaks only the plain protocol plus BEP 10's handshake.
 - A magnet link: the same session plus the ut_metadata extension (without it a magnet
   link could never get its metadata); ut_pex stays off.
-DHT, LSD, UPnP, NAT-PMP and uTP are off through the settings; LT_SETTINGS (a JSON object,
-optional) overrides settings, for the interop modes that need others. With PEER, libtorrent also
+Settings: lt_common.py (loopback only; LT_SETTINGS and LT_PEER_LOG from the environment,
+for the interop modes that need others). With PEER, libtorrent also
 dials that address (connect_peer) besides the peers the tracker (and a link's x.pe) give.
 Prints alerts, a progress line every 2 s, `METADATA <seconds>` once the metadata is there
 (at once for a .torrent) and, at the end, `DONE <seconds to metadata> <seconds to complete>
 <bytes>` (seconds from add_torrent). Exit 3 on timeout.
 """
-import json
-import os
 import sys
 import time
 
 import libtorrent as lt
+
+from lt_common import lt_settings, say_alert
 
 source, out_dir, ip, port, timeout = sys.argv[1:6]
 peer = sys.argv[6] if len(sys.argv) > 6 else ""
@@ -31,29 +31,8 @@ def say(*a):
     print("[lt %7.2f]" % (time.monotonic() - T0), *a, flush=True)
 
 
-settings = {
-    "listen_interfaces": "%s:%d" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "enable_outgoing_tcp": True,
-    "enable_incoming_tcp": True,
-    "allow_multiple_connections_per_ip": True,
-    "in_enc_policy": 1,   # pe_enabled: accept both
-    "out_enc_policy": 2,  # pe_disabled: plaintext handshakes out
-    "announce_to_all_trackers": True,
-    "user_agent": "strand-interop/libtorrent-" + lt.__version__,
-    "alert_mask": (lt.alert.category_t.error_notification
-                   | lt.alert.category_t.status_notification
-                   | lt.alert.category_t.tracker_notification
-                   | lt.alert.category_t.connect_notification
-                   | lt.alert.category_t.peer_notification),
-}
-settings.update(json.loads(os.environ.get("LT_SETTINGS") or "{}"))
+settings = lt_settings(ip, port, "tracker_notification", "connect_notification",
+                       announce_to_all_trackers=True)
 ses = lt.session(settings, 0)  # flags 0: no default plugins (no ut_pex); see INTEROP-NOTES
 if magnet:
     ses.add_extension("ut_metadata")
@@ -83,7 +62,7 @@ while time.monotonic() < deadline:
     for a in ses.pop_alerts():
         if isinstance(a, (lt.block_finished_alert, lt.piece_finished_alert, lt.block_downloading_alert)):
             continue
-        say(type(a).__name__ + ":", a.message())
+        say_alert(say, a)
     st = h.status()
     if meta_at is None and st.has_metadata:
         meta_at = time.monotonic() - start
@@ -114,7 +93,7 @@ t = time.monotonic() + 15
 removed = False
 while time.monotonic() < t and not removed:
     for a in ses.pop_alerts():
-        say(type(a).__name__ + ":", a.message())
+        say_alert(say, a)
         if isinstance(a, lt.torrent_removed_alert):
             removed = True
     time.sleep(0.1)

@@ -3,7 +3,7 @@ and seed it on loopback until killed.
 
 argv: FOLDER TORRENT_OUT LISTEN_IP LISTEN_PORT
 `lt.create_torrent(fs, 32768)` makes a hybrid with `.pad/N` files (attr "p") between files
-by default. DHT, LSD, UPnP, NAT-PMP and uTP are off. Prints `SEEDING` once libtorrent has
+by default. Settings: lt_common.py (loopback only). Prints `SEEDING` once libtorrent has
 checked the data and is a seed.
 """
 import os
@@ -11,6 +11,8 @@ import sys
 import time
 
 import libtorrent as lt
+
+from lt_common import lt_settings
 
 folder, torrent_out, ip, port = sys.argv[1:5]
 fs = lt.file_storage()
@@ -21,19 +23,7 @@ lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(folder)))
 with open(torrent_out, "wb") as f:
     f.write(lt.bencode(ct.generate()))
 
-ses = lt.session({
-    "listen_interfaces": "%s:%s" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "allow_multiple_connections_per_ip": True,
-    "in_enc_policy": 1,
-    "out_enc_policy": 1,
-}, 0)
+ses = lt.session(lt_settings(ip, port), 0)
 h = ses.add_torrent({
     "ti": lt.torrent_info(torrent_out),
     "save_path": os.path.dirname(os.path.abspath(folder)),

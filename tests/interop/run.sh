@@ -22,7 +22,7 @@ cd "$HERE/../.."
 # cell.sh); a new client is a new clients/NAME.sh and a line here.
 CLIENTS=(transmission qbittorrent rtorrent aria2c libtorrent ctorrent deluge rqbit)
 DIRECTIONS=(seeds gets)
-MODES=(plain magnet)
+MODES=(plain magnet encrypted)
 
 # Cases that test strand's own features against real trackers and its own seeder:
 # label | heavy (1: hundreds of MiB, one at a time) | what it checks (for MATRIX.md)
@@ -36,6 +36,7 @@ FEATURES=(
     "dht_from_libtorrent|0|a trackerless magnet: strand finds libtorrent seeders over a loopback DHT"
     "dht_to_libtorrent|0|a trackerless magnet: libtorrent finds strand over a loopback DHT"
     "hybrid_from_libtorrent|0|a libtorrent 2.0 hybrid (v1+v2) torrent with pad files: byte-identical, no .pad on disk"
+    "bind_address|0|--bind 127.0.0.77: opentracker lists strand there (HTTP and UDP announces), the libtorrent seeder sees strand connect from there"
 )
 
 JOBS=${JOBS:-4}

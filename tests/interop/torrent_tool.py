@@ -11,6 +11,11 @@ Subcommands:
   scrape URL INFOHASH     scrape an HTTP tracker (URL = its announce URL) and print
                           "complete incomplete downloaded" for that hash (0 0 0 if
                           the tracker does not list it). Exits 1 on any error.
+  peers URL INFOHASH      announce to an HTTP tracker as a probe leecher (its own peer id,
+                          port 9, compact) and print the peers of the reply, one
+                          "IP:PORT" a line (the probe itself among them where the tracker
+                          lists the announcing peer, as opentracker does); then announce
+                          `stopped`, so that nobody keeps dialing the probe. Exits 1 on an error.
   goodpieces TORRENT DIR  print "GOOD BYTES": how many of the torrent's pieces are on disk
                           under DIR with the right SHA-1, and the bytes they hold
                           (missing files read as zeros, which never match). A check
@@ -106,6 +111,26 @@ def cmd_scrape(announce, infohash_hex):
         print(entry.get(b"complete", 0), entry.get(b"incomplete", 0), entry.get(b"downloaded", 0))
 
 
+def cmd_peers(announce, infohash_hex):
+    raw = bytes.fromhex(infohash_hex)
+    query = {"info_hash": raw, "peer_id": b"-XP0001-interopprobe", "port": 9, "uploaded": 0,
+             "downloaded": 0, "left": 1, "compact": 1, "numwant": 200}
+    sep = "&" if "?" in announce else "?"
+    with urllib.request.urlopen(announce + sep + urllib.parse.urlencode(query), timeout=5) as r:
+        reply, _ = bdecode(r.read())
+    if b"failure reason" in reply:
+        raise ValueError("tracker: %s" % reply[b"failure reason"].decode(errors="replace"))
+    peers = reply.get(b"peers", b"")
+    if isinstance(peers, bytes):
+        for i in range(0, len(peers) - len(peers) % 6, 6):
+            print("%d.%d.%d.%d:%d" % (*peers[i:i + 4], int.from_bytes(peers[i + 4:i + 6], "big")))
+    else:
+        for p in peers:
+            print("%s:%d" % (p[b"ip"].decode(), p[b"port"]))
+    query["event"] = "stopped"
+    urllib.request.urlopen(announce + sep + urllib.parse.urlencode(query), timeout=5).close()
+
+
 def cmd_goodpieces(torrent, root):
     info = load(torrent)[b"info"]
     plen, hashes = info[b"piece length"], info[b"pieces"]
@@ -160,11 +185,11 @@ def main(argv):
         cmd_files(args[0])
     elif cmd == "goodpieces" and len(args) == 2:
         cmd_goodpieces(args[0], args[1])
-    elif cmd == "scrape" and len(args) == 2:
+    elif cmd in ("scrape", "peers") and len(args) == 2:
         try:
-            cmd_scrape(args[0], args[1])
+            (cmd_scrape if cmd == "scrape" else cmd_peers)(args[0], args[1])
         except (OSError, ValueError) as e:
-            print("scrape failed: %s" % e, file=sys.stderr)
+            print("%s failed: %s" % (cmd, e), file=sys.stderr)
             return 1
     else:
         raise SystemExit(__doc__)

@@ -3,12 +3,13 @@
 #  - DHT (v4 and v6), LPD and PEX are on by default: all turned off here; --interface binds
 #    its tracker and peer sockets to CLIENT_IP;
 #  - it sends its BITFIELD late, after HAVEs and pieces (strand must tolerate it);
-#  - it opens with an MSE handshake that settles on plaintext, then falls back to a plain one.
+#  - it opens with an MSE handshake that settles on plaintext, then falls back to a plain one;
+#    encrypted: --bt-require-crypto --bt-min-crypto-level=arc4 (RC4 streams only).
 # As a seeder: -V re-hashes the data, --seed-ratio=0.0 seeds until stopped (SIGTERM).
 # As a downloader: --seed-time=0 exits 0 once complete (the "done" test).
 CLIENT_REQUIRES=(aria2c)
-SEEDS_MODES="plain magnet"
-GETS_MODES="plain magnet"
+SEEDS_MODES="plain magnet encrypted"
+GETS_MODES="plain magnet encrypted"
 
 client_version() { aria2c --version 2>&1; }
 
@@ -17,6 +18,7 @@ aria2c_common() {
         --enable-peer-exchange=false --disable-ipv6=true --interface="$CLIENT_IP" \
         --listen-port="$CLIENT_PORT" --bt-save-metadata=false --file-allocation=none \
         --summary-interval=5 --console-log-level=notice --log="$WORK/logs/aria2c-debug.log" --log-level=info
+    [[ $MODE != encrypted ]] || printf '%s\n' --bt-require-crypto=true --bt-min-crypto-level=arc4
 }
 
 client_seed() {

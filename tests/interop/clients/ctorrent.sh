@@ -12,6 +12,8 @@ GETS_MODES="plain"
 declare -A NOT_APPLICABLE=(
     [seeds:magnet]="ctorrent has no extension protocol (BEP 10), so it cannot send metadata (BEP 9)"
     [gets:magnet]="ctorrent cannot take magnet links: no extension protocol (BEP 10), no BEP 9"
+    [seeds:encrypted]="ctorrent has no MSE/PE encryption"
+    [gets:encrypted]="ctorrent has no MSE/PE encryption"
 )
 
 client_version() { ctorrent -h 2>&1 | grep -m1 -i ctorrent | sed 's/ *Original.*//'; }

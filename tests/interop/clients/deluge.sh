@@ -6,11 +6,13 @@
 #    them and uTP off, then core.conf turns DHT, LSD, UPnP, NAT-PMP and PEX (utpex) off;
 #    the driver reads them back over RPC;
 #  - with Python 3.11 its logger breaks on info, debug and warning lines: -L error;
-#  - it writes an `auth` file with the localclient password at start; the RPC logs in with it.
+#  - it writes an `auth` file with the localclient password at start; the RPC logs in with it;
+#  - encrypted: enc_in_policy = enc_out_policy = 0 (forced), enc_level 1 (RC4; 0 is
+#    handshake only, 2 either), read back over RPC.
 LT_PYTHON=${LT_PYTHON:-/usr/bin/python3}
 CLIENT_REQUIRES=(deluged "$LT_PYTHON")
-SEEDS_MODES="plain magnet"
-GETS_MODES="plain magnet"
+SEEDS_MODES="plain magnet encrypted"
+GETS_MODES="plain magnet encrypted"
 DELUGE_RPC=127.0.0.1:58846
 
 client_version() { deluged --version 2>/dev/null | head -n 1; }
@@ -19,11 +21,12 @@ dg_rpc() { nsx "$LT_PYTHON" "$INTEROP_DIR/clients/deluge_rpc.py" "$DELUGE_RPC" "
 
 # dg_start DATA_DIR
 dg_start() {
-    local dir=$1 cfg=$WORK/deluge key value
+    local dir=$1 cfg=$WORK/deluge key value want enc="1 1 2"
+    [[ $MODE == encrypted ]] && enc="0 0 1"
     mkdir -p "$cfg"
-    "$LT_PYTHON" - "$cfg" "$CLIENT_IP" "$CLIENT_PORT" "$dir" "${DELUGE_RPC##*:}" <<'PY'
+    "$LT_PYTHON" - "$cfg" "$CLIENT_IP" "$CLIENT_PORT" "$dir" "${DELUGE_RPC##*:}" $enc <<'PY'
 import json, sys
-cfg, ip, port, data, rpc_port = sys.argv[1:]
+cfg, ip, port, data, rpc_port, enc_in, enc_out, enc_level = sys.argv[1:]
 port = int(port)
 # libtorrent settings loaded before anything else (bencoded session state).
 lt_settings = {"enable_dht": 0, "enable_lsd": 0, "enable_upnp": 0, "enable_natpmp": 0,
@@ -41,7 +44,7 @@ with open(cfg + "/session.state", "wb") as f:
 core = {"dht": False, "upnp": False, "natpmp": False, "utpex": False, "lsd": False,
         "listen_ports": [port, port], "random_port": False, "listen_interface": ip,
         "outgoing_interface": ip, "download_location": data, "move_completed": False,
-        "enc_in_policy": 1, "enc_out_policy": 1, "enc_level": 2, "new_release_check": False,
+        "enc_in_policy": int(enc_in), "enc_out_policy": int(enc_out), "enc_level": int(enc_level), "new_release_check": False,
         "daemon_port": int(rpc_port), "allow_remote": False, "auto_managed": False,
         "stop_seed_at_ratio": False, "pre_allocate_storage": False, "send_info": False}
 with open(cfg + "/core.conf", "w") as f:
@@ -50,9 +53,11 @@ PY
     start_bg deluged deluged -d -c "$cfg" -u 127.0.0.1 -p "${DELUGE_RPC##*:}" -L error
     CLIENT_PIDS=$PID_deluged
     WAIT_ALIVE="$CLIENT_PIDS" wait_for 30 "deluged RPC up" dg_rpc status
-    for key in dht lsd upnp natpmp utpex; do
+    for want in dht=False lsd=False upnp=False natpmp=False utpex=False \
+        enc_in_policy="${enc%% *}" enc_level="${enc##* }"; do
+        key=${want%%=*}
         value=$(dg_rpc config "$key") || die "deluged: cannot read $key"
-        [[ $value == False ]] || die "deluged: $key is $value, want False"
+        [[ $value == "${want#*=}" ]] || die "deluged: $key is $value, want ${want#*=}"
     done
 }
 

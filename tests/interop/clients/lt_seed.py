@@ -4,16 +4,18 @@ argv: TORRENT DATA_DIR LISTEN_IP LISTEN_PORT
 The data in DATA_DIR is hash-checked first; prints `SEEDING` once the check has passed and
 the torrent seeds. The session loads no default plugins (flags 0: no ut_pex) and then only
 ut_metadata, so a magnet downloader can fetch the info dictionary (BEP 9).
-DHT, LSD, UPnP, NAT-PMP and uTP are off; plaintext handshakes out, both accepted in.
-LT_SETTINGS (JSON object, optional) overrides settings, for the modes that need others.
+Settings: ../lt_common.py (loopback only; LT_SETTINGS and LT_PEER_LOG from the environment).
+Prints every alert, and `PEER IP:PORT` the first time peer_info shows a peer at an address.
 """
-import json
 import os
 import signal
 import sys
 import time
 
 import libtorrent as lt
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from lt_common import lt_settings, say_alert  # noqa: E402  (tests/interop/lt_common.py)
 
 torrent, data_dir, ip, port = sys.argv[1:5]
 T0 = time.monotonic()
@@ -23,26 +25,8 @@ def say(*a):
     print("[lt-seed %7.2f]" % (time.monotonic() - T0), *a, flush=True)
 
 
-settings = {
-    "listen_interfaces": "%s:%s" % (ip, port),
-    "outgoing_interfaces": ip,
-    "enable_dht": False,
-    "enable_lsd": False,
-    "enable_upnp": False,
-    "enable_natpmp": False,
-    "enable_outgoing_utp": False,
-    "enable_incoming_utp": False,
-    "allow_multiple_connections_per_ip": True,
-    "in_enc_policy": 1,   # pe_enabled: accept both
-    "out_enc_policy": 2,  # pe_disabled: plaintext handshakes out
-    "announce_to_all_trackers": True,
-    "alert_mask": (lt.alert.category_t.error_notification
-                   | lt.alert.category_t.status_notification
-                   | lt.alert.category_t.tracker_notification
-                   | lt.alert.category_t.connect_notification
-                   | lt.alert.category_t.peer_notification),
-}
-settings.update(json.loads(os.environ.get("LT_SETTINGS") or "{}"))
+settings = lt_settings(ip, port, "tracker_notification", "connect_notification",
+                       announce_to_all_trackers=True)
 ses = lt.session(settings, 0)
 ses.add_extension("ut_metadata")
 atp = lt.add_torrent_params()
@@ -55,9 +39,15 @@ stop = []
 signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
 signal.signal(signal.SIGINT, lambda *_: stop.append(1))
 seeding = False
+peers_seen = set()
 while not stop:
     for a in ses.pop_alerts():
-        say(type(a).__name__ + ":", a.message())
+        say_alert(say, a)
+    for p in h.get_peer_info():
+        key = "%s:%d" % p.ip
+        if key not in peers_seen:
+            peers_seen.add(key)
+            print("PEER", key, flush=True)
     st = h.status()
     if not seeding and st.is_seeding:
         seeding = True

@@ -12,6 +12,10 @@ RQBIT=${RQBIT:-$HOME/.cache/strand-bench/cargo/bin/rqbit}
 CLIENT_REQUIRES=("$RQBIT")
 SEEDS_MODES="plain magnet"
 GETS_MODES="plain magnet"
+declare -A NOT_APPLICABLE=(
+    [seeds:encrypted]="rqbit 9.1.0 has no MSE/PE encryption (no such option)"
+    [gets:encrypted]="rqbit 9.1.0 has no MSE/PE encryption (no such option)"
+)
 
 client_version() { "$RQBIT" --version 2>&1; }
 

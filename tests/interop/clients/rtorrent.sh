@@ -7,10 +7,11 @@
 #    network.bind_address and network.local_address put its sockets and announces on
 #    CLIENT_IP;
 #  - load.start_verbose takes a .torrent or a magnet link; d.directory.set points a
-#    multi-file torrent at the folder that holds its top folder.
+#    multi-file torrent at the folder that holds its top folder;
+#  - encrypted: protocol.encryption require,require_RC4 (RC4 streams only, both ways).
 CLIENT_REQUIRES=(rtorrent)
-SEEDS_MODES="plain magnet"
-GETS_MODES="plain magnet"
+SEEDS_MODES="plain magnet encrypted"
+GETS_MODES="plain magnet encrypted"
 RT_SCGI=127.0.0.1:5000
 
 client_version() { rtorrent -h 2>&1 | head -n 1; }
@@ -20,6 +21,7 @@ rt_rpc() { nsx python3 "$INTEROP_DIR/clients/rtorrent_rpc.py" "$RT_SCGI" "$@"; }
 # rt_start DATA_DIR
 rt_start() {
     local dir=$1 cfg=$WORK/rtorrent encryption=allow_incoming,try_outgoing,enable_retry
+    [[ $MODE == encrypted ]] && encryption=allow_incoming,try_outgoing,require,require_RC4
     mkdir -p "$cfg/session"
     cat >"$cfg/rtorrent.rc" <<RC
 system.daemon.set = true

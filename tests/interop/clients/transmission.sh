@@ -7,10 +7,12 @@
 #    the rechoke more than the wire;
 #  - as a downloader it does not create the zero-length files of a multi-file torrent;
 #  - settings.json is written before the start: DHT, LPD, PEX, uTP, port forwarding, speed
-#    and ratio limits off; announces and peers bound to CLIENT_IP.
+#    and ratio limits off; announces and peers bound to CLIENT_IP;
+#  - encrypted: "encryption": 2 (required: it refuses plaintext peers). Witness: its deep
+#    log (TR_DEBUG_FD=2) says `selecting crypto mode '2'` (RC4) for strand's connection.
 CLIENT_REQUIRES=(transmission-daemon transmission-remote)
-SEEDS_MODES="plain magnet"
-GETS_MODES="plain magnet"
+SEEDS_MODES="plain magnet encrypted"
+GETS_MODES="plain magnet encrypted"
 GETS_NEEDS_DIAL=1
 EMPTY_FILES=skipped
 TR_RPC_PORT=9091
@@ -21,6 +23,7 @@ client_version() { transmission-daemon -V 2>&1; }
 # tr_start DOWNLOAD_DIR : write settings.json and start the daemon; wait until RPC answers.
 tr_start() {
     local dl_dir=$1 cfg=$WORK/transmission encryption=0
+    [[ $MODE == encrypted ]] && encryption=2
     mkdir -p "$cfg"
     cat >"$cfg/settings.json" <<JSON
 {
@@ -54,7 +57,12 @@ tr_start() {
     "watch-dir-enabled": false
 }
 JSON
-    start_bg transmission transmission-daemon -f -g "$cfg" --log-info
+    if [[ $MODE == encrypted ]]; then
+        # Its deep log (to stderr, our log file) names the crypto each handshake selected.
+        TR_DEBUG_FD=2 start_bg transmission transmission-daemon -f -g "$cfg" --log-info
+    else
+        start_bg transmission transmission-daemon -f -g "$cfg" --log-info
+    fi
     CLIENT_PIDS=$PID_transmission
     WAIT_ALIVE="$CLIENT_PIDS" wait_for 20 "transmission RPC up" nsx transmission-remote "$TR" -l
 }
@@ -88,4 +96,17 @@ client_progress() { tr_info | grep -E 'Percent Done|State' | tr -s ' ' | tr '\n'
 client_stop() {
     nsx transmission-remote "$TR" -t all -S >>"$WORK/logs/transmission-remote.log" 2>&1 || true
     stop_pid "$PID_transmission" 20
+}
+
+# In its deep log the crypto of a connection it accepted is `selecting crypto mode 'N'`, of
+# one it opened `crypto select is N`; 1 is plaintext, 2 RC4. strand dials from STRAND_IP.
+client_witness() {
+    [[ $MODE == encrypted ]] || return 0
+    local from="[$STRAND_IP]:" line
+    line=$(grep -aF "$from" "$WORK/logs/transmission.log" | grep -aE "(selecting crypto mode '2'|crypto select is 2)" | head -n 1)
+    [[ -n $line ]] || die "transmission's deep log shows no RC4 crypto select with strand"
+    ! grep -aF "$from" "$WORK/logs/transmission.log" | grep -aqE "(selecting crypto mode '1'|crypto select is 1)" \
+        || die "transmission's deep log shows a plaintext stream with strand"
+    log "witness: transmission: ${line#*] }"
+    echo "transmission's deep log: \`selecting crypto mode '2'\` (RC4)"
 }
