@@ -592,7 +592,14 @@ mod mse {
     ) -> (Summary, Instant, MseSeeder) {
         let t = small_torrent(seed);
         let hostile = MseSeeder::start(&t, attack, Duration::ZERO);
-        let honest = MseSeeder::start(&t, Attack::Honest, Duration::from_millis(20));
+        // The honest seeder is paced slower when the hostile one must land a bad block: on a
+        // loaded machine the hostile handshake can finish late, and if the honest seeder has
+        // by then sent that block in endgame, the bad copy is a duplicate and never hashed.
+        let pace = match attack {
+            Attack::GoesBad { .. } => Duration::from_millis(60),
+            _ => Duration::from_millis(20),
+        };
+        let honest = MseSeeder::start(&t, Attack::Honest, pace);
         let dir = TempDir::new("mse-leech");
         let started = Instant::now();
         let leecher = StrandPeer::leecher_encrypted(
