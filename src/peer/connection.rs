@@ -16,7 +16,7 @@
 //! serve, whom to drop) is the main thread's. Either thread ending shuts the socket down,
 //! which ends the other; the peer thread reports [`PeerEvent::Closed`] last.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
@@ -385,7 +385,8 @@ fn send_loop(
                 break 'connection;
             }
         }
-        if !out.is_empty() && stream.write_all(&out).is_err() {
+        // Encrypted in place: `out` is rebuilt for the next batch.
+        if !out.is_empty() && stream.send(&mut out).is_err() {
             break;
         }
     }

@@ -36,11 +36,13 @@ pub(crate) const PRIME: [u8; KEY_LEN] = [
     0xF4, 0x4C, 0x42, 0xE9, 0xA6, 0x3A, 0x36, 0x21, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x05, 0x63,
 ];
 
-/// One side's random material for one handshake: its private DH exponent and the pads it
-/// sends. Generated fresh for every connection.
+/// One side's random material for one handshake: its private DH exponent (and the public key
+/// it makes, computed once) and the pads it sends. Generated fresh for every connection.
 #[derive(Clone)]
 pub struct Secrets {
     private: [u8; PRIVATE_LEN],
+    /// Y = 2^X mod P, as sent.
+    public: [u8; KEY_LEN],
     /// PadA or PadB: random bytes sent in the clear after our public key.
     pad: Vec<u8>,
     /// Length of PadC or PadD (zeros, sent encrypted).
@@ -73,8 +75,10 @@ impl Secrets {
     /// Pad lengths are capped at 512.
     pub fn fixed(private: [u8; PRIVATE_LEN], pad_len: usize, inner_pad: usize) -> Secrets {
         let pad_len = pad_len.min(MAX_PAD);
+        let y = BigUint::from(2u32).modpow(&BigUint::from_bytes_be(&private), &prime());
         Secrets {
             private,
+            public: to_key_bytes(&y),
             pad: (0..pad_len).map(|i| (i * 37 + 11) as u8).collect(),
             inner_pad: inner_pad.min(MAX_PAD),
         }
@@ -82,8 +86,7 @@ impl Secrets {
 
     /// Our public key Y = 2^X mod P, followed by our clear pad: the first thing we send.
     pub(crate) fn public_key_and_pad(&self) -> Vec<u8> {
-        let y = BigUint::from(2u32).modpow(&BigUint::from_bytes_be(&self.private), &prime());
-        let mut out = to_key_bytes(&y).to_vec();
+        let mut out = self.public.to_vec();
         out.extend_from_slice(&self.pad);
         out
     }

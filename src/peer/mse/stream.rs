@@ -94,15 +94,32 @@ impl<W: Write> EncryptingWriter<W> {
     pub fn is_rc4(&self) -> bool {
         self.cipher.is_rc4()
     }
+
+    /// Encrypts `buf` in place and writes all of it: for a caller that owns its buffer and
+    /// builds it anew after each write (the sending thread), so no scratch copy is kept.
+    /// Fails, and refuses later writes, as [`Write::write`] does.
+    pub(crate) fn send(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        if self.broken {
+            return Err(broken());
+        }
+        self.cipher.encrypt(buf);
+        let written = self.inner.write_all(buf);
+        self.broken = written.is_err();
+        written
+    }
+}
+
+fn broken() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::BrokenPipe,
+        "encrypted stream lost a write earlier",
+    )
 }
 
 impl<W: Write> Write for EncryptingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if self.broken {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "encrypted stream lost a write earlier",
-            ));
+            return Err(broken());
         }
         if !self.cipher.is_rc4() {
             return self.inner.write(buf);

@@ -712,6 +712,28 @@ fn encrypting_writer_refuses_to_continue_after_a_failed_write() {
     assert!(w.is_rc4());
     assert!(w.write(b"x").is_err());
     assert_eq!(w.write(b"y").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    assert_eq!(
+        w.send(&mut [1]).unwrap_err().kind(),
+        io::ErrorKind::BrokenPipe
+    );
+}
+
+#[test]
+fn encrypting_in_place_sends_what_write_sends() {
+    let secret = fixed_a(0, 0)
+        .shared_secret(&fixed_b(0, 0).public_key_and_pad()[..].try_into().unwrap())
+        .unwrap();
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+    let mut by_write =
+        EncryptingWriter::new(Vec::new(), WriteCipher(Some(secret.streams(&HASH_A).0)));
+    by_write.write_all(&data).unwrap();
+    let mut in_place =
+        EncryptingWriter::new(Vec::new(), WriteCipher(Some(secret.streams(&HASH_A).0)));
+    let mut buf = data.clone();
+    in_place.send(&mut buf[..40_000]).unwrap();
+    in_place.send(&mut buf[40_000..]).unwrap();
+    assert_eq!(in_place.get_mut(), by_write.get_mut());
+    assert_ne!(in_place.get_mut(), &data);
 }
 
 #[test]
