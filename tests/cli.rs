@@ -124,8 +124,9 @@ fn three_files() -> TestTorrent {
     )
 }
 
-/// Item 2: `verify` after `download --only 2` sees the pieces kept in the parts file and
-/// exits 0 for the chosen file; a later download of every file keeps those pieces.
+/// Item 2: `verify` after `download --only 2` sees the pieces kept for the chosen file and
+/// exits 0 for it; a later download of every file completes (fetching again the pieces the
+/// chosen file shared with the others: item 10c removed them with the parts file).
 #[test]
 fn verify_and_widen_after_a_selective_download() {
     let t = three_files();
@@ -162,14 +163,11 @@ fn verify_and_widen_after_a_selective_download() {
     let served = seeder.blocks_served();
     let (code, _, err) = fetch(&[]);
     assert_eq!(code, Some(0), "download of every file: {err}");
-    assert!(
-        err.contains("2 of 4 pieces"),
-        "pieces 1 and 2 were kept: {err}"
-    );
+    assert!(err.contains("0 of 4 pieces"), "{err}");
     assert_eq!(
         seeder.blocks_served() - served,
-        4,
-        "only pieces 0 and 3 (two blocks each) are fetched again"
+        8,
+        "every piece (two blocks each) is fetched: none was whole on disk"
     );
     assert_output_matches(&t, std::path::Path::new(out));
 }
@@ -1016,4 +1014,138 @@ fn seed_after_a_selective_download_seeds_what_is_there() {
         !sv.out.join("three/b.bin").exists(),
         "seed fetched files the folder does not hold"
     );
+}
+
+/// The paths of the parts file and the `.kept` records of `t` under `out`.
+fn state_files(t: &TestTorrent, out: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let resume = out.join(resume_file(t));
+    (
+        resume.with_extension("parts"),
+        resume.with_extension("kept"),
+    )
+}
+
+/// Item 10c: once the chosen files are complete the parts file goes; a rerun of the same
+/// download receives nothing, and `verify --only` still passes (and still finds damage).
+#[test]
+fn parts_file_goes_once_the_chosen_files_are_complete() {
+    let sv = Served::three("parts-go");
+    let (torrent, out) = (&sv.torrent, sv.out());
+    let (parts, kept) = state_files(&sv.t, &sv.out);
+
+    let (code, _, err) = sv.download(&["--only", "2"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        !parts.exists(),
+        "the parts file stays after the download: {err}"
+    );
+    assert!(
+        kept.exists(),
+        "no record of the chosen file's shared pieces"
+    );
+    let b = std::fs::read(sv.out.join("three/b.bin")).unwrap();
+    assert_eq!(b, payload(50 * KIB, 2));
+
+    let served = sv.seeder.blocks_served();
+    let (code, _, err) = sv.download(&["--only", "2"]);
+    assert_eq!(code, Some(0), "rerun: {err}");
+    assert_eq!(
+        sv.seeder.blocks_served(),
+        served,
+        "the rerun fetched again: {err}"
+    );
+    let summary = err.lines().last().unwrap_or("");
+    assert_eq!(
+        summary,
+        format!("50.0 KiB in {out}/three complete; uploaded 0 B"),
+        "{err}"
+    );
+    assert!(!parts.exists());
+
+    let limit = Duration::from_secs(20);
+    let (code, stdout, err) = run(&["verify", torrent, "-d", out, "--only", "2"], limit);
+    assert_eq!(code, Some(0), "verify --only 2: {stdout}{err}");
+    assert!(stdout.contains("b.bin (50.0 KiB): complete"), "{stdout}");
+    let (code, stdout, _) = run(&["verify", torrent, "-d", out], limit);
+    assert_eq!(code, Some(1), "a.bin and c.bin are not there: {stdout}");
+
+    // A changed byte of the chosen file is found, though its pieces are not whole.
+    let mut bad = b.clone();
+    bad[100] ^= 1;
+    std::fs::write(sv.out.join("three/b.bin"), &bad).unwrap();
+    let (code, stdout, _) = run(&["verify", torrent, "-d", out, "--only", "2"], limit);
+    assert_eq!(code, Some(1), "a damaged b.bin passed: {stdout}");
+}
+
+/// Item 10c: a selective download killed (-9) in the middle resumes, and its parts file
+/// still goes at the end.
+#[test]
+fn a_killed_selective_download_resumes_and_drops_its_parts() {
+    let (a, b, c) = (
+        payload(KIB * KIB + 5 * KIB, 11),
+        payload(2 * KIB * KIB, 12),
+        payload(KIB * KIB, 13),
+    );
+    let t = make_torrent(
+        &[("a.bin", &a), ("b.bin", &b), ("c.bin", &c)],
+        64 * KIB as u32,
+        "big3",
+        None,
+        true,
+    );
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("parts-kill");
+    let torrent = torrent_in(&t, dir.path(), "big3");
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let peer = seeder.addr().to_string();
+    let mut child = start(&[
+        "download",
+        &torrent,
+        "-o",
+        out_s,
+        "--peer",
+        &peer,
+        "--only",
+        "2",
+        "--download-limit",
+        "512K",
+        "-q",
+    ]);
+    // b.bin's 33 pieces are 132 blocks: kill after about a third of them.
+    assert!(
+        wait_until(Duration::from_secs(20), || seeder.blocks_served() >= 40),
+        "the download never got going"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let status = wait_child(&mut child, Duration::from_secs(10));
+    assert!(status.code().is_none(), "not killed: {status:?}");
+    let served = seeder.blocks_served();
+    assert!(
+        served < 130,
+        "the download finished before the kill ({served} blocks)"
+    );
+
+    let (code, _, err) = download(&torrent, out_s, &peer, &["--only", "2"]);
+    assert_eq!(code, Some(0), "{err}");
+    let good = err
+        .lines()
+        .find(|l| l.contains(" pieces"))
+        .and_then(|l| l.split(": ").last())
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<u32>().ok());
+    assert!(good.is_some_and(|n| n > 0), "nothing resumed: {err}");
+    assert!(
+        seeder.blocks_served() - served < 130,
+        "fetched it all again"
+    );
+    let (parts, _) = state_files(&t, &out);
+    assert!(!parts.exists());
+    assert_eq!(std::fs::read(out.join("big3/b.bin")).unwrap(), b);
+    let (code, stdout, _) = run(
+        &["verify", &torrent, "-d", out_s, "--only", "2"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(code, Some(0), "{stdout}");
 }

@@ -48,6 +48,10 @@ const SELECT_FLAGS: &str =
     --exclude GLOB        skip files whose path, a folder in it, or its name matches
                           GLOB (* matches any run of characters, / included; ? one
                           character): e.g. dir, dir/*, *.txt; repeatable
+                          (pieces shared with other files are fetched whole; their
+                          other bytes are kept in DIR/.strand until the chosen files
+                          are complete, then dropped: choosing more files later
+                          fetches those pieces again)
 ";
 
 /// The data folder of `seed` and `verify`.

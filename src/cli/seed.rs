@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 
 use strand::session::SeedPolicy;
-use strand::storage::{check, FileMap};
+use strand::storage::{check, parts, FileMap};
 
 use super::args::{
     cores, existing_folder, finish, folder, load_torrent, seed_policy, torrent_arg, Files,
@@ -28,7 +28,7 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let meta = load_torrent(&torrent, peer.quiet)?;
     existing_folder(&data_dir)?;
     // Files not in the folder (a selective download's) are not fetched: the others are
-    // seeded, their shared pieces read from the parts file.
+    // seeded, their shared pieces read from the parts file or the `.kept` records.
     let present: Vec<bool> = meta
         .files
         .iter()
@@ -71,6 +71,17 @@ pub(crate) fn seed(mut args: pico_args::Arguments) -> Result<(), Failure> {
         data_dir.display()
     );
     if have.count() == 0 && pieces > 0 {
+        let kept = parts::kept(&data_dir, &meta, &map, &chosen, &have);
+        if selective && kept.count() > 0 {
+            return Err(Failure::error(format!(
+                "{} holds {} of the torrent's {} files ({}), but no whole piece to seed: \
+                 each piece of them is shared with a file that is not there; {fetch_first}",
+                data_dir.display(),
+                here.len(),
+                listed.len(),
+                names()
+            )));
+        }
         return Err(Failure::error(format!(
             "{} holds none of the torrent's data (looked for {}); {fetch_first}",
             data_dir.display(),

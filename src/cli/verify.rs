@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use strand::bitfield::Bitfield;
 use strand::storage::layout::Layout;
-use strand::storage::{check, FileMap};
+use strand::storage::{check, parts, FileMap};
 
 use super::args::{
     cores, existing_folder, finish, folder, load_torrent, quiet, torrent_arg, FolderFlag, Selection,
@@ -41,6 +41,10 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         line.draw(u64::from(done), u64::from(total));
     })?;
     line.clear();
+    // Pieces a finished selective download no longer holds whole: each chosen file's
+    // bytes of them, hashed against the record made when the parts file was removed.
+    let good = parts::confirmed(&data_dir, &meta, &map);
+    let kept = parts::kept(&data_dir, &meta, &map, &chosen, &have);
     let layout = Layout::new(&meta.files);
     let g = meta.geometry;
     let mut incomplete = 0;
@@ -57,7 +61,7 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
             wanted.set(p);
         }
         let missing: u64 = pieces
-            .filter(|&p| !have.has(p))
+            .filter(|&p| !have.has(p) && !good.contains(&(p, i)))
             .map(|p| {
                 let piece = g.piece_offset(p)..g.piece_offset(p) + u64::from(g.piece_size(p));
                 piece.end.min(range.end) - piece.start.max(range.start)
@@ -77,10 +81,19 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
         );
     }
     let on_disk = wanted.iter().filter(|&p| have.has(p)).count();
+    let kept_here = wanted.iter().filter(|&p| kept.has(p)).count();
+    let more = match kept_here {
+        0 => String::new(),
+        n => format!(", {n} more kept for the chosen files alone"),
+    };
+    let mut shown = have.clone();
+    for p in kept.iter() {
+        shown.set(p);
+    }
     say!(
-        "pieces: {on_disk} of {} on disk ▕{}▏",
+        "pieces: {on_disk} of {} on disk{more} ▕{}▏",
         wanted.count(),
-        piece_map(&have, &wanted, MAP_CELLS)
+        piece_map(&shown, &wanted, MAP_CELLS)
     );
     let count = chosen.iter().filter(|&&c| c).count();
     let files = if count == meta.listed_files().count() {

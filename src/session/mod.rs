@@ -53,7 +53,7 @@ use crate::rng::Rng;
 use crate::storage::layout::Layout;
 use crate::storage::padding::Padding;
 use crate::storage::writer::{self, ResumeSetup};
-use crate::storage::{resume, FileMap, StorageError};
+use crate::storage::{parts, resume, FileMap, StorageError};
 use crate::{hasher, tracker};
 
 mod api;
@@ -99,6 +99,9 @@ pub fn download(
     let mut session = Session::start(meta, opts)?;
     let result = session.run(progress);
     session.shut_down();
+    if result.is_ok() {
+        session.drop_parts();
+    }
     result
 }
 
@@ -195,7 +198,9 @@ impl Session {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),
         };
-        let store = PieceStore::selective(geometry, chosen_bytes(&meta, &chosen), on_disk);
+        // Pieces a finished selective download left partly on disk (see `storage::parts`).
+        let kept = parts::kept(&opts.output_dir, &meta, &map, &chosen, &on_disk);
+        let store = PieceStore::selective(geometry, chosen_bytes(&meta, &chosen), on_disk, &kept);
 
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let (hash_tx, hash_rx) = crossbeam_channel::unbounded();
@@ -621,7 +626,23 @@ impl Session {
         }
     }
 
-    /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
+    /// After a selective download whose chosen files are complete (and the writer has
+    /// ended): the parts file goes. A failure only leaves it there.
+    fn drop_parts(&self) {
+        if self.opts.chosen.is_none() || !self.store.is_complete() {
+            return;
+        }
+        let root = &self.opts.output_dir;
+        match parts::drop_parts(root, &self.meta, &self.files, self.store.on_disk()) {
+            Ok(Some(whole)) => debug!(
+                "parts file removed; {} pieces stay whole on disk",
+                whole.count()
+            ),
+            Ok(None) => {}
+            Err(e) => warn!("{e}; the parts file stays"),
+        }
+    }
+
     /// Hangs up on every peer, tells the trackers we stopped, and waits for the workers.
     fn shut_down(&mut self) {
         for (key, addr) in self

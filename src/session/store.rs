@@ -41,6 +41,10 @@ pub(super) enum PieceState {
     Writing,
     /// Verified and on disk: served to peers, never fetched again.
     OnDisk,
+    /// Verified once, but only the chosen files' bytes are on disk: a finished selective
+    /// download dropped the rest with its parts file. Done for the chosen files, so never
+    /// fetched; not whole, so never served nor announced.
+    Kept,
 }
 
 /// A piece being assembled from blocks.
@@ -86,7 +90,7 @@ pub(super) struct PieceStore {
     on_disk: Bitfield,
     /// Bytes of the chosen files.
     wanted_bytes: u64,
-    /// Bytes of the chosen files in pieces on disk.
+    /// Bytes of the chosen files in pieces on disk (or kept).
     verified_bytes: u64,
     /// Wanted pieces not on disk yet.
     wanted_missing: u32,
@@ -112,16 +116,17 @@ impl PieceStore {
                 }
             })
             .collect();
-        PieceStore::selective(geometry, chosen_bytes, on_disk)
+        PieceStore::selective(geometry, chosen_bytes, on_disk, &Bitfield::new(0))
     }
 
     /// A store for chosen files holding `chosen_bytes[p]` bytes of piece `p` (the pieces
-    /// with some are wanted): the pieces in `on_disk` are on disk, the other wanted ones are
-    /// to fetch.
+    /// with some are wanted): the pieces in `on_disk` are on disk, the wanted ones in `kept`
+    /// are [`PieceState::Kept`], the other wanted ones are to fetch.
     pub(super) fn selective(
         geometry: Geometry,
         chosen_bytes: Vec<u32>,
         on_disk: Bitfield,
+        kept: &Bitfield,
     ) -> PieceStore {
         let mut states = Vec::with_capacity(geometry.piece_count() as usize);
         let mut wanted = Bitfield::new(geometry.piece_count());
@@ -138,6 +143,10 @@ impl PieceStore {
                     PieceState::OnDisk
                 }
                 (true, false) => PieceState::OnDisk,
+                (false, true) if kept.has(piece) => {
+                    verified_bytes += bytes;
+                    PieceState::Kept
+                }
                 (false, true) => {
                     wanted_missing += 1;
                     PieceState::Wanted
@@ -170,11 +179,11 @@ impl PieceStore {
         &self.wanted
     }
 
-    /// The pieces the picker must never pick: on disk, or not wanted.
+    /// The pieces the picker must never pick: on disk, kept, or not wanted.
     pub(super) fn not_to_fetch(&self) -> Bitfield {
         let mut skip = self.on_disk.clone();
-        for piece in 0..self.geometry.piece_count() {
-            if !self.wanted.has(piece) {
+        for (piece, state) in (0..).zip(&self.states) {
+            if !self.wanted.has(piece) || matches!(state, PieceState::Kept) {
                 skip.set(piece);
             }
         }
@@ -350,6 +359,10 @@ impl PieceStore {
                 "piece {piece}"
             );
             assert_eq!(wanted, self.chosen_bytes[piece as usize] > 0);
+            assert!(
+                wanted || !matches!(state, PieceState::Kept),
+                "piece {piece}"
+            );
             match state {
                 PieceState::Assembling(b) => {
                     assert_eq!(b.data.len(), size);
@@ -361,12 +374,12 @@ impl PieceStore {
                     pipeline += 1;
                 }
                 PieceState::Writing => pipeline += 1,
-                PieceState::OnDisk if wanted => {
+                PieceState::OnDisk | PieceState::Kept if wanted => {
                     verified += u64::from(self.chosen_bytes[piece as usize]);
                 }
                 _ => {}
             }
-            if wanted && !matches!(state, PieceState::OnDisk) {
+            if wanted && !matches!(state, PieceState::OnDisk | PieceState::Kept) {
                 missing += 1;
             }
             // Blame is kept only while a good copy is still to come.
@@ -519,14 +532,15 @@ mod tests {
     }
 
     /// Random blocks, hash verdicts and writes in random order; `check` after every step.
-    /// Every wanted piece must end on disk, and nothing else change state.
+    /// Every wanted piece must end on disk (or stay kept), and nothing else change state.
     #[test]
     fn random_lives_keep_every_invariant() {
         for seed in 0..20 {
             let mut rng = Rng::seeded(seed);
             let g = Geometry::new(u64::from(23 * 3 * BLOCK_LEN + 777), 3 * BLOCK_LEN);
             let n = g.piece_count();
-            let (mut wanted, mut on_disk) = (Bitfield::new(n), Bitfield::new(n));
+            let (mut wanted, mut on_disk, mut kept) =
+                (Bitfield::new(n), Bitfield::new(n), Bitfield::new(n));
             let mut chosen_bytes = vec![0; n as usize];
             for p in 0..n {
                 if rng.below(4) != 0 {
@@ -535,9 +549,11 @@ mod tests {
                 }
                 if rng.below(5) == 0 {
                     on_disk.set(p);
+                } else if rng.below(5) == 0 {
+                    kept.set(p);
                 }
             }
-            let mut s = PieceStore::selective(g, chosen_bytes, on_disk.clone());
+            let mut s = PieceStore::selective(g, chosen_bytes, on_disk.clone(), &kept);
             s.check();
             // Blocks of each piece received so far (what the picker would know).
             let mut received: Vec<Vec<bool>> = (0..n)
@@ -588,7 +604,12 @@ mod tests {
             }
             assert!(hashing.is_empty() && writing.is_empty());
             for p in 0..n {
-                assert_eq!(s.on_disk().has(p), wanted.has(p) || on_disk.has(p));
+                let kept = wanted.has(p) && kept.has(p) && !on_disk.has(p);
+                assert_eq!(
+                    s.on_disk().has(p),
+                    (wanted.has(p) && !kept) || on_disk.has(p)
+                );
+                assert_eq!(matches!(s.state(p), PieceState::Kept), kept);
             }
         }
     }

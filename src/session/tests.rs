@@ -108,7 +108,7 @@ impl Harness {
         } else {
             Bitfield::new(g.piece_count())
         };
-        let store = PieceStore::selective(g, chosen_bytes(&meta, &chosen), had);
+        let store = PieceStore::selective(g, chosen_bytes(&meta, &chosen), had, &Bitfield::new(0));
         let (hash_tx, hash_jobs) = crossbeam_channel::unbounded();
         let workers = Workers {
             hash_jobs: Some(hash_tx),

@@ -2,7 +2,9 @@
 //!
 //! The writer thread saves it (it is the only thread that knows what is on disk): every
 //! [`SAVE_INTERVAL`] while pieces arrive, after a failed write and on exit, each time after
-//! flushing the data it names to disk, atomically (temp file, fsync, rename). The command line
+//! flushing the data it names to disk, atomically (temp file, fsync, rename). Once more after
+//! the writer has ended, the main thread saves it when a finished selective download drops
+//! its parts file ([`super::parts::drop_parts`]). The command line
 //! reads it once at start ([`startup`]), before the session begins, and trusts it only when
 //! every data file still has the size and modification time recorded beside the pieces;
 //! otherwise the data is hashed again. A half-written piece is therefore never trusted: it was
@@ -136,7 +138,9 @@ fn overwrite(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn save_atomically(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| StorageError::new("create folder", dir, e))?;
-    let tmp = path.with_extension("resume.tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
     let mut f = OpenOptions::new()
         .write(true)
         .create(true)
