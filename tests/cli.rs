@@ -170,6 +170,9 @@ fn verify_and_widen_after_a_selective_download() {
         "every piece (two blocks each) is fetched: none was whole on disk"
     );
     assert_output_matches(&t, std::path::Path::new(out));
+    // Every file is at its own path now: no parts file and no record of one stay behind.
+    let (parts, kept) = state_files(&t, std::path::Path::new(out));
+    assert!(!parts.exists() && !kept.exists(), "strand's leftovers stay");
 }
 
 /// An HTTP tracker on 127.0.0.1 that accepts every connection; it answers announces with no
@@ -935,6 +938,13 @@ fn a_bare_info_hash_is_a_magnet_link() {
     let (code, stdout, err) = run(&["info", &hex], Duration::from_secs(10));
     assert_eq!(code, Some(0), "{err}");
     assert!(stdout.contains(&format!("Info hash:    {hex}")), "{stdout}");
+    let v2 = "ab".repeat(32);
+    let (code, _, err) = run(&["info", &v2], Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err,
+        "strand: v2 (btmh) magnet links are not supported yet\n"
+    );
     let dir = TempDir::new("bare-out");
     let out = dir.path().join("out");
     let upper = hex.to_uppercase();
@@ -1049,6 +1059,10 @@ fn parts_file_goes_once_the_chosen_files_are_complete() {
     let served = sv.seeder.blocks_served();
     let (code, _, err) = sv.download(&["--only", "2"]);
     assert_eq!(code, Some(0), "rerun: {err}");
+    assert!(
+        err.contains("0 of 4 pieces already on disk, 2 more kept for the chosen files"),
+        "{err}"
+    );
     assert_eq!(
         sv.seeder.blocks_served(),
         served,

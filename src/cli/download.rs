@@ -83,14 +83,20 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     line.clear();
     if !peer.quiet {
         let pieces = meta.geometry.piece_count();
+        // Pieces a finished selective download no longer holds whole (the session finds
+        // them too, and fetches none of them).
+        let more = match parts::kept(&output_dir, &meta, &map, &chosen, &have).count() {
+            0 => String::new(),
+            n => format!(", {n} more kept for the chosen files"),
+        };
         match found {
             Found::Fresh => {}
             Found::Resumed => note!(
-                "resuming: {} of {pieces} pieces already on disk",
+                "resuming: {} of {pieces} pieces already on disk{more}",
                 have.count()
             ),
             Found::Checked(why) => note!(
-                "checked the data on disk ({why}): {} of {pieces} pieces good",
+                "checked the data on disk ({why}): {} of {pieces} pieces good{more}",
                 have.count()
             ),
         }

@@ -99,7 +99,10 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let files = if count == meta.listed_files().count() {
         format!("all {count} files")
     } else {
-        format!("the {count} chosen files")
+        format!(
+            "the {count} chosen file{}",
+            if count == 1 { "" } else { "s" }
+        )
     };
     if incomplete == 0 {
         say!("{files} complete");

@@ -626,20 +626,22 @@ impl Session {
         }
     }
 
-    /// After a selective download whose chosen files are complete (and the writer has
-    /// ended): the parts file goes. A failure only leaves it there.
+    /// Once the chosen files are complete (and the writer has ended): a selective
+    /// download's parts file goes, and with every file chosen, its `.kept` records too. A
+    /// failure only leaves them there.
     fn drop_parts(&self) {
-        if self.opts.chosen.is_none() || !self.store.is_complete() {
+        if !self.store.is_complete() {
             return;
         }
         let root = &self.opts.output_dir;
-        match parts::drop_parts(root, &self.meta, &self.files, self.store.on_disk()) {
-            Ok(Some(whole)) => debug!(
-                "parts file removed; {} pieces stay whole on disk",
-                whole.count()
-            ),
-            Ok(None) => {}
-            Err(e) => warn!("{e}; the parts file stays"),
+        let dropped = match self.opts.chosen {
+            None => parts::forget(root, &self.meta.info_hash),
+            Some(_) => {
+                parts::drop_parts(root, &self.meta, &self.files, self.store.on_disk()).map(|_| ())
+            }
+        };
+        if let Err(e) = dropped {
+            warn!("{e}; strand's parts file stays");
         }
     }
 

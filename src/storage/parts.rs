@@ -8,7 +8,8 @@
 //!   partial on disk"); [`confirmed`] and [`kept`] hash those bytes again later, so that a
 //!   rerun, `verify` and `seed` count a chosen file complete from its own bytes, and never
 //!   fetch such a piece again for it. A newly chosen file has no record: its shared pieces
-//!   are fetched again.
+//!   are fetched again;
+//! - once every file is chosen and complete, [`forget`] removes what is left of both.
 //!
 //! Runs on the main thread, before a session starts and after it ends (no other thread
 //! touches the files then).
@@ -253,6 +254,20 @@ pub fn drop_parts(
     let bytes = resume::encode(&meta.info_hash, &whole, &stamps);
     resume::save(&resume::path(root, &meta.info_hash), &bytes)?;
     Ok(Some(whole))
+}
+
+/// Once every file of the torrent is chosen and complete, each at its own path: the parts
+/// file and the `.kept` records have nothing left to say, and go (missing ones are fine).
+pub fn forget(root: &Path, info_hash: &[u8; 20]) -> Result<(), StorageError> {
+    for path in [parts_path(root, info_hash), kept_path(root, info_hash)] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != ErrorKind::NotFound => {
+                return Err(StorageError::new("remove", &path, e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
