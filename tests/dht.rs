@@ -304,7 +304,7 @@ fn status_kb(field: &str) -> u64 {
 #[test]
 #[ignore = "a figure, not a check"]
 fn figures_memory_of_a_node_holding_its_caps() {
-    use strand::dht::krpc::{Kind, Message, Query};
+    use strand::dht::krpc::{AnnouncedPort, Kind, Message, Query};
     use strand::limits as caps;
     let before = status_kb("RssAnon:");
     let node = start(120, None, None);
@@ -363,8 +363,10 @@ fn figures_memory_of_a_node_holding_its_caps() {
             let h = (i as u32 % 10) * 50 + k;
             let q = Query::AnnouncePeer {
                 info_hash: hash(h),
-                port: 6000 + i as u16,
-                implied_port: false,
+                port: AnnouncedPort {
+                    port: 6000 + i as u16,
+                    implied: false,
+                },
                 token: token.clone(),
             };
             s.send_to(&query(k as u16 + 1, q), target).unwrap();

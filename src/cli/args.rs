@@ -113,6 +113,14 @@ where
     value.ok_or_else(|| Failure::usage(missing))
 }
 
+/// The path given with `keys` (one flag, or its short and long spellings), if given.
+pub(crate) fn path(
+    args: &mut pico_args::Arguments,
+    keys: impl Into<pico_args::Keys>,
+) -> Result<Option<PathBuf>, Failure> {
+    args.opt_value_from_str(keys).map_err(usage_err)
+}
+
 /// Which spelling of the folder flag a command documents: `-o, --output` (`download`) or
 /// `-d, --data` (`seed`, `verify`). Every command accepts the other as an alias.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -127,12 +135,8 @@ pub(crate) fn folder(
     args: &mut pico_args::Arguments,
     canonical: FolderFlag,
 ) -> Result<PathBuf, Failure> {
-    let output: Option<PathBuf> = args
-        .opt_value_from_str(["-o", "--output"])
-        .map_err(usage_err)?;
-    let data: Option<PathBuf> = args
-        .opt_value_from_str(["-d", "--data"])
-        .map_err(usage_err)?;
+    let output = path(args, ["-o", "--output"])?;
+    let data = path(args, ["-d", "--data"])?;
     let flag = match canonical {
         FolderFlag::Output => "-o",
         FolderFlag::Data => "-d",

@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use strand::create::CreateOptions;
 use strand::metainfo::Metainfo;
 
-use super::args::{cores, finish, free_arg, quiet, value};
+use super::args::{cores, finish, free_arg, path, quiet, value};
 use super::errors::{note, usage_err, Failure};
 use super::progress::TaskLine;
 use super::units::parse_size;
@@ -19,9 +19,7 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let trackers: Vec<String> = args
         .values_from_str(["-t", "--tracker"])
         .map_err(usage_err)?;
-    let output: Option<PathBuf> = args
-        .opt_value_from_str(["-o", "--output"])
-        .map_err(usage_err)?;
+    let output = path(&mut args, ["-o", "--output"])?;
     let piece_length = value(
         &mut args,
         "--piece-length",

@@ -5,7 +5,7 @@
 //! then runs the session.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use strand::dht::Dht;
 use strand::magnet;
@@ -16,11 +16,11 @@ use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
 use super::args::{
-    cores, finish, folder, load_torrent, seed_policy, source_arg, Files, FolderFlag, Selection,
-    SessionArgs,
+    cores, finish, folder, load_torrent, path, seed_policy, source_arg, Files, FolderFlag,
+    Selection, SessionArgs,
 };
 use super::disk::{refuse_foreign, Created};
-use super::errors::{note, usage_err, Failure};
+use super::errors::{note, Failure};
 use super::progress::{paint, TaskLine};
 use super::run::run_session;
 use super::units::size;
@@ -32,9 +32,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let overwrite = args.contains("--overwrite");
     let preallocate = args.contains("--preallocate");
     let sequential = args.contains("--sequential");
-    let save_torrent: Option<PathBuf> = args
-        .opt_value_from_str("--save-torrent")
-        .map_err(usage_err)?;
+    let save_torrent = path(&mut args, "--save-torrent")?;
     let seed = seed_policy(&mut args)?;
     let mut peer = SessionArgs::parse(&mut args)?;
     peer.flow.sequential = sequential;

@@ -82,13 +82,32 @@ pub enum Query {
     AnnouncePeer {
         /// The torrent.
         info_hash: NodeId,
-        /// The TCP port to store (ignored when `implied_port`).
-        port: u16,
-        /// Store the UDP source port instead of `port`.
-        implied_port: bool,
+        /// Where the sender takes peers.
+        port: AnnouncedPort,
         /// The token from our earlier `get_peers` reply.
         token: Vec<u8>,
     },
+}
+
+/// The port an `announce_peer` asks to store: `port`, or with BEP 5's `implied_port` the UDP
+/// source port of the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnouncedPort {
+    /// The TCP port (ignored when `implied`; 0 when an implied announce sent none).
+    pub port: u16,
+    /// `implied_port`: store the UDP source port instead of `port`.
+    pub implied: bool,
+}
+
+impl AnnouncedPort {
+    /// The port to store for a query from `source`.
+    pub fn of(self, source: SocketAddr) -> u16 {
+        if self.implied {
+            source.port()
+        } else {
+            self.port
+        }
+    }
 }
 
 /// A response's fields; which ones appear depends on the query it answers.
@@ -196,8 +215,10 @@ fn decode_query(value: &Value<'_>) -> Result<Kind, (&'static str, i64)> {
                 .ok_or(bad("announce_peer without a token"))?;
             Query::AnnouncePeer {
                 info_hash,
-                port,
-                implied_port,
+                port: AnnouncedPort {
+                    port,
+                    implied: implied_port,
+                },
                 token: token.to_vec(),
             }
         }
@@ -466,13 +487,12 @@ fn encode_query(tid: &[u8], id: &NodeId, query: &Query) -> Vec<u8> {
         Query::AnnouncePeer {
             info_hash,
             port,
-            implied_port,
             token,
         } => {
             args.push((b"info_hash", Value::Bytes(&info_hash.0)));
-            args.push((b"port", Value::Int(i64::from(*port))));
+            args.push((b"port", Value::Int(i64::from(port.port))));
             args.push((b"token", Value::Bytes(token)));
-            if *implied_port {
+            if port.implied {
                 args.push((b"implied_port", Value::Int(1)));
             }
             b"announce_peer"
@@ -527,8 +547,10 @@ mod tests {
                 NodeId(*b"abcdefghij0123456789"),
                 Query::AnnouncePeer {
                     info_hash: NodeId(*b"mnopqrstuvwxyz123456"),
-                    port: 6881,
-                    implied_port: true,
+                    port: AnnouncedPort {
+                        port: 6881,
+                        implied: true,
+                    },
                     token: b"aoeusnth".to_vec(),
                 },
             ),
@@ -562,8 +584,10 @@ mod tests {
             },
             Query::AnnouncePeer {
                 info_hash: id(4),
-                port: 51413,
-                implied_port: false,
+                port: AnnouncedPort {
+                    port: 51413,
+                    implied: false,
+                },
                 token: vec![1, 2],
             },
         ] {
@@ -656,7 +680,7 @@ mod tests {
             Kind::Query(
                 _,
                 Query::AnnouncePeer {
-                    implied_port: true,
+                    port: AnnouncedPort { implied: true, .. },
                     ..
                 }
             )

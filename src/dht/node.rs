@@ -12,7 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::dht::id::{NodeId, NodeInfo};
-use crate::dht::krpc::{self, Kind, Message, Query, Response, Want, ERROR_PROTOCOL};
+use crate::dht::krpc::{self, AnnouncedPort, Kind, Message, Query, Response, Want, ERROR_PROTOCOL};
 use crate::dht::lookup::Lookup;
 use crate::dht::routing::{Advice, RoutingTable, K};
 use crate::dht::store::PeerStore;
@@ -372,13 +372,15 @@ impl Node {
         );
         if let LookupKind::GetPeers { announce } = running.kind {
             if let Some(port) = announce {
-                let implied_port = port == self.config.port;
+                let announced = AnnouncedPort {
+                    port,
+                    implied: port == self.config.port,
+                };
                 for (node, token) in lookup.closest_with_tokens() {
                     log::debug!("announce {target:?} on port {port} to {}", node.addr);
                     let query = Query::AnnouncePeer {
                         info_hash: target,
-                        port,
-                        implied_port,
+                        port: announced,
                         token,
                     };
                     self.query(node.addr, query, Purpose::Announce, now);
@@ -489,7 +491,6 @@ impl Node {
             Query::AnnouncePeer {
                 info_hash,
                 port,
-                implied_port,
                 token,
             } => {
                 if !self.tokens.check(from.ip(), &token, now) {
@@ -500,7 +501,7 @@ impl Node {
                     self.out.push(Output::Send(from, error.encode()));
                     return;
                 }
-                let port = if implied_port { from.port() } else { port };
+                let port = port.of(from);
                 log::debug!("{from} announced {info_hash:?} on port {port}");
                 self.store
                     .add(info_hash, SocketAddr::new(from.ip(), port), now);

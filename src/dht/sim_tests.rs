@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::dht::id::NodeId;
-use crate::dht::krpc::{self, Kind, Message, Query};
+use crate::dht::krpc::{self, AnnouncedPort, Kind, Message, Query};
 use crate::dht::node::{Node, NodeConfig, Output};
 use crate::dht::store::PEER_TTL;
 use crate::dht::tokens::ROTATE_EVERY;
@@ -240,8 +240,10 @@ fn an_expired_token_is_refused() {
     let token = r.token.expect("no token");
     let announce = |token: Vec<u8>| Query::AnnouncePeer {
         info_hash: hash(2),
-        port: 9000,
-        implied_port: false,
+        port: AnnouncedPort {
+            port: 9000,
+            implied: false,
+        },
         token,
     };
     assert!(matches!(
@@ -300,8 +302,10 @@ fn implied_port_stores_the_source_port() {
         .unwrap();
     let announce = Query::AnnouncePeer {
         info_hash: hash(3),
-        port: 1,
-        implied_port: true,
+        port: AnnouncedPort {
+            port: 1,
+            implied: true,
+        },
         token,
     };
     responses(&mut node, client, 9, announce, t0);

@@ -216,24 +216,72 @@ impl fmt::Display for TrackerError {
 
 impl std::error::Error for TrackerError {}
 
-/// Announces `req` to the tracker at `url`, blocking until about `deadline` at most.
+/// How long an exchange with a tracker may wait: until a deadline at the latest, and, when
+/// the caller gave one, until its `interrupted` says true (asked every 100 ms at most while
+/// waiting; the exchange then ends with [`TrackerError::Interrupted`]).
+pub struct Until<'a> {
+    deadline: Instant,
+    interrupted: Option<&'a mut dyn FnMut() -> bool>,
+}
+
+impl<'a> Until<'a> {
+    /// Until `deadline`, uninterrupted.
+    pub fn at(deadline: Instant) -> Until<'a> {
+        Until {
+            deadline,
+            interrupted: None,
+        }
+    }
+
+    /// The same wait, also ended when `interrupted` says true.
+    pub fn or_when(self, interrupted: &'a mut dyn FnMut() -> bool) -> Until<'a> {
+        Until {
+            interrupted: Some(interrupted),
+            ..self
+        }
+    }
+
+    /// The latest time to give up.
+    pub(crate) fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Whether the caller wants the wait to end now.
+    pub(crate) fn interrupted(&mut self) -> bool {
+        self.interrupted
+            .as_mut()
+            .is_some_and(|interrupted| interrupted())
+    }
+
+    /// The same wait, ending at `deadline` if that comes first.
+    pub(crate) fn sooner(&mut self, deadline: Instant) -> Until<'_> {
+        let interrupted: Option<&mut dyn FnMut() -> bool> = match &mut self.interrupted {
+            Some(interrupted) => Some(&mut **interrupted),
+            None => None,
+        };
+        Until {
+            deadline: deadline.min(self.deadline),
+            interrupted,
+        }
+    }
+}
+
+/// Announces `req` to the tracker at `url`, waiting as long as `until` allows at most.
 ///
 /// `http://` and `https://` URLs go to [`http::announce`] (also capped at
 /// [`ANNOUNCE_TIMEOUT`]) on a thread of their own, so that the wait can be cut short;
 /// `udp://` URLs to `udp`'s [`udp::Client::announce`], which keeps its connection ids in
-/// `udp`. Both ask `interrupted` every 100 ms at most while they wait. Anything else is
-/// [`TrackerError::UnsupportedScheme`].
+/// `udp`. Anything else is [`TrackerError::UnsupportedScheme`].
 pub fn announce(
     url: &str,
     req: &AnnounceRequest,
-    deadline: Instant,
     udp: &mut udp::Client,
-    interrupted: &mut dyn FnMut() -> bool,
+    until: Until,
 ) -> Result<AnnounceResponse, TrackerError> {
     let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
     match scheme.as_deref() {
-        Some("http") | Some("https") => http_announce(url, req, deadline, interrupted),
-        Some("udp") => udp.announce(url, req, deadline, interrupted),
+        Some("http") | Some("https") => http_announce(url, req, until),
+        Some("udp") => udp.announce(url, req, until),
         _ => Err(TrackerError::UnsupportedScheme {
             url: url.to_string(),
         }),
@@ -241,16 +289,16 @@ pub fn announce(
 }
 
 /// An HTTP announce on a thread named `tracker-http`, which owns the connection and sends its
-/// one result over a channel of one. The caller waits until `deadline`, asking `interrupted`
-/// every [`INTERRUPT_POLL`]; when it gives up first, the thread is left to end at its own
-/// timeout (at most [`ANNOUNCE_TIMEOUT`]) and its result is dropped.
+/// one result over a channel of one. The caller waits as long as `until` allows, asking
+/// whether it is interrupted every [`INTERRUPT_POLL`]; when it gives up first, the thread is
+/// left to end at its own timeout (at most [`ANNOUNCE_TIMEOUT`]) and its result is dropped.
 fn http_announce(
     url: &str,
     req: &AnnounceRequest,
-    deadline: Instant,
-    interrupted: &mut dyn FnMut() -> bool,
+    mut until: Until,
 ) -> Result<AnnounceResponse, TrackerError> {
-    let timeout = deadline
+    let timeout = until
+        .deadline()
         .saturating_duration_since(Instant::now())
         .min(ANNOUNCE_TIMEOUT);
     let (tx, rx) = crossbeam_channel::bounded(1);
@@ -268,7 +316,7 @@ fn http_announce(
         let wait = end.saturating_duration_since(Instant::now());
         match rx.recv_timeout(wait.min(INTERRUPT_POLL)) {
             Ok(result) => return result,
-            Err(RecvTimeoutError::Timeout) if interrupted() => {
+            Err(RecvTimeoutError::Timeout) if until.interrupted() => {
                 return Err(TrackerError::Interrupted {
                     url: url.to_string(),
                 })
@@ -612,7 +660,7 @@ impl TrackerThread {
         }
     }
 
-    /// Announces to `url`, giving up at `deadline` or when a stop arrives (UDP only).
+    /// Announces to `url`, giving up at `deadline` or when a stop arrives.
     fn announce_to(
         &mut self,
         url: &str,
@@ -620,7 +668,8 @@ impl TrackerThread {
         deadline: Instant,
     ) -> Result<AnnounceResponse, TrackerError> {
         let TrackerThread { udp, inbox, .. } = self;
-        announce(url, req, deadline, udp, &mut || inbox.stop_requested())
+        let stop_requested = &mut || inbox.stop_requested();
+        announce(url, req, udp, Until::at(deadline).or_when(stop_requested))
     }
 
     /// Tries the trackers in tier order until one answers, and reports the outcome.
@@ -725,7 +774,7 @@ impl TrackerThread {
                 log::info!("tracker {url}: no time left to say `stopped`");
                 continue;
             }
-            if let Err(error) = announce(&url, req, deadline, &mut self.udp, &mut || false) {
+            if let Err(error) = announce(&url, req, &mut self.udp, Until::at(deadline)) {
                 log::info!("{error}");
             }
         }
@@ -817,9 +866,8 @@ mod tests {
         announce(
             url,
             &request(),
-            deadline,
             &mut udp::Client::new(),
-            &mut || false,
+            Until::at(deadline),
         )
     }
 
@@ -1171,9 +1219,7 @@ mod tests {
         let deadline = Instant::now() + WAIT;
         let url = server.udp_announce_url();
         let mut client = udp::Client::new();
-        client
-            .announce(&url, &other, deadline, &mut || false)
-            .unwrap();
+        client.announce(&url, &other, Until::at(deadline)).unwrap();
         let (events, events_rx) = crossbeam_channel::unbounded();
         let started = Instant::now();
         let (cmd, handle) = spawn(config(vec![vec![url.clone()]]), events);
@@ -1190,9 +1236,7 @@ mod tests {
         assert!(cmd.send(TrackerCommand::Stop).is_ok());
         join_within(handle, WAIT);
         // `stopped` removed us: the other peer now sees nobody.
-        let reply = client
-            .announce(&url, &other, deadline, &mut || false)
-            .unwrap();
+        let reply = client.announce(&url, &other, Until::at(deadline)).unwrap();
         assert!(reply.peers.is_empty(), "{:?}", reply.peers);
         assert_eq!(reply.counts.incomplete, Some(1));
         server.stop();

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use super::udp_wire::{Request, Response, ScrapeCounts, MAX_DATAGRAM, MAX_SCRAPE_HASHES};
-use super::{AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError};
+use super::{AnnounceRequest, AnnounceResponse, SwarmCounts, TrackerError, Until};
 use crate::rng::Rng;
 
 /// How long a client may use a connection id (BEP 15: one minute).
@@ -113,18 +113,16 @@ impl Client {
     /// Announces `req` to the UDP tracker at `url` (`udp://host:port[/path]`).
     ///
     /// The host's addresses (IPv4 and IPv6, as the resolver orders them) are tried in turn,
-    /// each with a fair share of the time left; each retransmits on the BEP 15 schedule
-    /// ([`retransmit_timeout`]) until `deadline`. `interrupted` is asked every 100 ms while
-    /// waiting; when it says true the announce ends with [`TrackerError::Interrupted`].
-    /// Name resolution itself is not bounded by `deadline`.
+    /// each with a fair share of the time `until` leaves; each retransmits on the BEP 15
+    /// schedule ([`retransmit_timeout`]) until its share is spent. Name resolution itself is
+    /// not bounded by `until`.
     pub fn announce(
         &mut self,
         url: &str,
         req: &AnnounceRequest,
-        deadline: Instant,
-        interrupted: &mut dyn FnMut() -> bool,
+        until: Until,
     ) -> Result<AnnounceResponse, TrackerError> {
-        match self.exchange(url, &Want::Announce(req.clone()), deadline, interrupted)? {
+        match self.exchange(url, &Want::Announce(req.clone()), until)? {
             Response::Announce {
                 interval,
                 leechers,
@@ -147,14 +145,13 @@ impl Client {
     }
 
     /// Scrapes up to [`MAX_SCRAPE_HASHES`] torrents from the UDP tracker at `url`; the counts
-    /// come back in the order of `info_hashes`. Same addresses, schedule and deadline as
+    /// come back in the order of `info_hashes`. Same addresses, schedule and wait as
     /// [`Client::announce`].
     pub fn scrape(
         &mut self,
         url: &str,
         info_hashes: &[[u8; 20]],
-        deadline: Instant,
-        interrupted: &mut dyn FnMut() -> bool,
+        until: Until,
     ) -> Result<Vec<ScrapeCounts>, TrackerError> {
         let hashes: Vec<[u8; 20]> = info_hashes
             .iter()
@@ -162,7 +159,7 @@ impl Client {
             .copied()
             .collect();
         let wanted = hashes.len();
-        match self.exchange(url, &Want::Scrape(hashes), deadline, interrupted)? {
+        match self.exchange(url, &Want::Scrape(hashes), until)? {
             Response::Scrape { counts, .. } if counts.len() == wanted => Ok(counts),
             Response::Scrape { counts, .. } => Err(TrackerError::Malformed {
                 url: url.to_string(),
@@ -177,8 +174,7 @@ impl Client {
         &mut self,
         url: &str,
         want: &Want,
-        deadline: Instant,
-        interrupted: &mut dyn FnMut() -> bool,
+        mut until: Until,
     ) -> Result<Response, TrackerError> {
         let transport = |reason: String| TrackerError::Transport {
             url: url.to_string(),
@@ -192,7 +188,7 @@ impl Client {
             .collect();
         let mut last_error = transport(format!("{authority} has no address"));
         for (i, addr) in addrs.iter().enumerate() {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = until.deadline().saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
             }
@@ -201,9 +197,8 @@ impl Client {
                 url,
                 addr: *addr,
                 want,
-                deadline: Instant::now() + share,
             };
-            match self.exchange_with(attempt, interrupted) {
+            match self.exchange_with(attempt, until.sooner(Instant::now() + share)) {
                 Ok(response) => return Ok(response),
                 Err(error @ (TrackerError::Failure { .. } | TrackerError::Interrupted { .. })) => {
                     return Err(error)
@@ -215,12 +210,8 @@ impl Client {
     }
 
     /// Connect (unless a connection id for the attempt's address is fresh) and send the
-    /// request, retransmitting on the BEP 15 schedule until the attempt's deadline.
-    fn exchange_with(
-        &mut self,
-        attempt: Attempt,
-        interrupted: &mut dyn FnMut() -> bool,
-    ) -> Result<Response, TrackerError> {
+    /// request, retransmitting on the BEP 15 schedule as long as `until` allows.
+    fn exchange_with(&mut self, attempt: Attempt, until: Until) -> Result<Response, TrackerError> {
         let addr = attempt.addr;
         if let Entry::Vacant(slot) = self.connections.entry(addr) {
             let local = match attempt.want {
@@ -236,7 +227,7 @@ impl Client {
                 .map_err(|e| attempt.io_error("cannot reach", e))?;
             slot.insert(Connection { socket, id: None });
         }
-        let result = self.transact(attempt, interrupted);
+        let result = self.transact(attempt, until);
         if result.is_err() {
             // Start afresh next time: a new socket, a new connection id.
             self.connections.remove(&addr);
@@ -245,17 +236,9 @@ impl Client {
     }
 
     /// The exchange proper, on the socket kept for the attempt's address.
-    fn transact(
-        &mut self,
-        attempt: Attempt,
-        interrupted: &mut dyn FnMut() -> bool,
-    ) -> Result<Response, TrackerError> {
-        let Attempt {
-            url,
-            addr,
-            want,
-            deadline,
-        } = attempt;
+    fn transact(&mut self, attempt: Attempt, mut until: Until) -> Result<Response, TrackerError> {
+        let Attempt { url, addr, want } = attempt;
+        let deadline = until.deadline();
         let io_error = |what: &str, error: io::Error| attempt.io_error(what, error);
         let started = Instant::now();
         let mut timeouts = 0u32;
@@ -294,7 +277,7 @@ impl Client {
             let wait_until = deadline.min(now + retransmit_timeout(timeouts));
             let heard = loop {
                 let left = wait_until.saturating_duration_since(Instant::now());
-                if interrupted() {
+                if until.interrupted() {
                     return Err(TrackerError::Interrupted {
                         url: url.to_string(),
                     });
@@ -381,7 +364,7 @@ fn unexpected(url: &str, reply: &Response) -> TrackerError {
     }
 }
 
-/// One exchange with one of a tracker's addresses: what to ask, where, and until when.
+/// One exchange with one of a tracker's addresses: what to ask, and where.
 #[derive(Clone, Copy)]
 struct Attempt<'a> {
     /// The tracker's URL, as errors name it.
@@ -389,7 +372,6 @@ struct Attempt<'a> {
     /// The address of the tracker's host being tried.
     addr: SocketAddr,
     want: &'a Want,
-    deadline: Instant,
 }
 
 impl Attempt<'_> {
@@ -509,7 +491,7 @@ mod tests {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(600);
         let error = client
-            .announce(&url, &request(), deadline, &mut || false)
+            .announce(&url, &request(), Until::at(deadline))
             .unwrap_err();
         let elapsed = started.elapsed();
         assert!(matches!(error, TrackerError::Transport { .. }), "{error:?}");
@@ -535,8 +517,7 @@ mod tests {
             .announce(
                 &closed,
                 &request(),
-                started + Duration::from_secs(10),
-                &mut || false,
+                Until::at(started + Duration::from_secs(10)),
             )
             .unwrap_err();
         assert!(matches!(error, TrackerError::Transport { .. }), "{error:?}");
@@ -549,17 +530,12 @@ mod tests {
         let url = format!("udp://{}", silent.local_addr().unwrap());
         let started = Instant::now();
         let mut polls = 0;
-        let error = Client::new()
-            .announce(
-                &url,
-                &request(),
-                started + Duration::from_secs(30),
-                &mut || {
-                    polls += 1;
-                    polls > 3
-                },
-            )
-            .unwrap_err();
+        let interrupted = &mut || {
+            polls += 1;
+            polls > 3
+        };
+        let until = Until::at(started + Duration::from_secs(30)).or_when(interrupted);
+        let error = Client::new().announce(&url, &request(), until).unwrap_err();
         assert!(
             matches!(error, TrackerError::Interrupted { .. }),
             "{error:?}"
@@ -627,7 +603,7 @@ mod tests {
         let mut client = Client::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         for _ in 0..2 {
-            let reply = client.announce(&url, &request(), deadline, &mut || false);
+            let reply = client.announce(&url, &request(), Until::at(deadline));
             assert!(reply.is_ok(), "{reply:?}");
         }
         let seen = script.join().unwrap();

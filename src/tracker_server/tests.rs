@@ -10,7 +10,9 @@ use super::*;
 use crate::bencode::{self, Value};
 use crate::messages::Totals;
 use crate::tracker::udp_wire::{self as udp, Request};
-use crate::tracker::{udp as udp_client, AnnounceEvent, AnnounceRequest, Announcer, SwarmCounts};
+use crate::tracker::{
+    udp as udp_client, AnnounceEvent, AnnounceRequest, Announcer, SwarmCounts, Until,
+};
 
 const HASH: [u8; 20] = *b"\x00\x01 +%&=?/\xfe\xffhashbytes";
 
@@ -482,7 +484,7 @@ fn udp_and_http_share_one_swarm_and_scrape_works() {
     let mut client = udp_client::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let reply = client
-        .announce(&url, &announce_request(2, 7002), deadline, &mut || false)
+        .announce(&url, &announce_request(2, 7002), Until::at(deadline))
         .unwrap();
     assert_eq!(reply.peers, vec![SocketAddr::from(([127, 0, 0, 1], 7001))]);
     assert_eq!(
@@ -494,7 +496,7 @@ fn udp_and_http_share_one_swarm_and_scrape_works() {
     );
     let unknown = [3u8; 20];
     let counts = client
-        .scrape(&url, &[unknown, HASH], deadline, &mut || false)
+        .scrape(&url, &[unknown, HASH], Until::at(deadline))
         .unwrap();
     assert_eq!(counts[0], udp::ScrapeCounts::default());
     assert_eq!((counts[1].seeders, counts[1].leechers), (1, 1));
@@ -517,8 +519,7 @@ fn udp_over_ipv6_returns_18_byte_peers() {
         .announce(
             &url,
             &announce_request(2, 7002),
-            Instant::now() + Duration::from_secs(10),
-            &mut || false,
+            Until::at(Instant::now() + Duration::from_secs(10)),
         )
         .unwrap();
     assert_eq!(
