@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::strand_peer::StrandPeer;
@@ -114,4 +115,32 @@ fn require_refuses_a_plaintext_handshake() {
         "the seeder answered a plaintext handshake"
     );
     let _ = seeder.stop();
+}
+
+/// A `prefer` leecher whose MSE exchange a peer refused, and which then reached it in
+/// plaintext, dials it in plaintext directly from then on: the plaintext-only seeder, which
+/// hangs up after six blocks on each connection, sees one unreadable handshake (our DH key),
+/// however many times strand comes back.
+#[test]
+fn prefer_redials_a_peer_that_needed_plaintext_in_plaintext() {
+    let t = torrent(6);
+    let seeder = TestSeeder::start(&t, Behaviour::CloseEachAfterBlocks(6));
+    let dir = TempDir::new("enc-memory");
+    let leecher =
+        StrandPeer::leecher_encrypted(&t, dir.path(), vec![seeder.addr()], Encryption::Prefer);
+    let summary = leecher.wait(LIMIT).expect("the leecher finished");
+    assert_eq!(summary.bytes, t.data.len() as u64);
+    assert_output_matches(&t, dir.path());
+    let unreadable = seeder.stats.bad_handshakes.load(Ordering::SeqCst);
+    eprintln!(
+        "{} connections, {} handshakes, {unreadable} unreadable",
+        seeder.connections(),
+        seeder.handshakes()
+    );
+    assert!(
+        seeder.handshakes() >= 3,
+        "strand came back only {} times",
+        seeder.handshakes()
+    );
+    assert_eq!(unreadable, 1, "strand tried MSE on the peer again");
 }

@@ -622,6 +622,9 @@ pub enum Behaviour {
     /// Closes the connection once it has served this many blocks (counted over the seeder's
     /// lifetime) and from then on closes every new connection at once.
     DisconnectAfterBlocks(u64),
+    /// Closes each connection once it has served this many blocks on it; every new
+    /// connection is served again.
+    CloseEachAfterBlocks(u64),
     /// Serves blocks of these pieces with a flipped byte, so the pieces fail their hash.
     CorruptPieces(Vec<u32>),
     /// Serves the first block of this piece corrupted the first time only (a transient
@@ -999,6 +1002,7 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
     }
 
     let mut unchoked = false;
+    let mut served_here = 0;
     loop {
         let mut len = [0u8; 4];
         read_full(s, &mut len, stop, IDLE_LIMIT)?;
@@ -1063,11 +1067,14 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
                 // Counted before the write, so a client that has the block sees the count.
                 let served = ctx.stats.blocks_served.fetch_add(1, Ordering::SeqCst) + 1;
                 s.write_all(&frame(7, &body))?;
-                if let Behaviour::DisconnectAfterBlocks(limit) = ctx.behaviour {
-                    if served >= limit {
+                served_here += 1;
+                match ctx.behaviour {
+                    Behaviour::DisconnectAfterBlocks(limit) if served >= limit => {
                         ctx.exhausted.store(true, Ordering::SeqCst);
                         return Ok(());
                     }
+                    Behaviour::CloseEachAfterBlocks(limit) if served_here >= limit => return Ok(()),
+                    _ => {}
                 }
             }
             6 => {
