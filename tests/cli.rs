@@ -1091,75 +1091,133 @@ fn parts_file_goes_once_the_chosen_files_are_complete() {
     assert_eq!(code, Some(1), "a damaged b.bin passed: {stdout}");
 }
 
+/// A download of file 2 (b.bin, 2 MiB) of a three-file torrent over 64 KiB pieces, killed
+/// (-9) about a third of the way: its seeder, folders, and the blocks served by then.
+struct Killed {
+    t: TestTorrent,
+    b: Vec<u8>,
+    seeder: TestSeeder,
+    _dir: TempDir,
+    torrent: String,
+    out: std::path::PathBuf,
+    peer: String,
+    served: u64,
+}
+
+impl Killed {
+    fn start(tag: &str, extra: &[&str]) -> Killed {
+        let (a, b, c) = (
+            payload(KIB * KIB + 5 * KIB, 11),
+            payload(2 * KIB * KIB, 12),
+            payload(KIB * KIB, 13),
+        );
+        let t = make_torrent(
+            &[("a.bin", &a), ("b.bin", &b), ("c.bin", &c)],
+            64 * KIB as u32,
+            "big3",
+            None,
+            true,
+        );
+        let seeder = TestSeeder::start(&t, Behaviour::Honest);
+        let dir = TempDir::new(tag);
+        let torrent = torrent_in(&t, dir.path(), "big3");
+        let out = dir.path().join("out");
+        let peer = seeder.addr().to_string();
+        let flags = ["--only", "2", "--download-limit", "512K", "-q"];
+        let base = [
+            "download",
+            &torrent,
+            "-o",
+            out.to_str().unwrap(),
+            "--peer",
+            &peer,
+        ];
+        let mut child = start(&[&base[..], &flags, extra].concat());
+        // b.bin's 33 pieces are 132 blocks: kill after about a third of them.
+        assert!(
+            wait_until(Duration::from_secs(20), || seeder.blocks_served() >= 40),
+            "the download never got going"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        child.kill().unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(10));
+        assert!(status.code().is_none(), "not killed: {status:?}");
+        let served = seeder.blocks_served();
+        assert!(
+            served < 130,
+            "the download finished before the kill ({served} blocks)"
+        );
+        Killed {
+            t,
+            b,
+            seeder,
+            _dir: dir,
+            torrent,
+            out,
+            peer,
+            served,
+        }
+    }
+}
+
+/// N of "resuming: N of M pieces …" or "checked the data on disk (…): N of M pieces good".
+fn good_pieces(stderr: &str) -> Option<u32> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains(" of ") && l.contains(" pieces"))?;
+    line.split(": ").last()?.split(' ').next()?.parse().ok()
+}
+
 /// Item 10c: a selective download killed (-9) in the middle resumes, and its parts file
 /// still goes at the end.
 #[test]
 fn a_killed_selective_download_resumes_and_drops_its_parts() {
-    let (a, b, c) = (
-        payload(KIB * KIB + 5 * KIB, 11),
-        payload(2 * KIB * KIB, 12),
-        payload(KIB * KIB, 13),
-    );
-    let t = make_torrent(
-        &[("a.bin", &a), ("b.bin", &b), ("c.bin", &c)],
-        64 * KIB as u32,
-        "big3",
-        None,
-        true,
-    );
-    let seeder = TestSeeder::start(&t, Behaviour::Honest);
-    let dir = TempDir::new("parts-kill");
-    let torrent = torrent_in(&t, dir.path(), "big3");
-    let out = dir.path().join("out");
-    let out_s = out.to_str().unwrap();
-    let peer = seeder.addr().to_string();
-    let mut child = start(&[
-        "download",
-        &torrent,
-        "-o",
-        out_s,
-        "--peer",
-        &peer,
-        "--only",
-        "2",
-        "--download-limit",
-        "512K",
-        "-q",
-    ]);
-    // b.bin's 33 pieces are 132 blocks: kill after about a third of them.
-    assert!(
-        wait_until(Duration::from_secs(20), || seeder.blocks_served() >= 40),
-        "the download never got going"
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    child.kill().unwrap();
-    let status = wait_child(&mut child, Duration::from_secs(10));
-    assert!(status.code().is_none(), "not killed: {status:?}");
-    let served = seeder.blocks_served();
-    assert!(
-        served < 130,
-        "the download finished before the kill ({served} blocks)"
-    );
-
-    let (code, _, err) = download(&torrent, out_s, &peer, &["--only", "2"]);
+    let k = Killed::start("parts-kill", &[]);
+    let (t, b, seeder, served) = (&k.t, &k.b, &k.seeder, k.served);
+    let (torrent, out, out_s, peer) = (&k.torrent, &k.out, k.out.to_str().unwrap(), &k.peer);
+    let (code, _, err) = download(torrent, out_s, peer, &["--only", "2"]);
     assert_eq!(code, Some(0), "{err}");
-    let good = err
-        .lines()
-        .find(|l| l.contains(" pieces"))
-        .and_then(|l| l.split(": ").last())
-        .and_then(|l| l.split(' ').next())
-        .and_then(|n| n.parse::<u32>().ok());
-    assert!(good.is_some_and(|n| n > 0), "nothing resumed: {err}");
+    assert!(
+        good_pieces(&err).is_some_and(|n| n > 0),
+        "nothing resumed: {err}"
+    );
     assert!(
         seeder.blocks_served() - served < 130,
         "fetched it all again"
     );
-    let (parts, _) = state_files(&t, &out);
+    let (parts, _) = state_files(t, out);
     assert!(!parts.exists());
-    assert_eq!(std::fs::read(out.join("big3/b.bin")).unwrap(), b);
+    assert_eq!(&std::fs::read(out.join("big3/b.bin")).unwrap(), b);
     let (code, stdout, _) = run(
-        &["verify", &torrent, "-d", out_s, "--only", "2"],
+        &["verify", torrent, "-d", out_s, "--only", "2"],
         Duration::from_secs(20),
     );
     assert_eq!(code, Some(0), "{stdout}");
+}
+
+/// Item 2 after 10c: widening a selective download that did not finish (its parts file is
+/// still there) starts the newly chosen file from the bytes kept for it, and once every
+/// file is complete no parts file or record stays.
+#[test]
+fn widening_an_unfinished_selective_download_keeps_its_shared_pieces() {
+    // In order from b.bin's first piece, which it shares with a.bin.
+    let k = Killed::start("parts-widen", &["--sequential"]);
+    let out_s = k.out.to_str().unwrap();
+    let (parts, kept) = state_files(&k.t, &k.out);
+    assert!(
+        parts.exists(),
+        "an unfinished download keeps its parts file"
+    );
+    let (code, _, err) = download(&k.torrent, out_s, &k.peer, &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("1 newly chosen files start from the pieces kept in .strand"),
+        "{err}"
+    );
+    assert!(
+        good_pieces(&err).is_some_and(|n| n > 0),
+        "nothing kept: {err}"
+    );
+    assert_output_matches(&k.t, &k.out);
+    assert!(!parts.exists() && !kept.exists(), "strand's leftovers stay");
 }

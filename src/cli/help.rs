@@ -210,7 +210,8 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             "strand create — make a torrent of a file or folder\n\n",
             "USAGE:\n    strand create PATH -t URL [OPTIONS]\n\nOPTIONS:\n",
             CREATE_FLAGS,
-            "\n",
+            "\nThe torrent records its creation date and `created by: strand VERSION`,\n",
+            "as mktorrent's and transmission-create's do.\n\n",
             GENERAL,
         ],
         "info" => &[
