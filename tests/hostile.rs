@@ -552,10 +552,10 @@ fn fast_have_all_without_the_fast_bit() {
 }
 
 #[test]
-fn fast_have_all_after_a_bitfield() {
+fn fast_have_none_after_a_bitfield() {
     dropped_before_completion(
-        "have all after a bitfield",
-        Behaviour::FastHaveAllAfterBitfield,
+        "have none after a bitfield",
+        Behaviour::FastHaveNoneAfterBitfield,
         42,
     );
 }

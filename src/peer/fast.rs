@@ -69,10 +69,16 @@ pub(crate) fn allowed_fast_set(
 /// One connection's checks of what the peer sends, as BEP 6 asks of a strict client:
 /// - the five Fast messages (`suggest`, `have all`, `have none`, `reject`, `allowed fast`)
 ///   only when both handshakes set the Fast bit;
-/// - `have all` and `have none` only as the peer's first message, like a bitfield (keep-alives
-///   and BEP 10 extension messages, the extension handshake among them, may come first);
+/// - `have none` only as the peer's first message, like a bitfield (keep-alives and BEP 10
+///   extension messages, the extension handshake among them, may come first);
 /// - their piece indexes within the torrent, and a `reject` naming a block that could have
 ///   been requested.
+///
+/// A late `have all` is accepted, as a late bitfield is: aria2 (1.36, in its `checkHave`)
+/// sends one to a Fast peer in place of twenty or more `have`s once it has every piece, so
+/// refusing it would drop every aria2 that finishes while connected to us (seen in the
+/// interop matrix). It only adds pieces. A late `have none` could only take pieces away,
+/// which no message may do, so it stays an error.
 #[derive(Debug, Clone)]
 pub(crate) struct FastRules {
     fast: bool,
@@ -110,9 +116,7 @@ impl FastRules {
         }
         let pieces = self.geometry.piece_count();
         match msg {
-            Message::HaveAll | Message::HaveNone if !opening => {
-                Err(format!("{msg} after other messages"))
-            }
+            Message::HaveNone if !opening => Err(format!("{msg} after other messages")),
             Message::Suggest(piece) | Message::AllowedFast(piece) if *piece >= pieces => {
                 Err(format!("{msg} of a torrent of {pieces} pieces"))
             }
@@ -209,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn have_all_and_have_none_come_first_or_not_at_all() {
+    fn have_none_comes_first_or_not_at_all_and_have_all_whenever() {
         let mut r = rules(true);
         let ext = Message::Extended {
             id: 0,
@@ -217,7 +221,7 @@ mod tests {
         };
         assert_eq!(r.check(&Message::KeepAlive), Ok(()));
         assert_eq!(r.check(&ext), Ok(()));
-        assert_eq!(r.check(&Message::HaveAll), Ok(()));
+        assert_eq!(r.check(&Message::HaveNone), Ok(()));
         assert_eq!(
             r.check(&Message::HaveNone),
             Err("have-none after other messages".into())
@@ -227,11 +231,14 @@ mod tests {
             Message::Have(1),
             Message::AllowedFast(1),
             Message::Unchoke,
+            Message::HaveAll,
         ] {
             let mut r = rules(true);
             assert_eq!(r.check(&first), Ok(()));
-            let err = r.check(&Message::HaveAll).unwrap_err();
-            assert_eq!(err, "have-all after other messages");
+            let err = r.check(&Message::HaveNone).unwrap_err();
+            assert_eq!(err, "have-none after other messages");
+            // aria2 sends `have all` once it has every piece, whatever came before.
+            assert_eq!(r.check(&Message::HaveAll), Ok(()));
         }
     }
 

@@ -669,8 +669,8 @@ pub enum Behaviour {
     /// Does not set the Fast bit, yet sends `have all` instead of a bitfield; then behaves
     /// honestly.
     HaveAllWithoutBit,
-    /// Sets the Fast bit, sends a bitfield and then `have all`; then behaves honestly.
-    FastHaveAllAfterBitfield,
+    /// Sets the Fast bit, sends a bitfield and then `have none`; then behaves honestly.
+    FastHaveNoneAfterBitfield,
 }
 
 impl Behaviour {
@@ -680,7 +680,7 @@ impl Behaviour {
             self,
             Behaviour::FastHaveAll
                 | Behaviour::FastRejectUnasked
-                | Behaviour::FastHaveAllAfterBitfield
+                | Behaviour::FastHaveNoneAfterBitfield
         )
     }
 
@@ -957,10 +957,7 @@ fn serve_peer_inner(s: &mut TcpStream, ctx: &SeedCtx) -> io::Result<()> {
             block[8..].copy_from_slice(&BLOCK.min(t.piece_size(0)).to_be_bytes());
             s.write_all(&frame(0x10, &block))?;
         }
-        Behaviour::FastHaveAllAfterBitfield => {
-            s.write_all(&frame(0x0E, &[]))?;
-            ctx.stats.have_alls_sent.fetch_add(1, Ordering::SeqCst);
-        }
+        Behaviour::FastHaveNoneAfterBitfield => s.write_all(&frame(0x0F, &[]))?,
         _ => {}
     }
     match ctx.behaviour {
