@@ -21,7 +21,7 @@ use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, warn};
@@ -206,16 +206,17 @@ fn run(setup: &WebSeedSetup, commands: &Receiver<Command>) -> String {
                 if !emit(PeerEvent::Choked) {
                     return "session gone".into();
                 }
-                match commands.recv_timeout(wait) {
-                    Ok(Command::Disconnect) | Err(RecvTimeoutError::Disconnected) => {
-                        return "disconnected by the session".into()
-                    }
-                    Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                }
-                // Requests sent before our choke arrived are void; drop them too.
-                while let Ok(cmd) = commands.try_recv() {
-                    if cmd == Command::Disconnect {
-                        return "disconnected by the session".into();
+                // The whole wait, whatever the session sends meanwhile: requests sent before
+                // our choke arrived are void and dropped; only `Disconnect` ends it early.
+                let until = Instant::now() + wait;
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match commands.recv_timeout(left) {
+                        Ok(Command::Disconnect) | Err(RecvTimeoutError::Disconnected) => {
+                            return "disconnected by the session".into()
+                        }
+                        Ok(_) => {}
+                        Err(RecvTimeoutError::Timeout) => break,
                     }
                 }
                 if !emit(PeerEvent::Unchoked) {
