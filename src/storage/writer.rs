@@ -304,11 +304,10 @@ mod tests {
 
     #[test]
     fn flush_shares_spread_many_files_over_at_most_eight_threads() {
-        assert_eq!(flush_share(0), 1);
-        assert_eq!(flush_share(1), 1);
-        assert_eq!(flush_share(8), 1);
-        assert_eq!(flush_share(9), 2);
-        assert_eq!(flush_share(2000), 250);
+        // (files, how many one thread flushes)
+        for (count, share) in [(0, 1), (1, 1), (8, 1), (9, 2), (2000, 250)] {
+            assert_eq!(flush_share(count), share, "{count} files");
+        }
         for count in [1usize, 2, 7, 9, 100, 2000, 2001] {
             assert!(
                 count.div_ceil(flush_share(count)) <= FLUSH_THREADS,
