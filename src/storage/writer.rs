@@ -265,8 +265,10 @@ impl Writer {
     }
 
     /// Flushes the data written so far, then records it in the resume file. The data goes to
-    /// disk first, so the file never names a piece that a power cut could still lose. A
-    /// failure is a warning when `loud`, else only a debug message.
+    /// disk first, so the file never names a piece that a power cut could still lose: when a
+    /// flush fails, the resume file is left as it was (naming only data flushed before), and
+    /// the next save tries those files again. A failure is a warning when `loud`, else only a
+    /// debug message.
     fn save(&mut self, loud: bool) {
         let dirty: Vec<(&File, &Path)> = self
             .dirty
@@ -276,8 +278,16 @@ impl Writer {
                 Some((file, self.map.placements()[i].path.as_path()))
             })
             .collect();
-        for (path, e) in flush(&dirty) {
-            warn!("cannot flush {}: {e}", path.display());
+        let failed = flush(&dirty);
+        self.saved_at = Instant::now();
+        if !failed.is_empty() {
+            for (path, e) in failed {
+                warn!(
+                    "cannot flush {}: {e}; the resume file keeps its older state",
+                    path.display()
+                );
+            }
+            return;
         }
         self.dirty.clear();
         let paths = self.map.paths();
@@ -291,7 +301,6 @@ impl Writer {
             Err(e) if loud => warn!("{e}"),
             Err(e) => debug!("{e}"),
         }
-        self.saved_at = Instant::now();
     }
 }
 
@@ -349,6 +358,49 @@ mod tests {
         let mut expected = vec![dir.join("f3"), dir.join("f10"), dir.join("f17")];
         expected.sort();
         assert_eq!(failed, expected);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_failed_flush_leaves_the_resume_file_as_it_was() {
+        use std::os::fd::FromRawFd;
+        let dir = std::env::temp_dir().join(format!("strand-unflushed-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = vec![FileInfo::data(PathBuf::from("one.bin"), 1 << 20)];
+        let placements = vec![super::super::Placement {
+            path: dir.join("one.bin"),
+            base: 0,
+        }];
+        let map = FileMap::new(Geometry::new(1 << 20, 1 << 20), &files, placements);
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe() writes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: pipe() just opened both; each is owned once, here. fdatasync fails on the
+        // write end of a pipe (EINVAL), standing in for a disk that reports an error.
+        unsafe { drop(File::from_raw_fd(fds[0])) };
+        let unflushable = unsafe { File::from_raw_fd(fds[1]) };
+        let resume_path = dir.join("one.resume");
+        let mut have = Bitfield::new(1);
+        have.set(0);
+        let mut writer = Writer {
+            map: Arc::new(map),
+            handles: vec![Some(unflushable)],
+            dirty: vec![0],
+            resume: ResumeSetup {
+                path: resume_path.clone(),
+                info_hash: [3; 20],
+                have,
+            },
+            saved_at: Instant::now(),
+            unsaved: true,
+        };
+        writer.save(false);
+        assert!(
+            !resume_path.exists(),
+            "a resume file naming unflushed data was written"
+        );
+        assert_eq!(writer.dirty, vec![0], "the next save must flush it again");
+        assert!(writer.unsaved);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
