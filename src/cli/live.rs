@@ -49,8 +49,9 @@ pub(crate) fn piece_map(have: &Bitfield, wanted: &Bitfield, cells: usize) -> Str
 /// The live line for `p`, at most `width - 1` characters wide (the last column is left
 /// free so that the terminal never wraps). The fields are written in full when the line
 /// still has room for a map of [`MAP_MIN`] cells; else shorter (`105MiB/200MiB 52%`,
-/// `↓5.0MiB/s 0:19`), so that an 80-column terminal still shows the map; only a line too
-/// narrow even for those goes without it.
+/// `↓5.0MiB/s 0:19`), so that an 80-column terminal still shows the map; a line too
+/// narrow even for those goes without it, and one narrower still gets the shortest line
+/// that fits (`41% 1.2MiB/2.9MiB ↓300KiB/s`, down to `41%`).
 pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
     let room = width.saturating_sub(1);
     let full = fields(p, false);
@@ -58,7 +59,38 @@ pub(crate) fn render(name: &str, p: &Progress, width: usize) -> String {
     lay_out(name, p, &full, room, MAP_MIN)
         .or_else(|| lay_out(name, p, &short, room, MAP_MIN))
         .or_else(|| lay_out(name, p, &short, room, 0))
+        .or_else(|| {
+            shortest(p)
+                .into_iter()
+                .find(|line| line.chars().count() <= room)
+        })
         .unwrap_or_default()
+}
+
+/// The lines for a terminal too narrow for the fields, longest first: percent, bytes and
+/// download rate; percent and bytes; the percent alone (or `seeding`).
+fn shortest(p: &Progress) -> Vec<String> {
+    if p.verified_bytes >= p.total_bytes {
+        return vec![
+            format!("{} seeding", size_short(p.total_bytes)),
+            "seeding".to_string(),
+        ];
+    }
+    let percent = p.verified_bytes as f64 * 100.0 / p.total_bytes.max(1) as f64;
+    let percent = format!("{percent:.0}%");
+    let bytes = format!(
+        "{percent} {}/{}",
+        size_short(p.verified_bytes),
+        size_short(p.total_bytes)
+    );
+    let rate = if p.peers_connected == 0 {
+        "↓waiting".to_string()
+    } else if p.download_rate < STALLED_BELOW {
+        "↓stalled".to_string()
+    } else {
+        format!("↓{}/s", size_short(p.download_rate as u64))
+    };
+    vec![format!("{bytes} {rate}"), bytes, percent]
 }
 
 /// The line's fields but the name and the map: bytes done (or "seeding"), then the rates
@@ -310,6 +342,24 @@ mod tests {
             !render(name, &p, 40).contains('▕'),
             "no room for a map at 40"
         );
+    }
+
+    #[test]
+    fn a_narrow_terminal_still_gets_the_shortest_useful_line() {
+        let p = progress(1_258_291, 3_040_870, 300.0 * 1024.0);
+        let name = "a rather long torrent name that goes on and on.mkv";
+        let at_40 = render(name, &p, 40);
+        assert!(at_40.contains("41%"), "40 columns: {at_40:?}");
+        assert!(at_40.contains("1.2MiB/2.9MiB"), "40 columns: {at_40:?}");
+        assert!(at_40.contains("↓300KiB/s"), "40 columns: {at_40:?}");
+        assert!(render(name, &p, 30).contains("41%"), "30 columns");
+        assert_eq!(render(name, &p, 5), "41%");
+        for width in 5..200 {
+            assert!(!render(name, &p, width).is_empty(), "blank at {width}");
+        }
+        let mut seeding = progress(3 << 20, 3 << 20, 0.0);
+        seeding.peers_connected = 0;
+        assert!(render(name, &seeding, 12).contains("seeding"));
     }
 
     #[test]
