@@ -1221,3 +1221,42 @@ fn widening_an_unfinished_selective_download_keeps_its_shared_pieces() {
     assert_output_matches(&k.t, &k.out);
     assert!(!parts.exists() && !kept.exists(), "strand's leftovers stay");
 }
+
+/// User finding: `verify` calls a 0-byte file that is not on disk complete (after `rm` of
+/// it, or in an empty folder). A file that does not exist is missing, whatever its length.
+#[test]
+fn verify_calls_a_missing_empty_file_missing() {
+    let t = make_torrent(
+        &[("a.bin", &payload(40 * KIB, 4)), ("empty.txt", &[])],
+        32 * KIB as u32,
+        "withempty",
+        None,
+        true,
+    );
+    let dir = TempDir::new("verify-empty");
+    let torrent = torrent_in(&t, dir.path(), "withempty");
+    let out = dir.path().join("out");
+    for (path, data) in &t.files {
+        let file = out.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, data).unwrap();
+    }
+    let out_s = out.to_str().unwrap();
+    let limit = Duration::from_secs(20);
+    let (code, stdout, err) = run(&["verify", &torrent, "-d", out_s], limit);
+    assert_eq!(code, Some(0), "all there: {stdout}{err}");
+    std::fs::remove_file(out.join("withempty/empty.txt")).unwrap();
+    let (code, stdout, err) = run(&["verify", &torrent, "-d", out_s], limit);
+    assert_eq!(code, Some(1), "empty.txt removed: {stdout}{err}");
+    assert!(stdout.contains("empty.txt (0 B): missing"), "{stdout}");
+    let empty = dir.path().join("nothing");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, stdout, err) = run(&["verify", &torrent, "-d", empty.to_str().unwrap()], limit);
+    assert_eq!(code, Some(1), "empty folder: {stdout}{err}");
+    assert!(stdout.contains("empty.txt (0 B): missing"), "{stdout}");
+    assert!(
+        stdout.contains("2 of all 2 files incomplete")
+            || err.contains("2 of all 2 files incomplete"),
+        "{stdout}{err}"
+    );
+}

@@ -67,7 +67,11 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
                 piece.end.min(range.end) - piece.start.max(range.start)
             })
             .sum();
-        let state = if missing == 0 {
+        // A file not at its own path is missing, whatever its length or the parts file holds.
+        let state = if !at_home[i] {
+            incomplete += 1;
+            "missing".to_string()
+        } else if missing == 0 {
             "complete".to_string()
         } else {
             incomplete += 1;
