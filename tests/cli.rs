@@ -1260,3 +1260,54 @@ fn verify_calls_a_missing_empty_file_missing() {
         "{stdout}{err}"
     );
 }
+
+/// User finding: a torrent with no tracker, no `--peer` and `--no-dht` has no source of
+/// peers at all: it fails at once, in one line, instead of after the 60 s tracker timeout.
+#[test]
+fn no_source_of_peers_fails_at_once() {
+    let dir = TempDir::new("nosource");
+    let torrent = torrent_in(&three_files(), dir.path(), "three");
+    let out = dir.path().join("out");
+    let args = [
+        &["download", &torrent, "-o", out.to_str().unwrap()][..],
+        &LISTEN,
+    ]
+    .concat();
+    let started = Instant::now();
+    let (code, stdout, err) = run(&args, Duration::from_secs(90));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}: {err}",
+        started.elapsed()
+    );
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        vec![
+            "strand: no peers: the torrent names no tracker, no --peer was given and the DHT is off (--no-dht)"
+        ],
+        "{stdout}"
+    );
+}
+
+/// ...but with every piece already on disk there is nothing to fetch: no such error.
+#[test]
+fn no_source_of_peers_is_fine_when_nothing_is_missing() {
+    let t = three_files();
+    let dir = TempDir::new("nosource-done");
+    let torrent = torrent_in(&t, dir.path(), "three");
+    let out = dir.path().join("out");
+    for (path, data) in &t.files {
+        let file = out.join(path);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, data).unwrap();
+    }
+    let args = [
+        &["download", &torrent, "-o", out.to_str().unwrap()][..],
+        &LISTEN,
+    ]
+    .concat();
+    let (code, stdout, err) = run(&args, Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{stdout}{err}");
+    assert!(!err.contains("no peers"), "{err}");
+}

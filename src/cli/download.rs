@@ -7,11 +7,13 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use strand::bitfield::Bitfield;
 use strand::dht::Dht;
 use strand::magnet;
 use strand::metadata::{self, FetchRequest};
 use strand::metainfo::Metainfo;
 use strand::session;
+use strand::storage::layout::Layout;
 use strand::storage::resume::{self, Found};
 use strand::storage::{parts, FileMap, STATE_DIR};
 
@@ -79,6 +81,16 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
         &mut |done, total| line.draw(u64::from(done), u64::from(total)),
     )?;
     line.clear();
+    if no_source_of_peers(&meta, &peer) && !complete(&output_dir, &meta, &map, &chosen, &have) {
+        return Err(Failure::error(format!(
+            "no peers: the torrent names no tracker, no --peer was given and the DHT is off ({})",
+            if meta.private {
+                "a private torrent"
+            } else {
+                "--no-dht"
+            }
+        )));
+    }
     if !peer.quiet {
         let pieces = meta.geometry.piece_count();
         // Pieces a finished selective download no longer holds whole (the session finds
@@ -165,6 +177,32 @@ fn fetch_magnet(
         );
     }
     Ok((meta, magnet.select_only))
+}
+
+/// True when nothing can find peers: the torrent names no tracker, no `--peer` was given and
+/// the DHT is off (`--no-dht`, or a private torrent). Waiting for the tracker timeout would
+/// change nothing.
+fn no_source_of_peers(meta: &Metainfo, peer: &SessionArgs) -> bool {
+    meta.trackers.iter().all(Vec::is_empty)
+        && peer.peers.is_empty()
+        && (!peer.dht.enabled || meta.private)
+}
+
+/// True when every piece of the chosen files is on disk (whole, or kept for them alone):
+/// the session has nothing to fetch.
+fn complete(root: &Path, meta: &Metainfo, map: &FileMap, chosen: &[bool], have: &Bitfield) -> bool {
+    let layout = Layout::new(&meta.files);
+    let mut missing = meta
+        .listed_files()
+        .filter(|&(i, _)| chosen[i])
+        .flat_map(|(i, _)| layout.file_pieces(i, &meta.geometry))
+        .filter(|&p| !have.has(p))
+        .peekable();
+    if missing.peek().is_none() {
+        return true;
+    }
+    let kept = parts::kept(root, meta, map, chosen, have);
+    missing.all(|p| kept.has(p))
 }
 
 /// Warns of each tracker whose URL scheme strand cannot speak, and fails at once when no
