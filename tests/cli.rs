@@ -1311,3 +1311,83 @@ fn no_source_of_peers_is_fine_when_nothing_is_missing() {
     assert_eq!(code, Some(0), "{stdout}{err}");
     assert!(!err.contains("no peers"), "{err}");
 }
+
+/// User finding: `-q` is "every command", but `info -q` and `tracker -q` were refused and
+/// `verify -q` printed everything. Now every command takes it, and it means the same: no
+/// live line, no notes, no per-file listing; errors and the one-line result stay.
+#[test]
+fn quiet_is_taken_by_every_command_and_means_the_same() {
+    let t = three_files();
+    let seeder = TestSeeder::start(&t, Behaviour::Honest);
+    let dir = TempDir::new("quiet");
+    let torrent = torrent_in(&t, dir.path(), "three");
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let limit = Duration::from_secs(20);
+    let (code, stdout, err) = run(&["info", &torrent, "-q"], limit);
+    assert_eq!(code, Some(0), "info -q: {err}");
+    assert!(stdout.contains("Name:         three"), "{stdout}");
+    assert!(
+        !stdout.contains("a.bin"),
+        "info -q lists no files: {stdout}"
+    );
+    let made = dir.path().join("made.torrent");
+    let made_s = made.to_str().unwrap();
+    let (code, _, err) = run(
+        &[
+            "create",
+            &torrent,
+            "-t",
+            "http://127.0.0.1:1/a",
+            "-o",
+            made_s,
+            "-q",
+        ],
+        limit,
+    );
+    assert_eq!(code, Some(0), "create -q: {err}");
+    assert_eq!(
+        err,
+        format!("wrote {made_s}\n"),
+        "create -q: the one line stays"
+    );
+    let peer = seeder.addr().to_string();
+    let (code, _, err) = download(&torrent, out_s, &peer, &["-q"]);
+    assert_eq!(code, Some(0), "download -q: {err}");
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "download -q: the summary alone: {err}"
+    );
+    assert!(err.contains("120.0 KiB complete in"), "{err}");
+    let (code, stdout, err) = run(&["verify", &torrent, "-d", out_s, "-q"], limit);
+    assert_eq!(code, Some(0), "verify -q: {err}");
+    assert_eq!(stdout, "all 3 files complete\n", "verify -q: {err}");
+    std::fs::remove_file(out.join("three/b.bin")).unwrap();
+    let (code, stdout, err) = run(&["verify", &torrent, "-d", out_s, "-q"], limit);
+    assert_eq!(code, Some(1), "verify -q, b.bin gone: {stdout}");
+    assert_eq!(stdout, "", "verify -q, b.bin gone");
+    assert!(err.contains("3 of all 3 files incomplete"), "{err}");
+    let mut tracker = strand()
+        .args(["tracker", "--bind", "127.0.0.1", "--port", "0", "-q"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn_checked()
+        .expect("spawn strand tracker");
+    let stderr = tracker.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    let first = rx.recv_timeout(limit).unwrap_or_default();
+    let _ = tracker.kill();
+    let _ = tracker.wait();
+    assert!(first.contains("announce URLs"), "tracker -q: {first}");
+    let (_, help, _) = run(&["help"], limit);
+    assert!(
+        help.contains("-q, --quiet           no live line, no notes, no per-file listing"),
+        "{help}"
+    );
+}

@@ -77,9 +77,8 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
             ErrorKind::AlreadyExists => exists(&out),
             _ => Failure::error(format!("cannot write {}: {e}", out.display())),
         })?;
-    if !quiet {
-        note!("wrote {}", out.display());
-    }
+    // The one-line result: shown under `--quiet` too.
+    note!("wrote {}", out.display());
     Ok(())
 }
 

@@ -172,12 +172,11 @@ fn look_up(dht: &Dht, info_hash: [u8; 20], limit: Duration, quiet: bool) -> Resu
             Err(_) => break,
         }
     }
-    if !quiet {
-        eprintln!(
-            "{found} peers for {hex} in {:.2} s ({nodes} DHT nodes known)",
-            started.elapsed().as_secs_f64()
-        );
-    }
+    // The one-line result: shown under `--quiet` too.
+    eprintln!(
+        "{found} peers for {hex} in {:.2} s ({nodes} DHT nodes known)",
+        started.elapsed().as_secs_f64()
+    );
     if found == 0 && nodes == 0 {
         return Err(Failure::error(format!(
             "no DHT node answered within {:.0} s",

@@ -125,7 +125,8 @@ const TRACKER_FLAGS: &str =
 /// Flags of every command.
 const GENERAL: &str = "\
 GENERAL:
-    -q, --quiet           no progress line and no summary (every command)
+    -q, --quiet           no live line, no notes, no per-file listing; errors and the
+                          one-line result stay (every command)
     -h, --help            show this help
     -V, --version         show the version
 

@@ -8,17 +8,18 @@ use std::path::Path;
 use strand::magnet::{self, Magnet};
 use strand::metainfo::FileKind;
 
-use super::args::{finish, load_torrent, source_arg};
+use super::args::{finish, load_torrent, quiet, source_arg};
 use super::errors::{say, Failure};
 use super::units::size;
 
 pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
+    let quiet = quiet(&mut args);
     let source = source_arg(&mut args)?;
     finish(args)?;
     if source.starts_with("magnet:") {
-        return link_info(&magnet::parse(&source)?);
+        return link_info(&magnet::parse(&source)?, quiet);
     }
-    let meta = load_torrent(Path::new(&source), false)?;
+    let meta = load_torrent(Path::new(&source), quiet)?;
     let g = meta.geometry;
     let link = Magnet {
         info_hash: meta.info_hash,
@@ -67,6 +68,9 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
             say!("  {url}");
         }
     }
+    if quiet {
+        return Ok(());
+    }
     // Pad files (BEP 47) are left out: they are never on disk, and `--only` numbers the
     // files as listed here.
     let pads = meta.files.iter().filter(|f| f.is_padding()).count();
@@ -90,8 +94,9 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     Ok(())
 }
 
-/// What a magnet link names; the files and sizes come only with the metadata, from peers.
-fn link_info(m: &Magnet) -> Result<(), Failure> {
+/// What a magnet link names; the files and sizes come only with the metadata, from peers
+/// (said unless `quiet`).
+fn link_info(m: &Magnet, quiet: bool) -> Result<(), Failure> {
     let hex: String = m.info_hash.iter().map(|b| format!("{b:02x}")).collect();
     say!(
         "Name:         {}",
@@ -111,6 +116,8 @@ fn link_info(m: &Magnet) -> Result<(), Failure> {
             say!("  {peer}");
         }
     }
-    say!("Files:        not in a magnet link; `strand download` fetches them from peers");
+    if !quiet {
+        say!("Files:        not in a magnet link; `strand download` fetches them from peers");
+    }
     Ok(())
 }

@@ -88,9 +88,8 @@ fn run(
     });
     line.clear();
     let summary = result?;
-    if !quiet {
-        note!("{}", summary::line(&summary, cx));
-    }
+    // The one-line result: shown under `--quiet` too.
+    note!("{}", summary::line(&summary, cx));
     // Ctrl-C while seeding a complete download ends a success: seeding has no end of its
     // own, and every chosen piece is on disk.
     if summary.interrupted && summary.completed_after.is_none() {

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use strand::tracker_server::{self as server, ServerConfig};
 
-use super::args::{finish, parsed, value};
+use super::args::{finish, parsed, quiet, value};
 use super::errors::{note, Failure};
 
 pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
@@ -14,6 +14,8 @@ pub(crate) fn tracker(mut args: pico_args::Arguments) -> Result<(), Failure> {
         .unwrap_or(server::DEFAULT_PORT);
     let bind = value(&mut args, "--bind", "an IP address", parsed::<IpAddr>)?
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    // Taken as by every command; the one line below is the result, and stays.
+    quiet(&mut args);
     finish(args)?;
     let addr = SocketAddr::new(bind, port);
     let tracker = server::start(ServerConfig::new(addr))

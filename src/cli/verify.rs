@@ -77,12 +77,14 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
             incomplete += 1;
             format!("{:.1}% missing", missing as f64 * 100.0 / f.length as f64)
         };
-        say!(
-            "{:>4}. {} ({}): {state}",
-            n + 1,
-            f.path.display(),
-            size(f.length)
-        );
+        if !quiet {
+            say!(
+                "{:>4}. {} ({}): {state}",
+                n + 1,
+                f.path.display(),
+                size(f.length)
+            );
+        }
     }
     let on_disk = wanted.iter().filter(|&p| have.has(p)).count();
     let kept_here = wanted.iter().filter(|&p| kept.has(p)).count();
@@ -94,11 +96,13 @@ pub(crate) fn verify(mut args: pico_args::Arguments) -> Result<(), Failure> {
     for p in kept.iter() {
         shown.set(p);
     }
-    say!(
-        "pieces: {on_disk} of {} on disk{more} ▕{}▏",
-        wanted.count(),
-        piece_map(&shown, &wanted, MAP_CELLS)
-    );
+    if !quiet {
+        say!(
+            "pieces: {on_disk} of {} on disk{more} ▕{}▏",
+            wanted.count(),
+            piece_map(&shown, &wanted, MAP_CELLS)
+        );
+    }
     let count = chosen.iter().filter(|&&c| c).count();
     let files = if count == meta.listed_files().count() {
         format!("all {count} files")
