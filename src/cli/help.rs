@@ -140,7 +140,8 @@ RUST_LOG=strand=trace prints every wire message sent and received, per peer.
 A download run again with the same -o continues where it stopped: pieces recorded in the
 resume file (or found by hashing, when the files changed since) are not fetched again.
 Ctrl-C stops cleanly: the trackers hear `stopped`, the writer finishes, the summary is shown;
-a second Ctrl-C stops at once.
+a second Ctrl-C, half a second or more after the first, stops at once (one press that
+arrives twice, as under `timeout`, counts once).
 Exit status: 0 when every piece is verified and written (also when Ctrl-C stops the
 seeding after that), 1 on an error, 2 on bad usage, 130 when Ctrl-C stops a download
 before it is complete.

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 use strand::dht::Dht;
@@ -16,20 +17,32 @@ use super::live::LiveLine;
 use super::progress::paint;
 use super::summary;
 
+/// A second Ctrl-C counts only when it comes at least this long after the first: `timeout`
+/// (and some shells) send one Ctrl-C to the process as well as to its group, so that one press
+/// arrives twice within milliseconds.
+const SECOND_CTRL_C_AFTER: Duration = Duration::from_millis(500);
+
 /// A channel that receives a message when the user presses Ctrl-C. The session then stops
-/// cleanly (trackers hear `stopped`, the writer finishes); a second Ctrl-C ends the process at
-/// once, as a kill would (the next run checks the data again, so no verified piece is lost).
+/// cleanly (trackers hear `stopped`, the writer finishes); a second Ctrl-C, at least
+/// [`SECOND_CTRL_C_AFTER`] after the first, ends the process at once, as a kill would (the next
+/// run checks the data again, so no verified piece is lost).
 fn ctrl_c() -> Result<Receiver<()>, Failure> {
     let (tx, rx) = crossbeam_channel::bounded(1);
-    let mut pressed = false;
-    ctrlc::set_handler(move || {
-        if pressed {
-            paint("\r\x1b[2K");
+    let mut first: Option<Instant> = None;
+    let tty = std::io::stderr().is_terminal();
+    ctrlc::set_handler(move || match first {
+        None => {
+            first = Some(Instant::now());
+            let _ = tx.try_send(());
+        }
+        Some(at) if at.elapsed() >= SECOND_CTRL_C_AFTER => {
+            if tty {
+                paint("\r\x1b[2K");
+            }
             note!("strand: stopped at once by a second Ctrl-C");
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
-        pressed = true;
-        let _ = tx.try_send(());
+        Some(_) => {}
     })
     .map_err(|e| Failure::error(format!("cannot catch Ctrl-C: {e}")))?;
     Ok(rx)
