@@ -17,7 +17,10 @@ import statistics
 import subprocess
 
 GIB = 1 << 30
-TARGETS = dict(speed=1.25, cpu=0.8, rss_mib=48, scale_rss_mib=150)
+# Issue 16's goals: MB/s at least 1.25x the best other client; CPU s/GiB at most the lowest
+# other's (stretch: 0.8x of it); peak RSS at most the lowest other's. scale_rss_mib is
+# bench-scale's older absolute bound.
+TARGETS = dict(speed=1.25, cpu=1.0, cpu_stretch=0.8, rss=1.0, scale_rss_mib=150)
 
 
 def machine():
@@ -104,9 +107,12 @@ def payload_table(out, a, payload, enc, prs, clients):
         out.append("| strand / best other | ratio | target | met |")
         out.append("| --- | ---: | --- | --- |")
         out.append("| throughput vs %s | %.2f | >= %.2f | %s |" % (bs, r_speed, TARGETS["speed"], "yes" if r_speed >= TARGETS["speed"] else "**no**"))
-        out.append("| CPU s/GiB vs %s | %.2f | <= %.2f | %s |" % (bc, r_cpu, TARGETS["cpu"], "yes" if r_cpu <= TARGETS["cpu"] else "**no**"))
-        out.append("| peak RSS vs %s | %.2f (%.1f MiB) | <= %d MiB | %s |" % (
-            br, st["rss"] / others[br]["rss"], st["rss"], TARGETS["rss_mib"], "yes" if st["rss"] <= TARGETS["rss_mib"] else "**no**"))
+        r_rss = st["rss"] / others[br]["rss"]
+        out.append("| CPU s/GiB vs %s | %.2f | <= %.2f (stretch %.2f) | %s |" % (
+            bc, r_cpu, TARGETS["cpu"], TARGETS["cpu_stretch"],
+            ("yes, stretch too" if r_cpu <= TARGETS["cpu_stretch"] else "yes") if r_cpu <= TARGETS["cpu"] else "**no**"))
+        out.append("| peak RSS vs %s | %.2f (%.1f MiB against %.1f) | <= %.2f | %s |" % (
+            br, r_rss, st["rss"], others[br]["rss"], TARGETS["rss"], "yes" if r_rss <= TARGETS["rss"] else "**no**"))
     return stats
 
 
