@@ -93,7 +93,7 @@ leak_check
     printf 'mib\t%s\npieces\t%s\npeers\t%s\nbytes\t%s\nsecs\t%s\nuser\t%s\nsys\t%s\nmaxrss_kb\t%s\n' \
         "$SCALE_MIB" "$(( (BYTES + PIECE_LEN - 1) / PIECE_LEN ))" "$PEERS" "$BYTES" "$secs" "$user" "$sys" "$rss"
     printf 'max_threads\t%s\npeers_seen\t%s\nsample\t%s\nrate_kib\t%s\nseeder_cpu\t%s\n' "$max_threads" "$max_conns" "$SAMPLE" "$RATE_KIB" "$seeder_cpu"
-    printf 'command\tstrand download scale.torrent -o OUT --bind 127.0.0.1 --port 6881 --max-peers %s --peer 127.0.0.1:%s ... --peer 127.0.0.1:%s\n' \
+    printf 'command\tstrand download --no-dht scale.torrent -o OUT --bind 127.0.0.1 --port 6881 --max-peers %s --peer 127.0.0.1:%s ... --peer 127.0.0.1:%s\n' \
         "$((PEERS + 50))" "$PORT0" "$((PORT0 + PEERS - 1))"
 } >"$WORK/scale.tsv"
 python3 "$BENCH_DIR/report.py" scale "$WORK/scale.tsv" "$RESULTS"
