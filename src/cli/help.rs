@@ -48,7 +48,11 @@ const SELECT_FLAGS: &str =
     --exclude GLOB        skip files whose path, a folder in it, or its name matches
                           GLOB (* matches any run of characters, / included; ? one
                           character): e.g. dir, dir/*, *.txt; repeatable
-                          (pieces shared with other files are fetched whole; their
+";
+
+/// What `download` does with the pieces a selection shares with other files.
+const SHARED_PIECES: &str =
+    "                          (pieces shared with other files are fetched whole; their
                           other bytes are kept in DIR/.strand until the chosen files
                           are complete, then dropped: choosing more files later
                           fetches those pieces again)
@@ -154,6 +158,7 @@ pub(crate) fn global() -> String {
         "DOWNLOAD OPTIONS:\n",
         DOWNLOAD_FLAGS,
         SELECT_FLAGS,
+        SHARED_PIECES,
         "\nSEED AND VERIFY OPTIONS:\n",
         DATA_FLAG,
         SEED_LIMIT_FLAGS,
@@ -183,6 +188,7 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             "                                           magnet:?xt=urn:btih:INFOHASH)\n\nOPTIONS:\n",
             DOWNLOAD_FLAGS,
             SELECT_FLAGS,
+            SHARED_PIECES,
             "\n",
             SESSION_OPTIONS,
             DHT_OPTIONS,
@@ -190,7 +196,7 @@ pub(crate) fn command(cmd: &str) -> Option<String> {
             NOTES,
         ],
         "seed" => &[
-            "strand seed — check the data in a folder, then seed it (fetching what is missing)\n\n",
+            "strand seed — check the data in a folder, then seed it (fetching what is missing\n    of the files there; files not there are not fetched)\n\n",
             "USAGE:\n    strand seed FILE.torrent [-d DIR] [OPTIONS]\n\nOPTIONS:\n",
             DATA_FLAG,
             SEED_LIMIT_FLAGS,
