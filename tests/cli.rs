@@ -961,6 +961,43 @@ fn create_refuses_to_overwrite_and_dates_the_torrent() {
     assert!((now - 60..=now + 1).contains(&date), "{date} vs {now}");
 }
 
+/// Second retry finding: `create -t notaurl` wrote a torrent whose tracker nobody can reach.
+/// A tracker that is not a URL is refused, naming the flag; a URL strand cannot announce to
+/// (other clients may: wss://) is written with a warning.
+#[test]
+fn create_refuses_a_tracker_that_is_not_a_url() {
+    let dir = TempDir::new("create-tracker-url");
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, payload(20 * KIB, 4)).unwrap();
+    let out = dir.path().join("f.torrent");
+    let create = |tracker: &str| {
+        let args = [
+            "create",
+            file.to_str().unwrap(),
+            "-t",
+            tracker,
+            "-o",
+            out.to_str().unwrap(),
+            "-f",
+        ];
+        run(&args, Duration::from_secs(20))
+    };
+    for bad in ["notaurl", "http://", "127.0.0.1:6969/announce"] {
+        let (code, _, err) = create(bad);
+        assert_eq!(code, Some(2), "{bad}: {err}");
+        assert!(err.contains("-t") && err.contains(bad), "{bad}: {err}");
+        assert!(!out.exists(), "{bad}: a torrent was written");
+    }
+    let (code, _, err) = create("ftp://127.0.0.1/x");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("warning") && err.contains("ftp://127.0.0.1/x"),
+        "{err}"
+    );
+    let meta = strand::metainfo::Metainfo::load(&out).unwrap();
+    assert_eq!(meta.trackers, vec![vec!["ftp://127.0.0.1/x".to_string()]]);
+}
+
 /// Retry finding: a bare 40-hex info hash is a magnet link for `info` and `download`.
 #[test]
 fn a_bare_info_hash_is_a_magnet_link() {

@@ -39,6 +39,9 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
             "a --private torrent needs a tracker: give one with -t URL",
         ));
     }
+    for url in &trackers {
+        check_tracker(url)?;
+    }
     // A named output in the way is refused before the hashing, which may take long.
     if let Some(out) = output.as_deref().filter(|_| !overwrite) {
         refuse_existing(out)?;
@@ -95,4 +98,27 @@ fn exists(out: &Path) -> Failure {
         "{} already exists; give --overwrite (or -f) to replace it",
         out.display()
     ))
+}
+
+/// Refuses a `-t` that is not a URL (`SCHEME://HOST…`); warns of one strand cannot announce
+/// to, which other clients may (`wss://`, say), and keeps it.
+fn check_tracker(url: &str) -> Result<(), Failure> {
+    let is_url = url.split_once("://").is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && !rest.is_empty()
+    });
+    if !is_url {
+        return Err(Failure::usage(format!(
+            "-t {url}: not a tracker URL (e.g. http://HOST:PORT/announce or udp://HOST:PORT)"
+        )));
+    }
+    if !strand::tracker::speaks(url) {
+        note!(
+            "strand: warning: tracker {url}: strand announces only to http, https and udp trackers"
+        );
+    }
+    Ok(())
 }

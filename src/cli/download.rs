@@ -209,10 +209,7 @@ fn complete(root: &Path, meta: &Metainfo, map: &FileMap, chosen: &[bool], have: 
 /// tracker is left and nothing else can find peers (no `--peer`, and no DHT: turned off, or a
 /// private torrent): waiting for the tracker timeout would change nothing.
 fn usable_trackers(meta: &Metainfo, peer: &SessionArgs) -> Result<(), Failure> {
-    let speaks = |url: &str| {
-        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-        matches!(scheme.as_deref(), Some("http" | "https" | "udp"))
-    };
+    let speaks = |url: &str| strand::tracker::speaks(url);
     let all: Vec<&String> = meta.trackers.iter().flatten().collect();
     let bad: Vec<&&String> = all.iter().filter(|u| !speaks(u)).collect();
     if bad.is_empty() {

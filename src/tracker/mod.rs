@@ -266,6 +266,13 @@ impl<'a> Until<'a> {
     }
 }
 
+/// Whether strand can announce to `url`: an `http://`, `https://` or `udp://` URL (the scheme
+/// in any case). [`announce`] refuses every other one.
+pub fn speaks(url: &str) -> bool {
+    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    matches!(scheme.as_deref(), Some("http" | "https" | "udp"))
+}
+
 /// Announces `req` to the tracker at `url`, waiting as long as `until` allows at most.
 ///
 /// `http://` and `https://` URLs go to [`http::announce`] (also capped at
@@ -278,13 +285,18 @@ pub fn announce(
     udp: &mut udp::Client,
     until: Until,
 ) -> Result<AnnounceResponse, TrackerError> {
-    let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
-    match scheme.as_deref() {
-        Some("http") | Some("https") => http_announce(url, req, until),
-        Some("udp") => udp.announce(url, req, until),
-        _ => Err(TrackerError::UnsupportedScheme {
+    if !speaks(url) {
+        return Err(TrackerError::UnsupportedScheme {
             url: url.to_string(),
-        }),
+        });
+    }
+    if url
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("udp://"))
+    {
+        udp.announce(url, req, until)
+    } else {
+        http_announce(url, req, until)
     }
 }
 
