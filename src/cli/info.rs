@@ -10,7 +10,7 @@ use strand::metainfo::FileKind;
 
 use super::args::{finish, load_torrent, quiet, source_arg};
 use super::errors::{say, Failure};
-use super::units::size;
+use super::units::{size, utc_date};
 
 pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let quiet = quiet(&mut args);
@@ -45,7 +45,7 @@ pub(crate) fn info(mut args: pico_args::Arguments) -> Result<(), Failure> {
     );
     say!("Private:      {}", if meta.private { "yes" } else { "no" });
     if let Some(date) = meta.creation_date {
-        say!("Created:      {date} (Unix time)");
+        say!("Created:      {} ({date})", utc_date(date));
     }
     if let Some(by) = &meta.created_by {
         say!("Created by:   {by}");

@@ -72,6 +72,27 @@ pub(crate) fn parse_rate(s: &str) -> Option<Option<u64>> {
     Some((bytes > 0).then_some(bytes))
 }
 
+/// `secs` since the Unix epoch as a UTC date and time, `YYYY-MM-DD HH:MM:SS UTC` (the
+/// proleptic Gregorian calendar; days to a date by Howard Hinnant's `civil_from_days`).
+pub(crate) fn utc_date(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +127,19 @@ mod tests {
         assert_eq!(parse_rate("0"), Some(None));
         for bad in ["x", "-1", "5T", "1e400", "NaN", "2 parsecs"] {
             assert_eq!(parse_rate(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn utc_dates_match_the_calendar() {
+        for (secs, date) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (1_796_041_959, "2026-11-30 12:32:39 UTC"),
+            (951_782_400, "2000-02-29 00:00:00 UTC"),
+            (-86_400, "1969-12-31 00:00:00 UTC"),
+            (253_402_300_799, "9999-12-31 23:59:59 UTC"),
+        ] {
+            assert_eq!(utc_date(secs), date, "{secs}");
         }
     }
 }
