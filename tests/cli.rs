@@ -1353,6 +1353,35 @@ fn no_source_of_peers_fails_at_once() {
     );
 }
 
+/// Second retry finding: with `--peer` given and that peer unreachable, the end said "no peer
+/// was given". It names the peer and why it could not be used.
+#[test]
+fn an_unreachable_peer_is_named_when_no_peer_is_left() {
+    let dir = TempDir::new("deadpeer");
+    let torrent = torrent_in(&three_files(), dir.path(), "three");
+    let out = dir.path().join("out");
+    // A port that was just free: nothing listens there.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let args = [
+        &["download", &torrent, "-o", out.to_str().unwrap()][..],
+        &["--peer", &dead, "--tracker-timeout", "2"],
+        &LISTEN,
+    ]
+    .concat();
+    let (code, stdout, err) = run(&args, Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("strand: no peers:") && line.contains(&dead),
+        "{err}"
+    );
+    assert!(!line.contains("no peer was given"), "{err}");
+}
+
 /// ...but with every piece already on disk there is nothing to fetch: no such error.
 #[test]
 fn no_source_of_peers_is_fine_when_nothing_is_missing() {

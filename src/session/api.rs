@@ -131,9 +131,13 @@ pub enum Error {
     Thread(std::io::Error),
     /// The listening socket could not be opened.
     Listen(SocketAddr, std::io::Error),
-    /// No peer to talk to and no tracker that answers, for the whole tracker timeout. Holds
-    /// the trackers' last errors (one per line), if there are trackers.
-    NoPeers(Option<String>),
+    /// No peer to talk to and no tracker that answers, for the whole tracker timeout.
+    NoPeers {
+        /// The trackers' last errors (one per line), if there are trackers.
+        trackers: Option<String>,
+        /// The last peer connection to end (`peer ADDR: why`), if one ever started.
+        last_peer: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Error {
@@ -142,17 +146,31 @@ impl std::fmt::Display for Error {
             Error::Storage(e) => write!(f, "{e}"),
             Error::Thread(e) => write!(f, "cannot start a thread: {e}"),
             Error::Listen(addr, e) => write!(f, "cannot listen on {addr}: {e}"),
-            Error::NoPeers(None) => write!(
+            Error::NoPeers {
+                trackers: None,
+                last_peer: None,
+            } => write!(
                 f,
                 "no peers: the torrent has no tracker, no peer was given and no DHT node answered"
             ),
+            Error::NoPeers {
+                trackers: None,
+                last_peer: Some(peer),
+            } => write!(f, "no peers: no peer left to try; the last: {peer}"),
             // The trackers' text is a header line and a line per tracker: shown as one line.
-            Error::NoPeers(Some(errors)) => {
+            Error::NoPeers {
+                trackers: Some(errors),
+                last_peer,
+            } => {
                 let lines: Vec<&str> = errors.lines().map(str::trim).collect();
                 match lines.as_slice() {
-                    [_, only] => write!(f, "no peers: {only}"),
-                    [head, rest @ ..] => write!(f, "no peers: {head} {}", rest.join("; ")),
-                    [] => write!(f, "no peers"),
+                    [_, only] => write!(f, "no peers: {only}")?,
+                    [head, rest @ ..] => write!(f, "no peers: {head} {}", rest.join("; "))?,
+                    [] => write!(f, "no peers")?,
+                }
+                match last_peer {
+                    Some(peer) => write!(f, "; the last {peer}"),
+                    None => Ok(()),
                 }
             }
         }

@@ -159,6 +159,8 @@ struct Session {
     completed_at: Option<Instant>,
     /// The trackers' last errors while none answers (cleared when one does).
     tracker_errors: Option<String>,
+    /// The last peer connection to end, and why: named if we give up with no peer left.
+    last_peer_left: Option<String>,
     /// Since when we have had no peer connection at all.
     lonely_since: Option<Instant>,
     interrupted: bool,
@@ -320,6 +322,7 @@ impl Session {
             ticks: 0,
             interrupted: false,
             tracker_errors: None,
+            last_peer_left: None,
             lonely_since: None,
             meta,
             opts,
@@ -538,6 +541,7 @@ impl Session {
             PeerEvent::Block { block, data } => self.on_block(key, block, data),
             PeerEvent::Closed { reason } => {
                 debug!("{}: left: {reason}", peer.addr);
+                self.last_peer_left = Some(format!("peer {}: {reason}", peer.addr));
                 self.forget_peer(key);
                 self.fill_all();
             }
@@ -604,7 +608,10 @@ impl Session {
         if (no_tracker || self.tracker_errors.is_some())
             && since.elapsed() >= self.opts.tracker_timeout
         {
-            return Err(Error::NoPeers(self.tracker_errors.clone()));
+            return Err(Error::NoPeers {
+                trackers: self.tracker_errors.clone(),
+                last_peer: self.last_peer_left.clone(),
+            });
         }
         Ok(())
     }
