@@ -1382,6 +1382,29 @@ fn an_unreachable_peer_is_named_when_no_peer_is_left() {
     assert!(!line.contains("no peer was given"), "{err}");
 }
 
+/// Second retry finding: `-o` naming a file failed on an internal `.strand/….parts` path.
+#[test]
+fn download_into_a_file_says_it_is_not_a_folder() {
+    let dir = TempDir::new("out-is-file");
+    let torrent = torrent_in(&three_files(), dir.path(), "three");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"mine").unwrap();
+    let args = [
+        &["download", &torrent, "-o", file.to_str().unwrap()][..],
+        &["--peer", "127.0.0.1:1"],
+        &LISTEN,
+    ]
+    .concat();
+    let (code, stdout, err) = run(&args, Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{stdout}{err}");
+    assert_eq!(
+        err.lines().collect::<Vec<_>>(),
+        vec![format!("strand: {}: not a folder", file.display())],
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine");
+}
+
 /// ...but with every piece already on disk there is nothing to fetch: no such error.
 #[test]
 fn no_source_of_peers_is_fine_when_nothing_is_missing() {

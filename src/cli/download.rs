@@ -40,6 +40,14 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
     peer.flow.sequential = sequential;
     let source = source_arg(&mut args)?;
     finish(args)?;
+    // A folder that does not exist yet is made; a file in its place is refused here, before
+    // anything is fetched or written under it.
+    if std::fs::metadata(&output_dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Failure::error(format!(
+            "{}: not a folder",
+            output_dir.display()
+        )));
+    }
     let (meta, so, dht) = if source.starts_with("magnet:") {
         // The DHT starts before the metadata phase, and goes on into the session.
         let dht = peer.dht.start(peer.listen)?;
