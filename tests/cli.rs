@@ -998,6 +998,33 @@ fn create_refuses_a_tracker_that_is_not_a_url() {
     assert_eq!(meta.trackers, vec![vec!["ftp://127.0.0.1/x".to_string()]]);
 }
 
+/// Second retry finding: `create -o DIR` refused DIR as existing, and with `-f` failed to
+/// write it. Into a folder, the torrent goes in as NAME.torrent.
+#[test]
+fn create_into_a_folder_names_the_torrent_inside_it() {
+    let dir = TempDir::new("create-into-dir");
+    let file = dir.path().join("f.bin");
+    std::fs::write(&file, payload(20 * KIB, 6)).unwrap();
+    let into = dir.path().join("torrents");
+    std::fs::create_dir(&into).unwrap();
+    let args = [
+        "create",
+        file.to_str().unwrap(),
+        "-t",
+        "http://127.0.0.1:1/announce",
+        "-o",
+        into.to_str().unwrap(),
+    ];
+    let (code, _, err) = run(&args, Duration::from_secs(20));
+    assert_eq!(code, Some(0), "{err}");
+    let out = into.join("f.bin.torrent");
+    assert!(err.contains(&format!("wrote {}", out.display())), "{err}");
+    assert_eq!(
+        strand::metainfo::Metainfo::load(&out).unwrap().name,
+        "f.bin"
+    );
+}
+
 /// Retry finding: a bare 40-hex info hash is a magnet link for `info` and `download`.
 #[test]
 fn a_bare_info_hash_is_a_magnet_link() {

@@ -42,8 +42,13 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     for url in &trackers {
         check_tracker(url)?;
     }
+    // `-o` names the torrent file, or a folder to put NAME.torrent in.
+    let (into, named) = match output {
+        Some(dir) if dir.is_dir() => (dir, None),
+        named => (PathBuf::new(), named),
+    };
     // A named output in the way is refused before the hashing, which may take long.
-    if let Some(out) = output.as_deref().filter(|_| !overwrite) {
+    if let Some(out) = named.as_deref().filter(|_| !overwrite) {
         refuse_existing(out)?;
     }
     // As mktorrent and transmission-create do; a clock before 1970 leaves the date out.
@@ -59,11 +64,11 @@ pub(crate) fn create(mut args: pico_args::Arguments) -> Result<(), Failure> {
     let mut line = TaskLine::new("hashing", !quiet && std::io::stderr().is_terminal());
     let bytes = strand::create::create(&path, &opts, &mut |done, total| line.draw(done, total))?;
     line.clear();
-    let out = match output {
+    let out = match named {
         Some(out) => out,
         None => {
             let meta = Metainfo::from_bytes(&bytes)?;
-            PathBuf::from(format!("{}.torrent", meta.name))
+            into.join(format!("{}.torrent", meta.name))
         }
     };
     let mut file = OpenOptions::new();

@@ -73,7 +73,8 @@ const SEED_LIMIT_FLAGS: &str = "    --seed-ratio R, --seed-time MINUTES
 const CREATE_FLAGS: &str =
     "    -t, --tracker URL     announce URL; repeat for backups (one tier each); without
                           one, peers find the torrent over the DHT
-    -o, --output FILE     where to write the torrent [default: NAME.torrent]
+    -o, --output FILE     where to write the torrent [default: NAME.torrent]; a
+                          folder gets FOLDER/NAME.torrent
     -f, --overwrite       replace FILE if it exists [default: refuse, naming it]
     --piece-length N      piece size in bytes (256K, 256KiB, 1M, 1MiB), a power of
                           two from 16 KiB to 16 MiB [default: chosen for 1,000–2,000
