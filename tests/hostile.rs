@@ -88,8 +88,8 @@ fn wait_all_closed(what: &str, hostile: &TestSeeder, limit: Duration) -> Duratio
         hostile.closed_by_peer(),
         hostile.connections()
     );
-    let opened = hostile.first_accepted_at().expect("accepted");
-    let closed = hostile.first_closed_at().expect("closed");
+    let opened = hostile.stats.first_accepted_at().expect("accepted");
+    let closed = hostile.stats.first_closed_at().expect("closed");
     closed.saturating_duration_since(opened)
 }
 
@@ -97,7 +97,7 @@ fn wait_all_closed(what: &str, hostile: &TestSeeder, limit: Duration) -> Duratio
 /// download completed, not at shutdown.
 fn assert_dropped_before_completion(what: &str, hostile: &TestSeeder, outcome: &Outcome) {
     let after = wait_all_closed(what, hostile, Duration::from_secs(10));
-    let closed = hostile.first_closed_at().expect("closed");
+    let closed = hostile.stats.first_closed_at().expect("closed");
     assert!(
         closed <= outcome.done_by,
         "{what}: not dropped for it; closed only at shutdown, {:?} after completion",
@@ -266,7 +266,8 @@ fn dropped_by_snub_timeout(what: &str, behaviour: Behaviour, seed: u64) {
         summary,
     };
     assert_dropped_before_completion(what, &hostile, &outcome);
-    let after = hostile.first_closed_at().unwrap() - hostile.first_accepted_at().unwrap();
+    let after =
+        hostile.stats.first_closed_at().unwrap() - hostile.stats.first_accepted_at().unwrap();
     assert!(
         after <= SNUB_TIMEOUT + Duration::from_secs(5),
         "{what}: dropped only {after:?} after connecting"
@@ -522,7 +523,7 @@ fn honest_peer_sharing_pieces_with_corrupt_ones_is_kept() {
         let done_by = started + summary.elapsed;
         assert_output_matches(&t, out.path());
         assert!(
-            honest.first_closed_at().is_none_or(|c| c > done_by),
+            honest.stats.first_closed_at().is_none_or(|c| c > done_by),
             "round {round}: strand dropped the honest peer before completing ({} pieces failed)",
             summary.failed_pieces
         );
@@ -620,8 +621,8 @@ mod mse {
             hostile.closed_by_peer(),
             hostile.connections()
         );
-        let opened = hostile.first_accepted_at().expect("accepted");
-        let after = hostile.first_closed_at().expect("closed") - opened;
+        let opened = hostile.stats.first_accepted_at().expect("accepted");
+        let after = hostile.stats.first_closed_at().expect("closed") - opened;
         assert!(
             after <= within,
             "{what}: dropped only {after:?} after connecting"
@@ -636,7 +637,7 @@ mod mse {
     /// Asserts `hostile` was closed before the download completed: for misbehaviour strand
     /// sees at once, not the hang-up at shutdown.
     fn before_completion(what: &str, hostile: &MseSeeder, done_by: Instant) {
-        let closed = hostile.first_closed_at().expect("closed");
+        let closed = hostile.stats.first_closed_at().expect("closed");
         assert!(
             closed <= done_by,
             "{what}: closed only at shutdown, {:?} after completion",
@@ -677,8 +678,8 @@ mod mse {
             33,
             HANDSHAKE_TIMEOUT + Duration::from_secs(2),
         );
-        let after = hostile.first_closed_at().expect("closed")
-            - hostile.first_accepted_at().expect("accepted");
+        let after = hostile.stats.first_closed_at().expect("closed")
+            - hostile.stats.first_accepted_at().expect("accepted");
         assert!(
             after >= HANDSHAKE_TIMEOUT - Duration::from_secs(1),
             "closed {after:?} after connecting, before the handshake deadline"

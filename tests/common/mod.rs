@@ -726,6 +726,17 @@ pub struct SeederStats {
     pub have_nones_received: Arc<AtomicU64>,
 }
 
+impl SeederStats {
+    /// When the first connection was accepted, if any was.
+    pub fn first_accepted_at(&self) -> Option<Instant> {
+        self.accepted_at.lock().unwrap().first().copied()
+    }
+    /// When the remote first closed a connection, if it has.
+    pub fn first_closed_at(&self) -> Option<Instant> {
+        self.closed_at.lock().unwrap().first().copied()
+    }
+}
+
 fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::SeqCst)
 }
@@ -805,14 +816,6 @@ impl TestSeeder {
     }
     pub fn requests(&self) -> u64 {
         get(&self.stats.requests)
-    }
-    /// When the first connection was accepted, if any was.
-    pub fn first_accepted_at(&self) -> Option<Instant> {
-        self.stats.accepted_at.lock().unwrap().first().copied()
-    }
-    /// When the remote first closed a connection, if it has.
-    pub fn first_closed_at(&self) -> Option<Instant> {
-        self.stats.closed_at.lock().unwrap().first().copied()
     }
 }
 

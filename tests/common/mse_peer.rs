@@ -282,12 +282,6 @@ impl MseSeeder {
     pub fn blocks_served(&self) -> u64 {
         self.stats.blocks_served.load(Ordering::SeqCst)
     }
-    pub fn first_accepted_at(&self) -> Option<Instant> {
-        self.stats.accepted_at.lock().unwrap().first().copied()
-    }
-    pub fn first_closed_at(&self) -> Option<Instant> {
-        self.stats.closed_at.lock().unwrap().first().copied()
-    }
 }
 
 impl Drop for MseSeeder {
