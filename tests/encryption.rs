@@ -101,11 +101,7 @@ fn require_refuses_a_plaintext_handshake() {
         s.is_some()
     }));
     let mut s = s.expect("connected");
-    let mut hs = vec![19u8];
-    hs.extend_from_slice(b"BitTorrent protocol");
-    hs.extend_from_slice(&[0; 8]);
-    hs.extend_from_slice(&t.info_hash);
-    hs.extend_from_slice(b"-PLAIN0-000000000000");
+    let hs = handshake_bytes(&t.info_hash, b"-PLAIN0-000000000000");
     s.write_all(&hs).expect("send handshake");
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

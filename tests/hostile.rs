@@ -357,11 +357,7 @@ fn dripped_handshake_is_dropped_by_its_deadline() {
         stream.is_some()
     }));
     let mut stream = stream.expect("connected");
-    let mut handshake = vec![19u8];
-    handshake.extend_from_slice(b"BitTorrent protocol");
-    handshake.extend_from_slice(&[0; 8]);
-    handshake.extend_from_slice(&t.info_hash);
-    handshake.extend_from_slice(b"-DRIP01-000000000000");
+    let handshake = handshake_bytes(&t.info_hash, b"-DRIP01-000000000000");
     let started = Instant::now();
     let mut cut_off = None;
     // 68 bytes at one a second would take 68 s; strand must hang up near its 10 s limit.

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{payload, sha1, TestTracker, B};
+use common::{handshake_bytes_with, payload, sha1, TestTracker, B};
 use strand::metadata::{fetch, FetchRequest, MetadataError};
 use strand::metainfo::Metainfo;
 
@@ -150,11 +150,11 @@ fn serve_peer(
     if &hs[28..48] != info_hash || (hs[25] & 0x10) == 0 {
         return s.shutdown(Shutdown::Both);
     }
-    let mut ours = vec![19];
-    ours.extend_from_slice(b"BitTorrent protocol");
-    ours.extend_from_slice(&[0, 0, 0, 0, 0, 0x10, 0, 0]);
-    ours.extend_from_slice(info_hash);
-    ours.extend_from_slice(b"-MP0001-metapeer0000");
+    let ours = handshake_bytes_with(
+        info_hash,
+        b"-MP0001-metapeer0000",
+        [0, 0, 0, 0, 0, 0x10, 0, 0],
+    );
     s.write_all(&ours)?;
     // Messages the fetcher must skip on its way to the extension handshake.
     s.write_all(&frame(1, &[]))?;

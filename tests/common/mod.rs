@@ -376,7 +376,8 @@ fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-fn handshake_bytes(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
+/// A BitTorrent handshake (BEP 3) with no reserved bit set.
+pub fn handshake_bytes(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
     handshake_bytes_with(info_hash, peer_id, [0; 8])
 }
 
@@ -384,7 +385,11 @@ fn handshake_bytes(info_hash: &[u8; 20], peer_id: &[u8; 20]) -> Vec<u8> {
 pub const FAST_BIT: u8 = 0x04;
 
 /// A handshake with these reserved bytes.
-fn handshake_bytes_with(info_hash: &[u8; 20], peer_id: &[u8; 20], reserved: [u8; 8]) -> Vec<u8> {
+pub fn handshake_bytes_with(
+    info_hash: &[u8; 20],
+    peer_id: &[u8; 20],
+    reserved: [u8; 8],
+) -> Vec<u8> {
     let mut hs = Vec::with_capacity(68);
     hs.push(19);
     hs.extend_from_slice(PSTR);
