@@ -226,37 +226,33 @@ fn id_and_nodes_are_saved_and_tried_first_next_time() {
     let dir = std::env::temp_dir().join(format!("strand-dht-test-{}", std::process::id()));
     let state = dir.join("dht.dat");
     let a = start(40, None, None);
-    let b = dht::spawn(DhtConfig {
-        bind: Some(ip(41)),
-        port: 0,
-        bootstrap: vec![a.local_addr().to_string()],
-        state_file: Some(state.clone()),
-        id: None,
-        loopback_only: true,
-    })
-    .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while b.report().is_some_and(|r| r.nodes == 0) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    // No fixed id: the id must come from the state file the second time.
+    let start_saving = |bootstrap: Vec<String>| {
+        dht::spawn(DhtConfig {
+            bind: Some(ip(41)),
+            port: 0,
+            bootstrap,
+            state_file: Some(state.clone()),
+            id: None,
+            loopback_only: true,
+        })
+        .unwrap()
+    };
+    let wait_for_a_node = |node: &Dht| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while node.report().is_some_and(|r| r.nodes == 0) && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let b = start_saving(vec![a.local_addr().to_string()]);
+    wait_for_a_node(&b);
     assert_eq!(b.stop().nodes, 1);
     let saved = dht::state::load(&state).expect("state saved");
     assert_eq!(saved.nodes.len(), 1);
     assert_eq!(saved.nodes[0].addr, a.local_addr());
     // No bootstrap this time: the saved node alone brings the table back.
-    let again = dht::spawn(DhtConfig {
-        bind: Some(ip(41)),
-        port: 0,
-        bootstrap: vec![],
-        state_file: Some(state.clone()),
-        id: None,
-        loopback_only: true,
-    })
-    .unwrap();
-    let end = Instant::now() + Duration::from_secs(10);
-    while again.report().is_some_and(|r| r.nodes == 0) && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let again = start_saving(vec![]);
+    wait_for_a_node(&again);
     assert_eq!(again.stop().nodes, 1);
     assert_eq!(dht::state::load(&state).unwrap().id, saved.id);
     a.stop();
