@@ -3,7 +3,8 @@
 //! Runs on its own thread ("hasher"), so the main thread never spends time hashing. It owns
 //! nothing but a read-only copy of the piece hashes and of where the padding lies (BEP 47):
 //! it sets a piece's padding to zeros before hashing, since those bytes are never fetched
-//! (a buffer may hold anything there) and are zeros by definition. A piece that matches goes
+//! (a block may hold anything there) and are zeros by definition. It hashes the piece block
+//! by block, in the buffers the blocks arrived in. A piece that matches goes
 //! straight on to the writer thread; either way the main thread hears the verdict as
 //! [`Event::Hashed`], with per-block digests when the main thread needs them to find who sent
 //! bad blocks.
@@ -11,9 +12,7 @@
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
-use sha1::{Digest, Sha1};
 
-use crate::geometry::BLOCK_LEN;
 use crate::messages::{Event, HashJob, HashResult, WriteCommand};
 use crate::storage::padding::Padding;
 
@@ -29,16 +28,11 @@ pub fn spawn(
         .name("hasher".into())
         .spawn(move || {
             for mut job in jobs {
-                padding.zero(job.piece, &mut job.data);
+                padding.zero(job.piece, &mut job.blocks);
                 let ok = piece_hashes
                     .get(job.piece as usize)
-                    .is_some_and(|want| Sha1::digest(&job.data)[..] == want[..]);
-                let block_digests = (!ok || job.block_digests).then(|| {
-                    job.data
-                        .chunks(BLOCK_LEN as usize)
-                        .map(|block| Sha1::digest(block).into())
-                        .collect()
-                });
+                    .is_some_and(|want| job.blocks.sha1() == *want);
+                let block_digests = (!ok || job.block_digests).then(|| job.blocks.block_digests());
                 // The verdict goes out before the data moves on, so the main thread always
                 // hears `Hashed` before the writer's `PieceWritten` for the same piece.
                 let verdict = Event::Hashed(HashResult {
@@ -52,7 +46,7 @@ pub fn spawn(
                 if ok {
                     let write = WriteCommand {
                         piece: job.piece,
-                        data: job.data,
+                        blocks: job.blocks,
                     };
                     if to_writer.send(write).is_err() {
                         return;

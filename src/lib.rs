@@ -11,6 +11,7 @@
 pub(crate) mod addresses;
 pub mod bencode;
 pub mod bitfield;
+pub(crate) mod blocks;
 pub(crate) mod choker;
 pub(crate) mod client_id;
 pub mod create;

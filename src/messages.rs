@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::bitfield::Bitfield;
+use crate::blocks::PieceBlocks;
 use crate::geometry::{BlockRef, PieceIndex};
 use crate::peer::extension::Pex;
 use crate::peer::mse::{Ciphers, Link};
@@ -233,8 +234,8 @@ pub struct Totals {
 pub(crate) struct HashJob {
     /// Piece index.
     pub piece: PieceIndex,
-    /// The piece's bytes.
-    pub data: Vec<u8>,
+    /// The piece's blocks.
+    pub blocks: PieceBlocks,
     /// Also return each block's SHA-1 when the piece passes (it failed before, and the
     /// good copy tells which earlier blocks were bad).
     pub block_digests: bool,
@@ -254,24 +255,18 @@ pub struct HashResult {
 
 /// A verified piece for the writer thread.
 #[derive(Debug)]
-pub struct WriteCommand {
+pub(crate) struct WriteCommand {
     /// Piece index.
     pub piece: PieceIndex,
-    /// The piece's bytes, already verified.
-    pub data: Vec<u8>,
+    /// The piece's blocks, already verified.
+    pub blocks: PieceBlocks,
 }
 
 /// What the writer thread reports.
 #[derive(Debug)]
 pub enum DiskEvent {
-    /// The piece is on disk. Its buffer comes back so the main thread can reuse it for the
-    /// next piece instead of allocating (and zeroing) a fresh one.
-    PieceWritten {
-        /// Piece index.
-        piece: PieceIndex,
-        /// The piece's buffer, no longer needed by the writer.
-        buffer: Vec<u8>,
-    },
+    /// The piece is on disk (its blocks are freed).
+    PieceWritten(PieceIndex),
     /// A write failed; the session must stop.
     Failed {
         /// The file that could not be written.

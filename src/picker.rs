@@ -209,9 +209,9 @@ impl Picker {
     /// marked as requested by it.
     ///
     /// Order: (1) free blocks of started pieces, those `peer` already works on first;
-    /// (2) if `may_start_new`, blocks of new pieces, rarest first, ties broken at random;
+    /// (2) blocks of at most `new_pieces` new pieces, rarest first, ties broken at random;
     /// (3) in endgame (no free block anywhere), blocks requested from other peers but not
-    /// from `peer`, least-requested first. `may_start_new` only limits step 2.
+    /// from `peer`, least-requested first. `new_pieces` only limits step 2.
     ///
     /// Continuing started pieces costs O(started pieces); each new piece started costs one
     /// scan over all pieces.
@@ -220,23 +220,24 @@ impl Picker {
         peer: PeerKey,
         peer_has: &Bitfield,
         max: usize,
-        may_start_new: bool,
+        new_pieces: usize,
     ) -> Vec<BlockRef> {
         let mut out = Vec::new();
         self.continue_started(peer, peer_has, max, &mut out);
-        if may_start_new {
-            while out.len() < max {
-                let next = if self.sequential {
-                    self.next_in_order(peer_has)
-                } else {
-                    self.rarest_missing(peer_has)
-                };
-                let Some(piece) = next else {
-                    break;
-                };
-                self.start(piece);
-                self.take_free(peer, piece, max, &mut out);
+        for _ in 0..new_pieces {
+            if out.len() >= max {
+                break;
             }
+            let next = if self.sequential {
+                self.next_in_order(peer_has)
+            } else {
+                self.rarest_missing(peer_has)
+            };
+            let Some(piece) = next else {
+                break;
+            };
+            self.start(piece);
+            self.take_free(peer, piece, max, &mut out);
         }
         if out.len() < max && self.is_endgame() {
             self.duplicate(peer, peer_has, max, &mut out);
@@ -365,7 +366,7 @@ impl Picker {
 
     /// The hash check of `piece` failed. The piece stays started (it counts in
     /// [`partial_pieces`](Self::partial_pieces)) with every block free, so the next `pick`
-    /// from any peer that has it takes it again, even with `may_start_new` false. Requests
+    /// from any peer that has it takes it again, even with `new_pieces` 0. Requests
     /// still outstanding for it are forgotten. No effect on missing or done pieces.
     pub(crate) fn piece_failed(&mut self, piece: PieceIndex) {
         if !matches!(
@@ -751,7 +752,7 @@ mod tests {
     fn withdrawn_blocks_may_arrive_once_per_withdrawal() {
         let (_, mut p, all) = fresh(2, 13);
         p.peer_has_bitfield(&all);
-        let asked = p.pick(1, &all, 8, true);
+        let asked = p.pick(1, &all, 8, usize::MAX);
         assert_eq!(asked.len(), 8);
         assert!(p.solicited(1, asked[0]));
         assert!(!p.solicited(2, asked[0]));
@@ -762,7 +763,7 @@ mod tests {
         assert!(p.solicited(1, asked[0]));
         assert!(!p.solicited(1, asked[0]));
         // Asked again (endgame) and canceled again: it may come twice more.
-        let again = p.pick(1, &all, 8, true);
+        let again = p.pick(1, &all, 8, usize::MAX);
         assert_eq!(again.len(), 8);
         assert!(matches!(
             p.block_received(2, asked[1]),
@@ -782,7 +783,7 @@ mod tests {
     fn withdrawn_blocks_are_capped_per_peer() {
         let n = (WITHDRAWN_LIMIT as u32).div_ceil(4) + 1;
         let (_, mut p, all) = fresh(n, 14);
-        let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, true);
+        let mut asked = p.pick(1, &all, WITHDRAWN_LIMIT + 1, usize::MAX);
         assert_eq!(asked.len(), WITHDRAWN_LIMIT + 1);
         asked.sort();
         p.peer_choked(1, &[]);
@@ -798,13 +799,13 @@ mod tests {
         let (_, mut p, all) = fresh(2, 15);
         p.peer_has_bitfield(&all);
         p.peer_has_bitfield(&all);
-        let asked = p.pick(1, &all, 4, true);
+        let asked = p.pick(1, &all, 4, usize::MAX);
         assert_eq!(asked.len(), 4);
         assert!(p.rejected(1, asked[0]));
         assert!(!p.is_requested_from(1, asked[0]));
         check(&p);
         // Not endgame: the rejected block is free, and the next peer gets it first.
-        let other = p.pick(2, &all, 1, true);
+        let other = p.pick(2, &all, 1, usize::MAX);
         assert_eq!(other, vec![asked[0]]);
         // The same reject again, and one for a block peer 1 was never asked for.
         assert!(!p.rejected(1, asked[0]));
@@ -825,7 +826,7 @@ mod tests {
     fn a_choke_keeps_the_requests_of_allowed_fast_pieces() {
         let (_, mut p, all) = fresh(3, 16);
         p.peer_has_bitfield(&all);
-        let asked = p.pick(1, &all, 12, true);
+        let asked = p.pick(1, &all, 12, usize::MAX);
         assert_eq!(asked.len(), 12);
         let kept = asked[0].piece;
         p.peer_choked(1, &[kept]);
@@ -856,7 +857,7 @@ mod tests {
         check(&p);
         assert_eq!(p.free_blocks, 2 + 1 + 4);
         let all = bits(3, &[0, 1, 2]);
-        let got = p.pick(1, &all, 100, true);
+        let got = p.pick(1, &all, 100, usize::MAX);
         check(&p);
         assert_eq!(got.len(), 7, "{got:?}");
         assert!(got.iter().all(|b| !pad[..6].contains(b)), "{got:?}");
@@ -879,7 +880,7 @@ mod tests {
         // A failed piece starts again with its padding already received.
         p.piece_failed(0);
         check(&p);
-        let again = p.pick(2, &all, 100, true);
+        let again = p.pick(2, &all, 100, usize::MAX);
         assert_eq!(again[..2], [g.block(0, 0), g.block(0, 1)]);
         assert!(again.iter().all(|b| !pad[..6].contains(b)), "{again:?}");
         check(&p);
@@ -892,20 +893,20 @@ mod tests {
         let all = bits(8, &[0, 1, 2, 3, 4, 5, 6, 7]);
         p.peer_has_bitfield(&all);
         // Two pieces' worth: pieces 0 and 2 (1 is had), in order.
-        let got = p.pick(1, &all, 8, true);
+        let got = p.pick(1, &all, 8, usize::MAX);
         assert_eq!(pieces_of(&got), [0, 2]);
         check(&p);
         // A peer without piece 3 gets piece 4: the lowest missing piece it has.
         let no3 = bits(8, &[4, 5, 6, 7]);
         p.peer_has_bitfield(&no3);
-        assert_eq!(pieces_of(&p.pick(2, &no3, 4, true)), [4]);
+        assert_eq!(pieces_of(&p.pick(2, &no3, 4, usize::MAX)), [4]);
         // When nobody has the first missing piece (3), new pieces go rarest first: 7 is had
         // by one peer fewer than 5 and 6.
         let mut q = Picker::new(g, &bits(8, &[0, 1, 2]), 13).with_sequential(true);
         q.peer_has_bitfield(&bits(8, &[4, 5, 6]));
         q.peer_has_bitfield(&bits(8, &[4, 5, 6, 7]));
         let some = bits(8, &[4, 5, 6, 7]);
-        assert_eq!(pieces_of(&q.pick(3, &some, 4, true)), [7]);
+        assert_eq!(pieces_of(&q.pick(3, &some, 4, usize::MAX)), [7]);
         check(&q);
     }
 
@@ -921,9 +922,9 @@ mod tests {
             (0..4).map(|i| p.availability(i)).collect::<Vec<_>>(),
             vec![3, 3, 2, 1]
         );
-        let first = p.pick(1, &a, 4, true);
+        let first = p.pick(1, &a, 4, usize::MAX);
         assert_eq!(first, (0..4).map(|b| g.block(3, b)).collect::<Vec<_>>());
-        let second = p.pick(1, &a, 4, true);
+        let second = p.pick(1, &a, 4, usize::MAX);
         assert_eq!(pieces_of(&second), vec![2]);
         assert_eq!(second.len(), 4);
         p.peer_has_piece(99);
@@ -938,7 +939,7 @@ mod tests {
             let mut p = Picker::new(geometry(n), &Bitfield::new(n), seed);
             let all = Bitfield::full(n);
             p.peer_has_bitfield(&all);
-            p.pick(7, &all, 1, true)[0].piece
+            p.pick(7, &all, 1, usize::MAX)[0].piece
         };
         let picks: Vec<u32> = (0..20).map(first_piece).collect();
         assert_eq!(picks, (0..20).map(first_piece).collect::<Vec<_>>());
@@ -954,15 +955,15 @@ mod tests {
         p.peer_has_bitfield(&all);
         p.peer_has_bitfield(&only0);
         // Piece 1 is rarer, so peer 1 starts it; peer 2 can only start piece 0.
-        assert_eq!(p.pick(1, &all, 1, true), vec![g.block(1, 0)]);
-        assert_eq!(p.pick(2, &only0, 1, true), vec![g.block(0, 0)]);
+        assert_eq!(p.pick(1, &all, 1, usize::MAX), vec![g.block(1, 0)]);
+        assert_eq!(p.pick(2, &only0, 1, usize::MAX), vec![g.block(0, 0)]);
         assert_eq!(p.partial_pieces(), 2);
         // Peer 3 works on nothing: it continues the lowest started piece.
-        assert_eq!(p.pick(3, &all, 1, true), vec![g.block(0, 1)]);
+        assert_eq!(p.pick(3, &all, 1, usize::MAX), vec![g.block(0, 1)]);
         // Peer 1 continues its own piece 1 before piece 0.
-        assert_eq!(p.pick(1, &all, 1, true), vec![g.block(1, 1)]);
+        assert_eq!(p.pick(1, &all, 1, usize::MAX), vec![g.block(1, 1)]);
         // With room for more, peer 3 finishes both started pieces before starting anything.
-        let more = p.pick(3, &all, 4, true);
+        let more = p.pick(3, &all, 4, usize::MAX);
         assert_eq!(
             more,
             vec![g.block(0, 2), g.block(0, 3), g.block(1, 2), g.block(1, 3)]
@@ -975,15 +976,15 @@ mod tests {
     fn no_new_pieces_when_not_allowed() {
         let (_, mut p, all) = fresh(3, 4);
         p.peer_has_bitfield(&all);
-        assert!(p.pick(1, &all, 10, false).is_empty());
-        let first = p.pick(1, &all, 1, true);
+        assert!(p.pick(1, &all, 10, 0).is_empty());
+        let first = p.pick(1, &all, 1, usize::MAX);
         let piece = first[0].piece;
-        let rest = p.pick(2, &all, 10, false);
+        let rest = p.pick(2, &all, 10, 0);
         assert_eq!(rest.len(), 3);
         assert_eq!(pieces_of(&rest), vec![piece]);
         assert_eq!(p.partial_pieces(), 1);
         assert!(!p.is_endgame());
-        assert!(p.pick(2, &all, 10, false).is_empty());
+        assert!(p.pick(2, &all, 10, 0).is_empty());
         check(&p);
     }
 
@@ -996,12 +997,12 @@ mod tests {
         p.peer_has_bitfield(&all);
         let (b0, b1) = (g.block(0, 0), g.block(0, 1));
         assert!(!p.is_endgame());
-        assert_eq!(p.pick(1, &all, 10, true), vec![b0, b1]);
+        assert_eq!(p.pick(1, &all, 10, usize::MAX), vec![b0, b1]);
         assert!(p.is_endgame());
         // Peer 2 gets duplicates, even though it may not start new pieces.
-        assert_eq!(p.pick(2, &all, 10, false), vec![b0, b1]);
-        assert!(p.pick(1, &all, 10, true).is_empty());
-        assert!(p.pick(2, &all, 10, true).is_empty());
+        assert_eq!(p.pick(2, &all, 10, 0), vec![b0, b1]);
+        assert!(p.pick(1, &all, 10, usize::MAX).is_empty());
+        assert!(p.pick(2, &all, 10, usize::MAX).is_empty());
         assert_eq!(p.block_received(2, b0), wanted(&[1], false));
         assert_eq!(p.requested_from(1), 1);
         assert_eq!(p.requested_from(2), 1);
@@ -1020,9 +1021,9 @@ mod tests {
         let mut p = Picker::new(g, &Bitfield::new(2), 6);
         let only0 = bits(2, &[0]);
         p.peer_has_bitfield(&only0);
-        assert_eq!(p.pick(1, &only0, 10, true).len(), 4);
+        assert_eq!(p.pick(1, &only0, 10, usize::MAX).len(), 4);
         assert!(!p.is_endgame());
-        assert!(p.pick(2, &only0, 10, true).is_empty());
+        assert!(p.pick(2, &only0, 10, usize::MAX).is_empty());
         check(&p);
     }
 
@@ -1031,18 +1032,18 @@ mod tests {
         // Two pieces, so the untouched one keeps free blocks and endgame never starts.
         let (_, mut p, all) = fresh(2, 7);
         p.peer_has_bitfield(&all);
-        let blocks = p.pick(1, &all, 4, true);
+        let blocks = p.pick(1, &all, 4, usize::MAX);
         assert_eq!(blocks.len(), 4);
         p.release(1, blocks[2]);
         p.release(2, blocks[0]); // not peer 2's request: ignored
         assert_eq!(p.requested_from(1), 3);
         assert!(!p.is_endgame());
-        assert_eq!(p.pick(2, &all, 4, false), vec![blocks[2]]);
+        assert_eq!(p.pick(2, &all, 4, 0), vec![blocks[2]]);
         let choked = p.release_peer(1);
         assert_eq!(choked, vec![blocks[0], blocks[1], blocks[3]]);
         assert_eq!(p.requested_from(1), 0);
         assert!(p.release_peer(1).is_empty());
-        assert_eq!(p.pick(3, &all, 4, false), choked);
+        assert_eq!(p.pick(3, &all, 4, 0), choked);
         // A released block that still arrives is accepted; its current requester is cancelled.
         assert_eq!(p.block_received(1, blocks[0]), wanted(&[3], false));
         check(&p);
@@ -1051,12 +1052,12 @@ mod tests {
     #[test]
     fn released_free_block_arriving_late_is_accepted() {
         let (g, mut p, all) = fresh(2, 8);
-        let blocks = p.pick(1, &all, 2, true);
+        let blocks = p.pick(1, &all, 2, usize::MAX);
         let piece = blocks[0].piece;
         p.release(1, blocks[1]);
         assert_eq!(p.block_received(1, blocks[1]), wanted(&[], false));
         assert_eq!(
-            p.pick(2, &all, 4, false),
+            p.pick(2, &all, 4, 0),
             vec![g.block(piece, 2), g.block(piece, 3)]
         );
         check(&p);
@@ -1069,13 +1070,13 @@ mod tests {
         p.peer_has_bitfield(&all);
         p.peer_has_bitfield(&only1);
         assert_eq!((p.availability(0), p.availability(1)), (1, 2));
-        let taken = p.pick(1, &all, 3, true);
+        let taken = p.pick(1, &all, 3, usize::MAX);
         assert_eq!(pieces_of(&taken), vec![0]);
         p.peer_gone(1, &all);
         assert_eq!((p.availability(0), p.availability(1)), (0, 1));
         assert_eq!(p.requested_from(1), 0);
         assert_eq!(
-            p.pick(2, &all, 4, false),
+            p.pick(2, &all, 4, 0),
             (0..4).map(|b| g.block(0, b)).collect::<Vec<_>>()
         );
         check(&p);
@@ -1085,7 +1086,7 @@ mod tests {
     fn failed_piece_is_picked_again() {
         let (_, mut p, all) = fresh(2, 10);
         p.peer_has_bitfield(&all);
-        let blocks = p.pick(1, &all, 4, true);
+        let blocks = p.pick(1, &all, 4, usize::MAX);
         let piece = blocks[0].piece;
         let mut last = Received::NotNeeded;
         for &b in &blocks {
@@ -1096,7 +1097,7 @@ mod tests {
         assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
         p.piece_failed(piece);
         assert_eq!(p.partial_pieces(), 1);
-        assert_eq!(p.pick(2, &all, 10, false), blocks);
+        assert_eq!(p.pick(2, &all, 10, 0), blocks);
         assert!(matches!(
             p.block_received(2, blocks[0]),
             Received::Wanted { .. }
@@ -1117,18 +1118,18 @@ mod tests {
         p.peer_has_bitfield(&all);
         assert!(!p.is_interesting(&bits(3, &[0])));
         assert!(p.is_interesting(&bits(3, &[0, 2])));
-        let blocks = p.pick(1, &all, 5, true);
+        let blocks = p.pick(1, &all, 5, usize::MAX);
         assert!(blocks.iter().all(|b| b.piece != 0));
         let started = blocks[0].piece;
         p.piece_done(started);
         p.piece_done(77);
         assert_eq!(p.requested_from(1), 1);
         assert_eq!(p.block_received(1, blocks[0]), Received::NotNeeded);
-        let rest = p.pick(1, &all, 100, true);
+        let rest = p.pick(1, &all, 100, usize::MAX);
         assert!(rest.iter().all(|b| b.piece != 0 && b.piece != started));
         assert_eq!(rest.len(), 3);
         assert!(p.is_endgame());
-        assert_eq!(p.pick(2, &all, 100, true).len(), 4);
+        assert_eq!(p.pick(2, &all, 100, usize::MAX).len(), 4);
         check(&p);
     }
 
@@ -1137,7 +1138,7 @@ mod tests {
         let g = Geometry::new(u64::from(PIECE + 2 * BLOCK_LEN + 100), PIECE);
         let mut p = Picker::new(g, &bits(2, &[0]), 12);
         let all = Bitfield::full(2);
-        let blocks = p.pick(1, &all, 10, true);
+        let blocks = p.pick(1, &all, 10, usize::MAX);
         let expect = |offset, len| BlockRef {
             piece: 1,
             offset,
@@ -1194,8 +1195,10 @@ mod tests {
                     0..=3 => {
                         let max = 1 + rng.below(8) as usize;
                         let has = &peers[who].1;
-                        let got = p.pick(key, has, max, rng.below(4) != 0);
+                        let (new_pieces, started) = (rng.index(3), p.partial_pieces());
+                        let got = p.pick(key, has, max, new_pieces);
                         assert!(got.len() <= max);
+                        assert!(p.partial_pieces() <= started + new_pieces);
                         for b in got {
                             assert!(has.has(b.piece) && !verified.has(b.piece));
                             assert!(!pending.contains(&(key, b)));
@@ -1262,7 +1265,7 @@ mod tests {
             assert_eq!(p.partial_pieces(), 0);
             assert!(p.is_endgame());
             assert!(!p.is_interesting(&Bitfield::full(n)));
-            assert!(p.pick(0, &Bitfield::full(n), 10, true).is_empty());
+            assert!(p.pick(0, &Bitfield::full(n), 10, usize::MAX).is_empty());
             assert_eq!(failures, 3);
         }
         // The endgame path (duplicate requests, then cancels) was exercised.

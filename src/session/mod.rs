@@ -429,9 +429,7 @@ impl Session {
                 self.tracker_errors = Some(text);
             }
             Event::Hashed(result) => self.on_hashed(result),
-            Event::Disk(DiskEvent::PieceWritten { piece, buffer }) => {
-                self.on_written(piece, buffer);
-            }
+            Event::Disk(DiskEvent::PieceWritten(piece)) => self.on_written(piece),
             Event::Accepted {
                 stream,
                 addr,

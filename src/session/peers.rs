@@ -332,7 +332,7 @@ impl Session {
             key,
             has,
             room,
-            self.store.may_start_piece(self.picker.partial_pieces()),
+            self.store.pieces_to_start(self.picker.partial_pieces()),
         );
         if blocks.is_empty() {
             return;

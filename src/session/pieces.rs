@@ -37,7 +37,7 @@ impl Session {
             for other in cancel {
                 self.send(other, Command::Cancel(block));
             }
-            self.store.block_arrived(block, &data, addr);
+            self.store.block_arrived(block, data, addr);
             if piece_complete {
                 self.submit_piece(block.piece);
             }
@@ -98,8 +98,8 @@ impl Session {
     }
 
     /// The writer put `piece` on disk: announce it, and see whether we are complete.
-    pub(super) fn on_written(&mut self, piece: PieceIndex, buffer: Vec<u8>) {
-        if !self.store.written(piece, buffer) {
+    pub(super) fn on_written(&mut self, piece: PieceIndex) {
+        if !self.store.written(piece) {
             return;
         }
         let connected: Vec<PeerKey> = self

@@ -1,9 +1,8 @@
 //! The piece store: the one owner of where each piece is in its life.
 //!
 //! Pure state, owned by the main thread. Every piece is in exactly one [`PieceState`]; the
-//! store holds the buffer of a piece being assembled, who sent each of its blocks, the blame
-//! left by failed copies (for the "smart ban"), the spare buffers of written pieces and the
-//! byte counts the progress line shows. ARCHITECTURE.md, "The states of a piece", draws the
+//! store holds the blocks of a piece being assembled, who sent each of them, the blame left
+//! by failed copies (for the "smart ban") and the byte counts the progress line shows. ARCHITECTURE.md, "The states of a piece", draws the
 //! transitions; [`PieceStore::check`] tests them.
 //!
 //! The [`Picker`](crate::picker::Picker) answers the other question, "which block from whom":
@@ -14,6 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use crate::bitfield::Bitfield;
+use crate::blocks::PieceBlocks;
 use crate::geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 use crate::messages::{HashJob, HashResult};
 
@@ -24,8 +24,6 @@ use crate::messages::{HashJob, HashResult};
 /// 300-peer speed. Requested pieces count too, so over a link with latency L it lets at most
 /// 16 MiB / L arrive per second (160 MB/s at 100 ms).
 pub const PIECE_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
-/// Bytes of written piece buffers kept for reuse.
-const SPARE_BYTES: usize = 8 * 1024 * 1024;
 
 /// Where one piece is in its life. See ARCHITECTURE.md, "The states of a piece".
 #[derive(Debug)]
@@ -34,14 +32,14 @@ pub(super) enum PieceState {
     NotWanted,
     /// Wanted and not on disk; no block of it is held (some may be requested).
     Wanted,
-    /// Blocks are arriving into its buffer.
+    /// Blocks are arriving.
     Assembling(PieceBuffer),
-    /// Every block is in; the hasher has the buffer. Holds who sent each block.
+    /// Every block is in; the hasher has them. Holds who sent each block.
     Hashing {
         /// Who sent each block, by block index.
         block_from: Vec<Option<SocketAddr>>,
     },
-    /// The hash matched; the writer has the buffer.
+    /// The hash matched; the writer has the blocks.
     Writing,
     /// Verified and on disk: served to peers, never fetched again.
     OnDisk,
@@ -54,7 +52,7 @@ pub(super) enum PieceState {
 /// A piece being assembled from blocks.
 #[derive(Debug)]
 pub(super) struct PieceBuffer {
-    data: Vec<u8>,
+    blocks: PieceBlocks,
     /// Who sent each block (by block index), to find the culprit if the hash fails.
     block_from: Vec<Option<SocketAddr>>,
 }
@@ -102,8 +100,6 @@ pub(super) struct PieceStore {
     in_pipeline: usize,
     /// Blocks of pieces that failed their hash, kept until the piece passes.
     suspects: HashMap<PieceIndex, Vec<Suspect>>,
-    /// Buffers of written pieces, ready for new ones.
-    spare: Vec<Vec<u8>>,
 }
 
 impl PieceStore {
@@ -169,7 +165,6 @@ impl PieceStore {
             wanted_missing,
             in_pipeline: 0,
             suspects: HashMap::new(),
-            spare: Vec::new(),
         }
     }
 
@@ -210,42 +205,35 @@ impl PieceStore {
         self.verified_bytes
     }
 
-    /// Whether starting one more piece stays inside [`PIECE_MEMORY_BUDGET`], with `started`
+    /// How many more pieces may be started inside [`PIECE_MEMORY_BUDGET`], with `started`
     /// pieces started but not complete (the picker's count: requested or assembling) besides
     /// those being hashed or written. Two pieces are always allowed, so that huge pieces
     /// still make progress.
-    pub(super) fn may_start_piece(&self, started: usize) -> bool {
-        let held = started + self.in_pipeline;
-        held < 2 || (held as u64 + 1) * u64::from(self.geometry.piece_len()) <= PIECE_MEMORY_BUDGET
+    pub(super) fn pieces_to_start(&self, started: usize) -> usize {
+        let fit = PIECE_MEMORY_BUDGET / u64::from(self.geometry.piece_len());
+        let fit = usize::try_from(fit).unwrap_or(usize::MAX).max(2);
+        fit.saturating_sub(started + self.in_pipeline)
     }
 
-    /// Copies a wanted block's bytes into its piece's buffer (Wanted → Assembling, or
-    /// Assembling stays), noting who sent it. Ignored for a piece in any other state or a
-    /// block that does not fit the piece.
-    pub(super) fn block_arrived(&mut self, block: BlockRef, data: &[u8], from: SocketAddr) {
-        let size = self.geometry.piece_size(block.piece) as usize;
+    /// Keeps a wanted block (Wanted → Assembling, or Assembling stays), noting who sent it.
+    /// Ignored for a piece in any other state or a block that does not fit the piece.
+    pub(super) fn block_arrived(&mut self, block: BlockRef, data: Vec<u8>, from: SocketAddr) {
+        let size = self.geometry.piece_size(block.piece);
         let Some(state) = self.states.get_mut(block.piece as usize) else {
             return;
         };
         if matches!(state, PieceState::Wanted) {
-            // A recycled buffer is overwritten block by block before it is hashed, so its
-            // old bytes never matter; only a change of length costs a fill.
-            let mut buffer = self.spare.pop().unwrap_or_default();
-            buffer.resize(size, 0);
             *state = PieceState::Assembling(PieceBuffer {
-                data: buffer,
-                block_from: vec![None; size.div_ceil(BLOCK_LEN as usize)],
+                blocks: PieceBlocks::new(size),
+                block_from: vec![None; size.div_ceil(BLOCK_LEN) as usize],
             });
         }
         let PieceState::Assembling(buffer) = state else {
             return;
         };
-        let at = block.offset as usize;
-        let Some(slot) = buffer.data.get_mut(at..at + data.len()) else {
-            return;
-        };
-        slot.copy_from_slice(data);
-        buffer.block_from[at / BLOCK_LEN as usize] = Some(from);
+        if buffer.blocks.put(block.offset, data) {
+            buffer.block_from[(block.offset / BLOCK_LEN) as usize] = Some(from);
+        }
     }
 
     /// Hands a complete piece to the hasher (Assembling → Hashing): the job to send. `None`
@@ -264,7 +252,7 @@ impl PieceStore {
         self.in_pipeline += 1;
         Some(HashJob {
             piece,
-            data: buffer.data,
+            blocks: buffer.blocks,
             block_digests: self.suspects.contains_key(&piece),
         })
     }
@@ -318,14 +306,9 @@ impl PieceStore {
         Verdict::Bad { senders }
     }
 
-    /// The writer put `piece` on disk and gave its buffer back (Writing → OnDisk; the buffer
-    /// is kept for reuse while the spares fit [`SPARE_BYTES`]). Returns false, changing
-    /// nothing, for a piece that was not being written.
-    pub(super) fn written(&mut self, piece: PieceIndex, buffer: Vec<u8>) -> bool {
-        let piece_len = self.geometry.piece_len() as usize;
-        if (self.spare.len() + 1) * piece_len <= SPARE_BYTES {
-            self.spare.push(buffer);
-        }
+    /// The writer put `piece` on disk (Writing → OnDisk). Returns false, changing nothing,
+    /// for a piece that was not being written.
+    pub(super) fn written(&mut self, piece: PieceIndex) -> bool {
         let Some(state) = self.states.get_mut(piece as usize) else {
             return false;
         };
@@ -369,7 +352,8 @@ impl PieceStore {
             );
             match state {
                 PieceState::Assembling(b) => {
-                    assert_eq!(b.data.len(), size);
+                    assert_eq!(b.blocks.len(), size);
+                    assert_eq!(b.blocks.block_count(), b.block_from.len());
                     assert_eq!(b.block_from.len(), g.block_count(piece) as usize);
                     assert!(b.block_from.iter().any(Option::is_some));
                 }
@@ -397,8 +381,6 @@ impl PieceStore {
         assert_eq!(self.verified_bytes, verified);
         assert_eq!(self.wanted_missing, missing);
         assert_eq!(self.in_pipeline, pipeline);
-        let spare: usize = self.spare.len() * g.piece_len() as usize;
-        assert!(spare <= SPARE_BYTES);
     }
 
     /// The state of `piece`, for tests.
@@ -430,7 +412,7 @@ mod tests {
         let g = s.geometry;
         for i in 0..g.block_count(piece) {
             let b = g.block(piece, i);
-            s.block_arrived(b, &vec![fill; b.len as usize], from);
+            s.block_arrived(b, vec![fill; b.len as usize], from);
             s.check();
         }
     }
@@ -451,20 +433,20 @@ mod tests {
         assert_eq!((s.wanted_bytes(), s.verified_bytes()), (g.total_len(), 0));
         assert!(matches!(s.state(1), PieceState::Wanted));
         assert!(s.take_for_hashing(1).is_none());
-        s.block_arrived(g.block(1, 0), &[7; 8192], addr(1));
+        s.block_arrived(g.block(1, 0), vec![7; 8192], addr(1));
         assert!(matches!(s.state(1), PieceState::Assembling(_)));
         let job = s.take_for_hashing(1).expect("assembling");
-        assert_eq!(job.data, vec![7; 8192]);
+        assert_eq!(job.blocks.to_vec(), vec![7; 8192]);
         assert!(!job.block_digests);
         assert!(matches!(s.state(1), PieceState::Hashing { .. }));
-        assert!(!s.written(1, Vec::new()));
+        assert!(!s.written(1));
         assert_eq!(
             s.hashed(result(&job, true, None)),
             Verdict::Good { liars: vec![] }
         );
         assert!(matches!(s.state(1), PieceState::Writing));
         assert_eq!(s.hashed(result(&job, true, None)), Verdict::Stale);
-        assert!(s.written(1, job.data));
+        assert!(s.written(1));
         assert!(matches!(s.state(1), PieceState::OnDisk));
         assert!(s.on_disk().has(1));
         assert_eq!(s.verified_bytes(), 8192);
@@ -476,8 +458,8 @@ mod tests {
     fn smart_ban_blames_only_the_blocks_that_differ() {
         let g = Geometry::new(u64::from(2 * BLOCK_LEN), 2 * BLOCK_LEN);
         let mut s = PieceStore::new(g, bits(1, &[0]), bits(1, &[]));
-        s.block_arrived(g.block(0, 0), &[1; BLOCK_LEN as usize], addr(1));
-        s.block_arrived(g.block(0, 1), &[2; BLOCK_LEN as usize], addr(2));
+        s.block_arrived(g.block(0, 0), vec![1; BLOCK_LEN as usize], addr(1));
+        s.block_arrived(g.block(0, 1), vec![2; BLOCK_LEN as usize], addr(2));
         let job = s.take_for_hashing(0).unwrap();
         let (good, bad) = ([1; 20], [9; 20]);
         assert_eq!(
@@ -499,7 +481,7 @@ mod tests {
             }
         );
         s.check();
-        assert!(s.written(0, job.data));
+        assert!(s.written(0));
         assert!(s.is_complete());
         s.check();
     }
@@ -510,17 +492,20 @@ mod tests {
         let piece = (PIECE_MEMORY_BUDGET / 4) as u32;
         let g = Geometry::new(10 * u64::from(piece), piece);
         let mut s = PieceStore::new(g, Bitfield::full(10), Bitfield::new(10));
-        assert!(s.may_start_piece(3));
-        assert!(!s.may_start_piece(4));
-        s.block_arrived(g.block(0, 0), &[0; BLOCK_LEN as usize], addr(1));
+        assert_eq!(s.pieces_to_start(0), 4);
+        assert_eq!(s.pieces_to_start(3), 1);
+        assert_eq!(s.pieces_to_start(4), 0);
+        assert_eq!(s.pieces_to_start(9), 0);
+        s.block_arrived(g.block(0, 0), vec![0; BLOCK_LEN as usize], addr(1));
         s.take_for_hashing(0).unwrap();
-        assert!(!s.may_start_piece(3));
-        assert!(s.may_start_piece(0));
+        assert_eq!(s.pieces_to_start(3), 0);
+        assert_eq!(s.pieces_to_start(0), 3);
         // Two pieces are always allowed, however large.
         let huge = Geometry::new(4 * u64::from(u32::MAX), u32::MAX);
         let s = PieceStore::new(huge, Bitfield::full(4), Bitfield::new(4));
-        assert!(s.may_start_piece(1));
-        assert!(!s.may_start_piece(2));
+        assert_eq!(s.pieces_to_start(0), 2);
+        assert_eq!(s.pieces_to_start(1), 1);
+        assert_eq!(s.pieces_to_start(2), 0);
     }
 
     #[test]
@@ -565,7 +550,7 @@ mod tests {
                 .map(|p| vec![false; g.block_count(p) as usize])
                 .collect();
             let mut hashing: Vec<HashJob> = Vec::new();
-            let mut writing: Vec<(PieceIndex, Vec<u8>)> = Vec::new();
+            let mut writing: Vec<PieceIndex> = Vec::new();
             let mut steps = 0;
             while !s.is_complete() {
                 steps += 1;
@@ -580,7 +565,7 @@ mod tests {
                         }
                         let i = rng.index(received[p as usize].len());
                         let b = g.block(p, i as u32);
-                        s.block_arrived(b, &vec![p as u8; b.len as usize], addr(1 + i as u8));
+                        s.block_arrived(b, vec![p as u8; b.len as usize], addr(1 + i as u8));
                         received[p as usize][i] = true;
                         if received[p as usize].iter().all(|&r| r) {
                             hashing
@@ -594,14 +579,14 @@ mod tests {
                         let blocks = g.block_count(job.piece) as usize;
                         let digests = (!ok || job.block_digests).then(|| vec![[0; 20]; blocks]);
                         match s.hashed(result(&job, ok, digests)) {
-                            Verdict::Good { .. } => writing.push((job.piece, job.data)),
+                            Verdict::Good { .. } => writing.push(job.piece),
                             Verdict::Bad { senders } => assert!(!senders.is_empty()),
                             Verdict::Stale => panic!("piece {} was hashing", job.piece),
                         }
                     }
                     5 if !writing.is_empty() => {
-                        let (p, data) = writing.swap_remove(rng.index(writing.len()));
-                        assert!(s.written(p, data));
+                        let p = writing.swap_remove(rng.index(writing.len()));
+                        assert!(s.written(p));
                     }
                     _ => {}
                 }

@@ -226,10 +226,7 @@ impl Harness {
 
     /// The writer reports `job`'s piece written.
     fn written(&mut self, job: HashJob) {
-        let event = DiskEvent::PieceWritten {
-            piece: job.piece,
-            buffer: job.data,
-        };
+        let event = DiskEvent::PieceWritten(job.piece);
         self.s.handle(Event::Disk(event)).unwrap();
         self.check();
     }
@@ -383,7 +380,7 @@ fn a_peer_lost_mid_piece_leaves_its_blocks_to_the_others() {
     let job = h.hash(piece, true, None);
     let mut expect = vec![1; BLOCK_LEN as usize];
     expect.extend(vec![2; BLOCK_LEN as usize]);
-    assert_eq!(job.data, expect);
+    assert_eq!(job.blocks.to_vec(), expect);
     assert!(matches!(h.s.store.state(piece), PieceState::Writing));
 }
 

@@ -307,8 +307,9 @@ mod tests {
             if piece == 1 {
                 data[20000..].fill(0xee);
             }
+            let blocks = crate::blocks::PieceBlocks::from_bytes(&data);
             jobs_tx
-                .send(crate::messages::WriteCommand { piece, data })
+                .send(crate::messages::WriteCommand { piece, blocks })
                 .expect("writer runs");
         }
         drop(jobs_tx);

@@ -7,6 +7,7 @@
 
 use std::ops::Range;
 
+use crate::blocks::PieceBlocks;
 use crate::geometry::{BlockRef, Geometry};
 use crate::metainfo::FileInfo;
 
@@ -55,12 +56,10 @@ impl Padding {
             .collect()
     }
 
-    /// Sets the padding of piece `piece`, held in `data`, to zeros.
-    pub fn zero(&self, piece: u32, data: &mut [u8]) {
+    /// Sets the padding of piece `piece`, held in `blocks`, to zeros.
+    pub(crate) fn zero(&self, piece: u32, blocks: &mut PieceBlocks) {
         for r in self.in_piece(piece) {
-            if let Some(bytes) = data.get_mut(r) {
-                bytes.fill(0);
-            }
+            blocks.zero(r);
         }
     }
 
@@ -141,8 +140,9 @@ mod tests {
             blocks.iter().map(|b| b.offset).collect::<Vec<_>>(),
             [2 * BLOCK_LEN, 3 * BLOCK_LEN]
         );
-        let mut data = vec![9u8; 65536];
-        pad.zero(0, &mut data);
+        let mut piece = PieceBlocks::from_bytes(&[9u8; 65536]);
+        pad.zero(0, &mut piece);
+        let data = piece.to_vec();
         assert!(data[..20000].iter().all(|&b| b == 9));
         assert!(data[20000..].iter().all(|&b| b == 0));
     }

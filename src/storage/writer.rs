@@ -8,7 +8,7 @@
 //! resume file (without that piece), reports [`DiskEvent::Failed`] once, and stops.
 
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,6 +19,7 @@ use log::{debug, warn};
 
 use super::{resume, FileMap, StorageError};
 use crate::bitfield::Bitfield;
+use crate::blocks::PieceBlocks;
 use crate::messages::{DiskEvent, Event, WriteCommand};
 use crate::metainfo::FileInfo;
 
@@ -63,6 +64,29 @@ fn allocate(file: &File, len: u64) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::from_raw_os_error(rc))
     }
+}
+
+/// Slices given to one `writev` at most (Linux refuses more than 1024).
+const MAX_SLICES: usize = 512;
+
+/// Writes every byte of `slices` at `offset` of `file`: a seek, then vectored writes until
+/// all is written. The writer owns its handles, so nothing else moves their position.
+fn write_all_vectored_at(
+    file: &mut File,
+    mut slices: &mut [IoSlice<'_>],
+    offset: u64,
+) -> std::io::Result<()> {
+    file.seek(SeekFrom::Start(offset))?;
+    while !slices.is_empty() {
+        let take = slices.len().min(MAX_SLICES);
+        match file.write_vectored(&slices[..take]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Starts the disk write of a range just written, without waiting for it
@@ -169,7 +193,7 @@ pub struct ResumeSetup {
 
 /// Starts the writer thread. It ends, saving the resume file, when every sender of `jobs` is
 /// dropped, or after the first failed write.
-pub fn spawn(
+pub(crate) fn spawn(
     map: Arc<FileMap>,
     resume: ResumeSetup,
     jobs: Receiver<WriteCommand>,
@@ -210,7 +234,7 @@ impl Writer {
         loop {
             match jobs.recv_timeout(resume::SAVE_INTERVAL) {
                 Ok(job) => {
-                    if let Err(e) = self.write_piece(job.piece, &job.data) {
+                    if let Err(e) = self.write_piece(job.piece, &job.blocks) {
                         // The write error is what the user needs to see; whether the resume
                         // file could be saved too only goes to the debug log.
                         self.save(false);
@@ -223,11 +247,11 @@ impl Writer {
                     }
                     self.resume.have.set(job.piece);
                     self.unsaved = true;
-                    let written = DiskEvent::PieceWritten {
-                        piece: job.piece,
-                        buffer: job.data,
-                    };
-                    if events.send(Event::Disk(written)).is_err() {
+                    drop(job.blocks);
+                    if events
+                        .send(Event::Disk(DiskEvent::PieceWritten(job.piece)))
+                        .is_err()
+                    {
                         break;
                     }
                     if self.saved_at.elapsed() >= resume::SAVE_INTERVAL {
@@ -245,16 +269,18 @@ impl Writer {
         self.save(true);
     }
 
-    fn write_piece(&mut self, piece: u32, data: &[u8]) -> Result<(), StorageError> {
-        let size = data.len() as u32;
+    /// Writes a verified piece: one vectored write per file it spans, straight from the
+    /// buffers its blocks arrived in.
+    fn write_piece(&mut self, piece: u32, blocks: &PieceBlocks) -> Result<(), StorageError> {
+        let size = blocks.len() as u32;
         for run in self.map.runs(piece, 0, size) {
             let path = &self.map.placements()[run.file].path;
             let file = match &mut self.handles[run.file] {
                 Some(f) => f,
                 slot => slot.insert(open_for_write(path)?),
             };
-            let bytes = &data[run.buf_offset..run.buf_offset + run.len];
-            file.write_all_at(bytes, run.offset)
+            let mut slices = blocks.slices(run.buf_offset..run.buf_offset + run.len);
+            write_all_vectored_at(file, &mut slices, run.offset)
                 .map_err(|e| StorageError::new("write", path, e))?;
             start_write_back(file, run.offset, run.len);
             if !self.dirty.contains(&run.file) {
