@@ -231,6 +231,30 @@ mod tests {
         }
     }
 
+    /// With the first 1024 bytes dropped, as MSE does, the keystreams of the known-answer
+    /// handshake in `super::super::tests` (keyA and keyB for its shared secret and SKEY
+    /// 0x55 × 20), checked there through `Secret::streams`; keys and keystreams reproduced with
+    /// a separate Python RC4.
+    #[test]
+    fn mse_keys_after_the_1024_byte_drop() {
+        for (key, expected) in [
+            (
+                "4adb6566d2cc17043e4223f92859234afaeea446",
+                "24a11790b335a5c3b8bee6cf356ca6f2",
+            ),
+            (
+                "d6bed471c65d43074ab8fdb6b385e64acd1f0cb1",
+                "8d42e814345807d2d4add74511d0fd41",
+            ),
+        ] {
+            let mut rc4 = Rc4::new(&unhex(key));
+            rc4.apply(&mut [0u8; 1024]);
+            let mut ks = [0u8; 16];
+            rc4.apply(&mut ks);
+            assert_eq!(ks.to_vec(), unhex(expected), "key {key}");
+        }
+    }
+
     /// Ours gives what the `rc4` crate gives, for 20-byte keys (MSE's), many lengths and
     /// split points.
     #[test]
