@@ -10,10 +10,9 @@ use std::fs::File;
 use std::io::Read;
 
 use num_bigint::BigUint;
-use rc4::consts::U20;
-use rc4::{KeyInit, Rc4, StreamCipher};
 use sha1::{Digest, Sha1};
 
+use super::rc4::Rc4;
 use super::MseError;
 
 /// Length of a DH public key and of the shared secret on the wire: 768 bits, big-endian,
@@ -165,18 +164,18 @@ pub(crate) fn xor(a: &[u8; 20], b: &[u8; 20]) -> [u8; 20] {
 }
 
 /// One direction's RC4 keystream, past the discarded 1024 bytes.
-pub(crate) struct Rc4Stream(Rc4<U20>);
+pub(crate) struct Rc4Stream(Rc4);
 
 impl Rc4Stream {
     fn new(key: [u8; 20]) -> Rc4Stream {
-        let mut rc4 = Rc4::<U20>::new(&key.into());
-        rc4.apply_keystream(&mut [0u8; RC4_DROP]);
+        let mut rc4 = Rc4::new(&key);
+        rc4.apply(&mut [0u8; RC4_DROP]);
         Rc4Stream(rc4)
     }
 
     /// Encrypts or decrypts `buf` in place (RC4 is its own inverse).
     pub(crate) fn apply(&mut self, buf: &mut [u8]) {
-        self.0.apply_keystream(buf);
+        self.0.apply(buf);
     }
 }
 

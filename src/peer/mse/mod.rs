@@ -26,6 +26,7 @@
 //! consumed here.
 
 mod crypto;
+mod rc4;
 mod stream;
 
 use std::fmt;
