@@ -12,20 +12,22 @@ fn main() -> ExitCode {
     cli::main()
 }
 
-/// Caps glibc's malloc arenas at one per core. By default glibc gives threads that contend
+/// Puts every thread on one glibc malloc arena. By default glibc gives threads that contend
 /// for malloc arenas of their own, up to eight per core, and keeps each arena's freed pages;
 /// with a thread per connection, new peers keep touching fresh arenas. Measured with
 /// `make soak` (a seed under churn, 2 cores): anonymous memory rose from 0.4 to 3.2 MiB over
 /// 13 minutes before levelling off; with two arenas it levelled off at 1.6 MiB within 3
-/// minutes. A 512 MiB loopback download was not slower (median of 10 interleaved runs:
-/// 1.38 s and 0.96 CPU seconds, against 1.65 s and 1.25 without the cap).
+/// minutes. One arena rather than one per core: blocks are allocated by the peer threads
+/// and freed by the writer, and with two arenas each arena's peak of live blocks counted
+/// separately in the resident set. A 1 GiB loopback download from two seeders (3 rounds,
+/// interleaved) peaked at 28.2-29.2 MiB with two arenas and 21.8-22.0 MiB with one, in the
+/// same time (1.31-1.36 s against 1.34-1.46 s); 300 peers (`bench/scale.sh`, 2 rounds) took
+/// 16.4 s against 15.9 s, at the same 40-41 MiB.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let cores = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
     // SAFETY: mallopt only changes a malloc tuning parameter; no other thread exists yet.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, cores);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
