@@ -12,7 +12,6 @@ use log::{debug, warn};
 
 use super::pex::PEX_FIRST;
 use super::rate::Rate;
-use super::store::PIECE_MEMORY_BUDGET;
 use super::Session;
 use crate::bitfield::Bitfield;
 use crate::geometry::{BlockRef, PieceIndex, BLOCK_LEN};
@@ -256,18 +255,18 @@ impl Session {
         }
     }
 
-    /// Each peer that sends to us gets a fair share of the blocks the piece memory budget
-    /// holds, so that many peers share partial pieces instead of the first few claiming the
-    /// whole budget (with small pieces, a peer at full depth holds several pieces).
+    /// Sizes the piece memory budget for the peers that send to us, and gives each a fair
+    /// share of the blocks it holds, so that many peers share partial pieces instead of the
+    /// first few claiming the whole budget (with small pieces, a peer at full depth holds
+    /// several pieces).
     pub(super) fn update_depth_cap(&mut self) {
         let sending = self
             .peers
             .values()
             .filter(|p| p.connected && !p.peer_choking && p.am_interested)
-            .count()
-            .max(1);
-        let budget_blocks = (PIECE_MEMORY_BUDGET / u64::from(BLOCK_LEN)) as usize;
-        self.depth_cap = (budget_blocks / sending).clamp(MIN_DEPTH, MAX_DEPTH);
+            .count();
+        let budget_blocks = (self.store.set_budget(sending) / u64::from(BLOCK_LEN)) as usize;
+        self.depth_cap = (budget_blocks / sending.max(1)).clamp(MIN_DEPTH, MAX_DEPTH);
     }
 
     /// Tells a peer whether we want something it has, when that changes, then requests.

@@ -17,13 +17,27 @@ use crate::blocks::PieceBlocks;
 use crate::geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 use crate::messages::{HashJob, HashResult};
 
-/// Bytes of piece data the session may hold at once (pieces being assembled, hashed or
-/// written). This is what keeps memory flat whatever the torrent's size. 16 MiB: measured
-/// against 32 and 8 MiB (bench/RESULTS.md), it kept the speed of 32 on 1 GiB from two
-/// seeders and from 300 peers, with 15 and 30 MiB less peak RSS; 8 MiB lost a fifth of the
-/// 300-peer speed. Requested pieces count too, so over a link with latency L it lets at most
-/// 16 MiB / L arrive per second (160 MB/s at 100 ms).
+/// The most bytes of piece data the session holds at once (blocks of pieces being assembled,
+/// hashed or written), whatever the torrent's size: the budget of [`piece_memory_budget`]
+/// with many peers sending. Pieces started count whole, so over a link with latency L it
+/// lets at most the budget / L arrive per second (160 MB/s at 100 ms for 16 MiB).
 pub const PIECE_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
+/// The budget with no peer sending yet.
+const BASE_PIECE_MEMORY: u64 = 12 * 1024 * 1024;
+/// What each peer sending to us adds to the budget, up to [`PIECE_MEMORY_BUDGET`] (reached at
+/// 256 peers).
+const PIECE_MEMORY_PER_PEER: u64 = 16 * 1024;
+
+/// The piece memory budget while `sending` peers send to us. A few fast peers need less
+/// (on loopback from two seeders, 12 MiB kept the speed of 16 at 4 MiB less peak memory;
+/// 8 MiB was a tenth slower); hundreds of slow ones each need pieces of their own to work on
+/// (with 300 peers, 8 MiB lost a fifth of the speed of 16). Measured in bench/RESULTS.md.
+pub(super) fn piece_memory_budget(sending: usize) -> u64 {
+    let extra = PIECE_MEMORY_PER_PEER.saturating_mul(sending as u64);
+    BASE_PIECE_MEMORY
+        .saturating_add(extra)
+        .min(PIECE_MEMORY_BUDGET)
+}
 
 /// Where one piece is in its life. See ARCHITECTURE.md, "The states of a piece".
 #[derive(Debug)]
@@ -100,6 +114,8 @@ pub(super) struct PieceStore {
     in_pipeline: usize,
     /// Blocks of pieces that failed their hash, kept until the piece passes.
     suspects: HashMap<PieceIndex, Vec<Suspect>>,
+    /// Bytes of piece data we may hold now ([`piece_memory_budget`]).
+    budget: u64,
 }
 
 impl PieceStore {
@@ -165,6 +181,7 @@ impl PieceStore {
             wanted_missing,
             in_pipeline: 0,
             suspects: HashMap::new(),
+            budget: piece_memory_budget(0),
         }
     }
 
@@ -205,12 +222,18 @@ impl PieceStore {
         self.verified_bytes
     }
 
-    /// How many more pieces may be started inside [`PIECE_MEMORY_BUDGET`], with `started`
+    /// Sizes the piece memory budget for `sending` peers sending to us; the bytes it holds.
+    pub(super) fn set_budget(&mut self, sending: usize) -> u64 {
+        self.budget = piece_memory_budget(sending);
+        self.budget
+    }
+
+    /// How many more pieces may be started inside the piece memory budget, with `started`
     /// pieces started but not complete (the picker's count: requested or assembling) besides
     /// those being hashed or written. Two pieces are always allowed, so that huge pieces
     /// still make progress.
     pub(super) fn pieces_to_start(&self, started: usize) -> usize {
-        let fit = PIECE_MEMORY_BUDGET / u64::from(self.geometry.piece_len());
+        let fit = self.budget / u64::from(self.geometry.piece_len());
         let fit = usize::try_from(fit).unwrap_or(usize::MAX).max(2);
         fit.saturating_sub(started + self.in_pipeline)
     }
@@ -488,8 +511,8 @@ mod tests {
 
     #[test]
     fn budget_counts_pieces_in_the_pipeline() {
-        // Four pieces fill the budget.
-        let piece = (PIECE_MEMORY_BUDGET / 4) as u32;
+        // Four pieces fill the budget of no peer sending.
+        let piece = (piece_memory_budget(0) / 4) as u32;
         let g = Geometry::new(10 * u64::from(piece), piece);
         let mut s = PieceStore::new(g, Bitfield::full(10), Bitfield::new(10));
         assert_eq!(s.pieces_to_start(0), 4);
@@ -500,12 +523,34 @@ mod tests {
         s.take_for_hashing(0).unwrap();
         assert_eq!(s.pieces_to_start(3), 0);
         assert_eq!(s.pieces_to_start(0), 3);
+        // The budget grows with the peers sending, up to its cap.
+        assert_eq!(s.set_budget(10_000), PIECE_MEMORY_BUDGET);
+        let fit = (PIECE_MEMORY_BUDGET / u64::from(piece)) as usize;
+        assert!(fit > 4);
+        assert_eq!(s.pieces_to_start(0), fit - 1);
         // Two pieces are always allowed, however large.
         let huge = Geometry::new(4 * u64::from(u32::MAX), u32::MAX);
         let s = PieceStore::new(huge, Bitfield::full(4), Bitfield::new(4));
         assert_eq!(s.pieces_to_start(0), 2);
         assert_eq!(s.pieces_to_start(1), 1);
         assert_eq!(s.pieces_to_start(2), 0);
+    }
+
+    #[test]
+    fn the_budget_grows_with_the_peers_sending_up_to_its_cap() {
+        assert_eq!(piece_memory_budget(0), BASE_PIECE_MEMORY);
+        assert_eq!(
+            piece_memory_budget(3),
+            BASE_PIECE_MEMORY + 3 * PIECE_MEMORY_PER_PEER
+        );
+        let mut last = 0;
+        for sending in 0..1000 {
+            let budget = piece_memory_budget(sending);
+            assert!(budget >= last && budget <= PIECE_MEMORY_BUDGET);
+            last = budget;
+        }
+        assert_eq!(piece_memory_budget(256), PIECE_MEMORY_BUDGET);
+        assert_eq!(piece_memory_budget(usize::MAX), PIECE_MEMORY_BUDGET);
     }
 
     #[test]
