@@ -156,6 +156,12 @@ stop_swarm() {
 
 # ------------------------------------------------------------------ one download
 drop_caches() { sync; { echo 3 >/proc/sys/vm/drop_caches; } 2>/dev/null || true; }
+# warm_payload PAYLOAD: read the seeders' copy once after the drop, so that every client
+# downloads from seeders whose data is in the page cache ("warm cache", as issue 16 measures)
+# and the seeders' disk reads do not set the pace; what the downloader writes starts cold.
+warm_payload() {
+    if [[ $1 == big ]]; then cat "$SEED/bench-big.bin"; else find "$SEED/bench-small" -type f -exec cat {} +; fi >/dev/null
+}
 RUN_NO=0
 CLIENT_NO=0
 declare -A CLIENT_IDX=([strand]=1 [aria2c]=2 [rqbit]=3 [libtorrent]=4)
@@ -194,6 +200,7 @@ bench_one() {
     rm -rf "$WORK/out"; mkdir -p "$out"
     client_cmd "$c" "$WORK/torrents/$p.torrent" "$out" "$ip" "$port" "$enc"
     drop_caches
+    warm_payload "$p"
     local t0 t1 rc=0
     t0=$(date +%s.%N)
     run_ns "dl-$tag" /usr/bin/time -v -o "$tf" timeout -k 10 "$DL_TIMEOUT" "${CMD[@]}" || rc=$?
@@ -237,6 +244,7 @@ profile() {
     rm -rf "$WORK/out"; mkdir -p "$WORK/out/prof"
     client_cmd strand "$WORK/torrents/big.torrent" "$WORK/out/prof" 127.0.0.1 29999 "$enc"
     drop_caches
+    warm_payload big
     run_ns "perf-strand-$enc" perf record -e cpu-clock -F 999 -o "$WORK/perf-$enc.data" -- "${CMD[@]}" \
         || die "strand under perf ($enc) failed"
     cmp "$SEED/bench-big.bin" "$WORK/out/prof/bench-big.bin" || die "profiled download ($enc) differs"
