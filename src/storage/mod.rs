@@ -290,7 +290,7 @@ mod tests {
 
         // Prepare and write every piece as the writer thread does: no `.pad` appears.
         let map = Arc::new(FileMap::plain(&dir, &meta));
-        writer::prepare(&map, &meta.files, &[true; 5], false).expect("prepare");
+        let prepared = writer::prepare(&map, &meta.files, &[true; 5], false).expect("prepare");
         let (jobs_tx, jobs_rx) = crossbeam_channel::unbounded();
         let (events_tx, events_rx) = crossbeam_channel::unbounded();
         let g = meta.geometry;
@@ -299,7 +299,8 @@ mod tests {
             info_hash: meta.info_hash,
             have: crate::bitfield::Bitfield::new(g.piece_count()),
         };
-        let thread = writer::spawn(Arc::clone(&map), resume, jobs_rx, events_tx).expect("spawn");
+        let thread =
+            writer::spawn(Arc::clone(&map), prepared, resume, jobs_rx, events_tx).expect("spawn");
         for piece in 0..g.piece_count() {
             let start = g.piece_offset(piece) as usize;
             let mut data = torrent[start..start + g.piece_size(piece) as usize].to_vec();
