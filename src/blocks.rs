@@ -3,7 +3,7 @@
 //! Plain data that moves between threads, never shared: the main thread fills a
 //! [`PieceBlocks`] as a piece's blocks arrive (each block is the `Vec` a peer's reading
 //! thread or a web seed's thread read it into), the hasher thread hashes it block by block,
-//! and the writer thread writes it with one vectored write per file run. No byte is copied
+//! and the writer thread writes it with vectored writes, file run by file run. No byte is copied
 //! on the way, and memory holds only the blocks that have arrived (not a whole piece per
 //! piece started). A block that never arrives (it lies wholly in BEP 47 padding, so nobody
 //! is asked for it) reads as zeros.
@@ -121,7 +121,7 @@ impl PieceBlocks {
     }
 
     /// The bytes in `range` (offsets inside the piece, clamped to it) as slices of the
-    /// blocks, in order, for one vectored write.
+    /// blocks, in order, for vectored writes.
     pub(crate) fn slices(&self, range: Range<usize>) -> Vec<IoSlice<'_>> {
         let end = range.end.min(self.len);
         let mut out =

@@ -195,7 +195,8 @@ impl Session {
             .clone()
             .unwrap_or_else(|| vec![true; meta.files.len()]);
         let map = Arc::new(FileMap::selective(&opts.output_dir, &meta, &chosen));
-        writer::prepare(&map, &meta.files, &chosen, opts.preallocate).map_err(Error::Storage)?;
+        let prepared = writer::prepare(&map, &meta.files, &chosen, opts.preallocate)
+            .map_err(Error::Storage)?;
         let on_disk = match &opts.verified {
             Some(v) if v.len() == pieces => v.clone(),
             _ => Bitfield::new(pieces),
@@ -212,8 +213,14 @@ impl Session {
             info_hash: meta.info_hash,
             have: store.on_disk().clone(),
         };
-        let writer = writer::spawn(Arc::clone(&map), resume, write_rx, events_tx.clone())
-            .map_err(Error::Thread)?;
+        let writer = writer::spawn(
+            Arc::clone(&map),
+            prepared,
+            resume,
+            write_rx,
+            events_tx.clone(),
+        )
+        .map_err(Error::Thread)?;
         let padding = Padding::new(geometry, &meta.files);
         let hasher = hasher::spawn(
             meta.piece_hashes.clone(),

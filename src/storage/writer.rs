@@ -92,11 +92,16 @@ fn allocate(file: &File, len: u64) -> std::io::Result<()> {
     }
 }
 
-/// Slices given to one `writev` at most (Linux refuses more than 1024).
-const MAX_SLICES: usize = 512;
+/// Bytes given to one `writev` at most (or one slice, if longer). The kernel may put a larger
+/// write into large page-cache folios, and allocating those costs far more when the free
+/// memory is cold: on this VM, after the page cache was dropped, `dd` wrote 1 GiB with 1.19 s
+/// of system time in 1 MiB writes, 0.79 s in 256 KiB ones and 0.27 s in 64 KiB ones (0.39 s
+/// in 16 KiB ones); strand's 1 MiB pieces, written whole, spent 36 % of their CPU there.
+const WRITE_CHUNK: usize = 64 * 1024;
 
-/// Writes every byte of `slices` at `offset` of `file`: a seek, then vectored writes until
-/// all is written. The writer owns its handles, so nothing else moves their position.
+/// Writes every byte of `slices` at `offset` of `file`: a seek, then vectored writes of up to
+/// [`WRITE_CHUNK`] bytes until all is written. The writer owns its handles, so nothing else
+/// moves their position.
 fn write_all_vectored_at(
     file: &mut File,
     mut slices: &mut [IoSlice<'_>],
@@ -104,7 +109,11 @@ fn write_all_vectored_at(
 ) -> std::io::Result<()> {
     file.seek(SeekFrom::Start(offset))?;
     while !slices.is_empty() {
-        let take = slices.len().min(MAX_SLICES);
+        let (mut take, mut bytes) = (1, slices[0].len());
+        while take < slices.len() && bytes + slices[take].len() <= WRITE_CHUNK {
+            bytes += slices[take].len();
+            take += 1;
+        }
         match file.write_vectored(&slices[..take]) {
             Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
             Ok(n) => IoSlice::advance_slices(&mut slices, n),
@@ -306,7 +315,7 @@ impl Writer {
         self.save(true);
     }
 
-    /// Writes a verified piece: one vectored write per file it spans, straight from the
+    /// Writes a verified piece: vectored writes into each file it spans, straight from the
     /// buffers its blocks arrived in.
     fn write_piece(&mut self, piece: u32, blocks: &PieceBlocks) -> Result<(), StorageError> {
         let size = blocks.len() as u32;
@@ -503,6 +512,28 @@ mod tests {
             full.blocks(),
             sparse.blocks()
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn vectored_writes_put_every_slice_in_place_in_chunks() {
+        let dir = std::env::temp_dir().join(format!("strand-writev-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        let mut file = open_file(&path).unwrap();
+        // Slices smaller than, equal to and larger than a chunk, in one call.
+        let parts: Vec<Vec<u8>> = [7, 16_384, WRITE_CHUNK, 3 * WRITE_CHUNK + 5, 1, 40_000]
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| (0..len).map(|n| (n * 7 + i) as u8).collect())
+            .collect();
+        let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        write_all_vectored_at(&mut file, &mut slices, 1000).unwrap();
+        let want: Vec<u8> = parts.concat();
+        let got = std::fs::read(&path).unwrap();
+        assert_eq!(got.len(), 1000 + want.len());
+        assert!(got[..1000].iter().all(|&b| b == 0));
+        assert_eq!(got[1000..], want[..]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
