@@ -4,10 +4,9 @@
 //! nothing but a read-only copy of the piece hashes and of where the padding lies (BEP 47):
 //! it sets a piece's padding to zeros before hashing, since those bytes are never fetched
 //! (a block may hold anything there) and are zeros by definition. It hashes the piece block
-//! by block, in the buffers the blocks arrived in. A piece that matches goes
-//! straight on to the writer thread; either way the main thread hears the verdict as
-//! [`Event::Hashed`], with per-block digests when the main thread needs them to find who sent
-//! bad blocks.
+//! by block, in the buffers the blocks arrived in. A piece that matches goes straight on to
+//! the writer thread; either way the main thread hears the verdict as [`Event::Hashed`], with
+//! per-block digests when the main thread needs them to find who sent bad blocks.
 
 use std::thread::JoinHandle;
 
