@@ -78,10 +78,8 @@ pub use crate::tracker_server::{MAX_REQUEST_HEAD, REQUEST_TIMEOUT};
 /// kernel buffer asked for incoming datagrams.
 pub use crate::tracker_server::{UDP_RECEIVE_BUFFER, UDP_REPLIES_PER_SOURCE, UDP_SOURCES_COUNTED};
 
-/// Raises this process's soft limit on open files to its hard limit, since many systems
-/// still start programs at 1,024, fewer than a busy tracker or seed needs. Returns the new
-/// soft limit. Call it once, at program start, before any thread is spawned.
-pub fn raise_open_file_limit() -> std::io::Result<u64> {
+/// This process's soft and hard limits on open files.
+fn open_file_rlimit() -> std::io::Result<libc::rlimit> {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -90,6 +88,20 @@ pub fn raise_open_file_limit() -> std::io::Result<u64> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
+    Ok(limit)
+}
+
+/// This process's soft limit on open files now (1,024, the common default, if it cannot be
+/// read).
+pub(crate) fn open_file_limit() -> u64 {
+    open_file_rlimit().map_or(1024, |limit| limit.rlim_cur)
+}
+
+/// Raises this process's soft limit on open files to its hard limit, since many systems
+/// still start programs at 1,024, fewer than a busy tracker or seed needs. Returns the new
+/// soft limit. Call it once, at program start, before any thread is spawned.
+pub fn raise_open_file_limit() -> std::io::Result<u64> {
+    let limit = open_file_rlimit()?;
     // An unlimited hard limit still stops at the kernel's `nr_open`.
     let target = if limit.rlim_max == libc::RLIM_INFINITY {
         std::fs::read_to_string("/proc/sys/fs/nr_open")

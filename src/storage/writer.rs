@@ -24,13 +24,22 @@ use crate::messages::{DiskEvent, Event, WriteCommand};
 use crate::metainfo::FileInfo;
 
 /// The chosen files [`prepare`] opened, by file index, for the writer to keep using (at most
-/// [`PREPARED_HANDLES`]; the writer opens any other file when it first writes to it).
+/// [`PREPARED_HANDLES`], or half the open-file limit; the writer opens any other file when it
+/// first writes to it).
 #[derive(Debug)]
 pub(crate) struct Prepared(Vec<Option<File>>);
 
-/// Handles [`prepare`] passes on to the writer: enough for the torrents people share with
-/// thousands of files, well inside the open-file limit strand raises at start.
+/// Handles [`prepare`] passes on to the writer at most: enough for the torrents people share
+/// with thousands of files. Never more than half the open-file limit, which leaves the rest
+/// to sockets and to the files the writer and the uploads open later.
 const PREPARED_HANDLES: usize = 4096;
+
+/// How many of its handles [`prepare`] keeps under an open-file limit of `limit`.
+fn handles_to_keep(limit: u64) -> usize {
+    usize::try_from(limit / 2)
+        .unwrap_or(usize::MAX)
+        .min(PREPARED_HANDLES)
+}
 
 /// Creates the folders and the chosen files of the torrent before any thread starts, so that a
 /// missing permission or a bad folder is reported at once. Files that already exist keep their
@@ -45,6 +54,7 @@ pub(crate) fn prepare(
     preallocate: bool,
 ) -> Result<Prepared, StorageError> {
     let mut handles: Vec<Option<File>> = map.placements().iter().map(|_| None).collect();
+    let keep = handles_to_keep(crate::limits::open_file_limit());
     let mut kept = 0;
     let mut folder: Option<&Path> = None;
     for (i, f) in files.iter().enumerate() {
@@ -69,7 +79,7 @@ pub(crate) fn prepare(
             allocate(&file, f.length)
                 .map_err(|e| StorageError::new("allocate space for", path, e))?;
         }
-        if kept < PREPARED_HANDLES {
+        if kept < keep {
             if let Some(slot) = handles.get_mut(i) {
                 *slot = Some(file);
                 kept += 1;
@@ -513,6 +523,15 @@ mod tests {
             sparse.blocks()
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn prepare_keeps_at_most_half_the_open_file_limit_in_handles() {
+        assert_eq!(handles_to_keep(1024), 512);
+        assert_eq!(handles_to_keep(3), 1);
+        assert_eq!(handles_to_keep(0), 0);
+        assert_eq!(handles_to_keep(20_000), PREPARED_HANDLES);
+        assert_eq!(handles_to_keep(u64::MAX), PREPARED_HANDLES);
     }
 
     #[test]
