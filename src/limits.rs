@@ -2,9 +2,10 @@
 //! in one place.
 //!
 //! Each limit is defined beside the code that enforces it; this module only re-exports them,
-//! so that one page lists them all. It also holds the one call that asks the system for more:
-//! [`raise_open_file_limit`], made once at program start. `--max-peers` (default 100; each connection has two
-//! threads) and `--tracker-timeout` are the ones the user sets; see `strand --help`.
+//! so that one page lists them all. It also holds the one call that asks the system for more,
+//! [`raise_open_file_limit`], made once at program start, and `open_file_limit`, which the
+//! writer's set-up reads back. `--max-peers` (default 100; each connection has two threads)
+//! and `--tracker-timeout` are the ones the user sets; see `strand --help`.
 
 // Peers, and the threads that come with them.
 

@@ -2,8 +2,9 @@
 //!
 //! Pure state, owned by the main thread. Every piece is in exactly one [`PieceState`]; the
 //! store holds the blocks of a piece being assembled, who sent each of them, the blame left
-//! by failed copies (for the "smart ban") and the byte counts the progress line shows. ARCHITECTURE.md, "The states of a piece", draws the
-//! transitions; [`PieceStore::check`] tests them.
+//! by failed copies (for the "smart ban"), the piece memory budget and the byte counts the
+//! progress line shows. ARCHITECTURE.md, "The states of a piece", draws the transitions;
+//! [`PieceStore::check`] tests them.
 //!
 //! The [`Picker`](crate::picker::Picker) answers the other question, "which block from whom":
 //! it tracks requests block by block and never sees data. The session tells both of every
@@ -18,7 +19,7 @@ use crate::geometry::{BlockRef, Geometry, PieceIndex, BLOCK_LEN};
 use crate::messages::{HashJob, HashResult};
 
 /// The most bytes of piece data the session holds at once (blocks of pieces being assembled,
-/// hashed or written), whatever the torrent's size: the budget of [`piece_memory_budget`]
+/// hashed or written), whatever the torrent's size: the budget of `piece_memory_budget`
 /// with many peers sending. Pieces started count whole, so over a link with latency L it
 /// lets at most the budget / L arrive per second (160 MB/s at 100 ms for 16 MiB).
 pub const PIECE_MEMORY_BUDGET: u64 = 16 * 1024 * 1024;
