@@ -5,7 +5,7 @@
 #
 # Everything runs inside a fresh network namespace that has only `lo`:
 #   strand tracker  127.0.0.1:$TRACKER_PORT (HTTP; no whitelist)
-#   strand seed     127.0.0.1:$SEED_PORT, 256 MiB in two files, 256 KiB pieces
+#   strand seed     127.0.0.1:$SEED_PORT, PAYLOAD_MIB (256) MiB in two files, 256 KiB pieces
 #   strand download default port 6881, same -o folder every run
 #
 # Each killed run: start `strand download`, wait (bounded) until it has finished looking
@@ -24,6 +24,9 @@
 #   KILL_SEED         seed for bash's RANDOM (default 1): same seed, same delays
 #   KILLS             number of killed runs (default 5)
 #   KILL_MIN/KILL_MAX delay range in seconds after the data phase starts (0.03 / 0.15)
+#   PAYLOAD_MIB       size of the torrent in MiB (default 256; at least 96), e.g. 1024 with
+#                     KILLS=3 for issue 16's "three kills during a 1 GiB download" (give a
+#                     longer KILL_MAX then: the data phase lasts longer)
 #   DL_TIMEOUT        seconds the final run may take (default 120)
 #   DL_LOG            RUST_LOG for the killed runs (e.g. strand::peer::connection=trace, to
 #                     see which blocks reached the downloader before the kill); default none
@@ -46,10 +49,12 @@ SEED_PORT=51413
 ANNOUNCE="http://$TRACKER_IP:$TRACKER_PORT/announce"
 PIECE=262144
 NAME=strand-kill9-payload
+PAYLOAD_MIB=${PAYLOAD_MIB:-256}
+(( PAYLOAD_MIB >= 96 )) || { echo "kill9: PAYLOAD_MIB must be at least 96" >&2; exit 2; }
 # 256 MiB = 1024 pieces; the file boundary falls inside a piece.
 PAYLOAD_SPEC=(
     "$NAME/a.bin:100000003"
-    "$NAME/sub/b.bin:168435453"
+    "$NAME/sub/b.bin:$(( PAYLOAD_MIB * 1048576 - 100000003 ))"
 )
 
 strand_only "this case tests strand's resume after kill -9"
@@ -58,7 +63,7 @@ require_strand
 
 interop_init
 
-setup_payload "256 MiB" "${PAYLOAD_SPEC[@]}"
+setup_payload "$PAYLOAD_MIB MiB" "${PAYLOAD_SPEC[@]}"
 torrent_by_strand_create "$PIECE" "$ANNOUNCE"
 TOTAL=$(torrent_bytes "$TORRENT")
 PIECES=$(( (TOTAL + PIECE - 1) / PIECE ))
