@@ -88,19 +88,34 @@ impl PieceBlocks {
         }
     }
 
+    /// The parts of `range` (offsets inside a piece of `len` bytes, clamped to it) that each
+    /// block holds, in order: the block's index and the offsets inside that block.
+    fn spans(len: usize, range: Range<usize>) -> impl Iterator<Item = (usize, Range<usize>)> {
+        let block = BLOCK_LEN as usize;
+        let end = range.end.min(len);
+        let first = range.start / block;
+        // An empty (or reversed, or out-of-piece) range covers no block.
+        let last = if range.start < end {
+            end.div_ceil(block)
+        } else {
+            first
+        };
+        (first..last).map(move |index| {
+            let start = index * block;
+            (
+                index,
+                range.start.max(start) - start..end.min(start + block) - start,
+            )
+        })
+    }
+
     /// Sets the bytes in `range` (offsets inside the piece) to zeros, in the blocks that hold
     /// them; absent blocks read as zeros already.
     pub(crate) fn zero(&mut self, range: Range<usize>) {
-        let end = range.end.min(self.len);
-        let mut at = range.start;
-        while at < end {
-            let index = at / BLOCK_LEN as usize;
-            let block_start = index * BLOCK_LEN as usize;
-            let stop = end.min(block_start + BLOCK_LEN as usize);
+        for (index, part) in Self::spans(self.len, range) {
             if let Some(data) = &mut self.blocks[index] {
-                data[at - block_start..stop - block_start].fill(0);
+                data[part].fill(0);
             }
-            at = stop;
         }
     }
 
@@ -123,20 +138,9 @@ impl PieceBlocks {
     /// The bytes in `range` (offsets inside the piece, clamped to it) as slices of the
     /// blocks, in order, for vectored writes.
     pub(crate) fn slices(&self, range: Range<usize>) -> Vec<IoSlice<'_>> {
-        let end = range.end.min(self.len);
-        let mut out =
-            Vec::with_capacity((end.saturating_sub(range.start)).div_ceil(BLOCK_LEN as usize) + 1);
-        let mut at = range.start;
-        while at < end {
-            let index = at / BLOCK_LEN as usize;
-            let block_start = index * BLOCK_LEN as usize;
-            let stop = end.min(block_start + BLOCK_LEN as usize);
-            out.push(IoSlice::new(
-                &self.block(index)[at - block_start..stop - block_start],
-            ));
-            at = stop;
-        }
-        out
+        Self::spans(self.len, range)
+            .map(|(index, part)| IoSlice::new(&self.block(index)[part]))
+            .collect()
     }
 
     /// The whole piece in one buffer (tests).
@@ -237,5 +241,13 @@ mod tests {
             4,
             "clamped to the piece"
         );
+        for empty in [
+            1000..1000,
+            0..0,
+            20_000..20_000,
+            data.len() + 1..data.len() + 9,
+        ] {
+            assert!(piece.slices(empty.clone()).is_empty(), "{empty:?}");
+        }
     }
 }
