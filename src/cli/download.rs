@@ -187,13 +187,16 @@ fn fetch_magnet(
     Ok((meta, magnet.select_only))
 }
 
-/// True when nothing can find peers: the torrent names no tracker, no `--peer` was given and
-/// the DHT is off (`--no-dht`, or a private torrent). Waiting for the tracker timeout would
-/// change nothing.
+/// True when only the torrent's trackers can find peers: no `--peer` was given and the DHT
+/// is off (`--no-dht`, or a private torrent).
+fn trackers_only(meta: &Metainfo, peer: &SessionArgs) -> bool {
+    peer.peers.is_empty() && (!peer.dht.enabled || meta.private)
+}
+
+/// True when nothing can find peers: the torrent names no tracker, and only trackers could.
+/// Waiting for the tracker timeout would change nothing.
 fn no_source_of_peers(meta: &Metainfo, peer: &SessionArgs) -> bool {
-    meta.trackers.iter().all(Vec::is_empty)
-        && peer.peers.is_empty()
-        && (!peer.dht.enabled || meta.private)
+    meta.trackers.iter().all(Vec::is_empty) && trackers_only(meta, peer)
 }
 
 /// True when every piece of the chosen files is on disk (whole, or kept for them alone):
@@ -217,14 +220,12 @@ fn complete(root: &Path, meta: &Metainfo, map: &FileMap, chosen: &[bool], have: 
 /// tracker is left and nothing else can find peers (no `--peer`, and no DHT: turned off, or a
 /// private torrent): waiting for the tracker timeout would change nothing.
 fn usable_trackers(meta: &Metainfo, peer: &SessionArgs) -> Result<(), Failure> {
-    let speaks = |url: &str| strand::tracker::speaks(url);
     let all: Vec<&String> = meta.trackers.iter().flatten().collect();
-    let bad: Vec<&&String> = all.iter().filter(|u| !speaks(u)).collect();
+    let bad: Vec<&&String> = all.iter().filter(|u| !strand::tracker::speaks(u)).collect();
     if bad.is_empty() {
         return Ok(());
     }
-    let dht = peer.dht.enabled && !meta.private;
-    if bad.len() == all.len() && peer.peers.is_empty() && !dht {
+    if bad.len() == all.len() && trackers_only(meta, peer) {
         return Err(Failure::error(format!(
             "no peers: tracker {}: unsupported URL scheme",
             bad[0]
