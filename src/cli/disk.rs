@@ -4,6 +4,7 @@
 //!
 //! Runs on the main thread, before and after the session.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -75,14 +76,18 @@ impl Created {
             .map(Path::to_path_buf)
             .collect();
         let mut dirs: Vec<PathBuf> = Vec::new();
+        // Folders already looked at (and so their ancestors too): each is asked about once,
+        // not once per file in it.
+        let mut seen: HashSet<&Path> = HashSet::new();
         for p in &paths {
             for dir in p.ancestors().skip(1) {
-                if dir == output_dir || !dir.starts_with(output_dir) || dir.exists() {
+                if dir == output_dir || !dir.starts_with(output_dir) || !seen.insert(dir) {
                     break;
                 }
-                if !dirs.iter().any(|d| d == dir) {
-                    dirs.push(dir.to_path_buf());
+                if dir.exists() {
+                    break;
                 }
+                dirs.push(dir.to_path_buf());
             }
         }
         let state = output_dir.join(strand::storage::STATE_DIR);

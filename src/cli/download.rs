@@ -99,6 +99,8 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
             }
         )));
     }
+    // No file of the torrent exists yet, so none can be in the way.
+    let fresh = matches!(found, Found::Fresh);
     if !peer.quiet {
         let pieces = meta.geometry.piece_count();
         // Pieces a finished selective download no longer holds whole (the session finds
@@ -119,7 +121,7 @@ pub(crate) fn download(mut args: pico_args::Arguments) -> Result<(), Failure> {
             ),
         }
     }
-    if !overwrite {
+    if !overwrite && !fresh {
         refuse_foreign(&output_dir, &meta, &map, &have)?;
     }
     let created = Created::before(&output_dir, &meta, &map);
