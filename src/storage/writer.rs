@@ -139,8 +139,9 @@ fn write_all_vectored_at(
 /// fewer waits for the next save's flush. Each start is a request of its own to the disk (on
 /// this VM a doorbell to the virtual disk, which traps to the host): on 2,000 small files,
 /// starting each piece's write-back as it landed took 15 % of the download's CPU, where a
-/// save's `syncfs` writes them all in a few large batches.
-const WRITE_BACK_FROM: u64 = 1 << 20;
+/// save's `syncfs` writes them all in a few large batches. On a 1 GiB file, 4 MiB at a time
+/// took 2.5 % less CPU than 1 MiB (1.90 against 1.95 s, 6 interleaved runs each).
+const WRITE_BACK_FROM: u64 = 4 << 20;
 
 /// A file written since the last save, and the span of it whose write-back the writer has not
 /// started yet.
