@@ -131,6 +131,14 @@ fn fields(p: &Progress, short: bool) -> Fields {
     };
     let down = if left == 0 {
         String::new()
+    } else if p.peers_connected == 0 && p.trackers_failing {
+        // Why nothing comes: the error itself ends the session after --tracker-timeout.
+        let failed = if short {
+            "tracker failed"
+        } else {
+            "tracker failed, retrying"
+        };
+        format!("{arrow}waiting for peers ({failed}){gap}")
     } else if p.peers_connected == 0 {
         format!("{arrow}waiting for peers{gap}")
     } else if p.download_rate < STALLED_BELOW {
@@ -281,6 +289,7 @@ mod tests {
             have: bits(100, 0..(done * 100 / total.max(1)) as u32),
             wanted: Bitfield::full(100),
             dht_nodes: None,
+            trackers_failing: false,
         }
     }
 
@@ -328,15 +337,30 @@ mod tests {
         alone.peers_connected = 0;
         let line = render("x", &alone, 120);
         assert!(line.contains("↓ waiting for peers"), "{line}");
+        assert!(!line.contains("tracker"), "{line}");
+        alone.trackers_failing = true;
+        let line = render("x", &alone, 120);
+        assert!(
+            line.contains("↓ waiting for peers (tracker failed, retrying)"),
+            "{line}"
+        );
+        // A failing tracker says nothing once peers come (from the DHT, PEX or --peer).
+        alone.peers_connected = 1;
+        assert!(!render("x", &alone, 120).contains("tracker"));
     }
 
     #[test]
     fn line_fits_every_width() {
         let p = progress(105 << 20, 200 << 20, 5.0 * 1048576.0);
         let name = "a rather long torrent name that goes on and on.mkv";
+        let mut failing = p.clone();
+        failing.peers_connected = 0;
+        failing.trackers_failing = true;
         for width in 0..200 {
-            let line = render(name, &p, width);
-            assert!(line.chars().count() < width.max(1), "{width}: {line}");
+            for p in [&p, &failing] {
+                let line = render(name, p, width);
+                assert!(line.chars().count() < width.max(1), "{width}: {line}");
+            }
         }
         assert!(
             !render(name, &p, 40).contains('▕'),

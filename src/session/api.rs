@@ -98,6 +98,9 @@ pub struct Progress {
     pub wanted: Bitfield,
     /// Nodes in the DHT's routing table, when the session uses a DHT.
     pub dht_nodes: Option<usize>,
+    /// Every tracker failed its last announce (they are tried again); false when one answered
+    /// or the torrent has none.
+    pub trackers_failing: bool,
 }
 
 /// What a finished session did.

@@ -635,6 +635,7 @@ impl Session {
             have: self.store.on_disk().clone(),
             wanted: self.store.wanted().clone(),
             dht_nodes: self.dht.as_ref().map(|_| self.dht_nodes),
+            trackers_failing: self.tracker_errors.is_some(),
         }
     }
 
