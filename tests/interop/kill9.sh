@@ -51,7 +51,7 @@ PIECE=262144
 NAME=strand-kill9-payload
 PAYLOAD_MIB=${PAYLOAD_MIB:-256}
 (( PAYLOAD_MIB >= 96 )) || { echo "kill9: PAYLOAD_MIB must be at least 96" >&2; exit 2; }
-# 256 MiB = 1024 pieces; the file boundary falls inside a piece.
+# 256 MiB (the default) = 1024 pieces; the file boundary falls inside a piece.
 PAYLOAD_SPEC=(
     "$NAME/a.bin:100000003"
     "$NAME/sub/b.bin:$(( PAYLOAD_MIB * 1048576 - 100000003 ))"
